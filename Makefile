@@ -1,0 +1,40 @@
+# docker-backup: build, install and test. See README.md.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/docker-backup/docker-backup/internal/version.Version=$(VERSION)
+BIN       := bin/docker-backup
+PLUGINDIR ?= $(if $(DOCKER_CONFIG),$(DOCKER_CONFIG),$(HOME)/.docker)/cli-plugins
+STATICCHECK_VERSION ?= v0.8.2
+E2E_TIMEOUT ?= 60m
+
+.PHONY: build install test test-unit e2e lint clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/docker-backup
+
+# Installs the plugin where the docker CLI looks for it: `docker backup` then works.
+install: build
+	mkdir -p '$(PLUGINDIR)'
+	install -m 0755 $(BIN) '$(PLUGINDIR)/docker-backup'
+	@echo "installed $(PLUGINDIR)/docker-backup: try 'docker backup version'"
+
+# Unit and end-to-end tests. End-to-end tests need a Docker engine; they skip
+# without one unless E2E_REQUIRED=1, which makes them fail instead.
+test: test-unit e2e
+
+test-unit:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+e2e:
+	$(GO) vet -tags e2e ./e2e/
+	$(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) -v ./e2e/
+
+lint:
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags e2e ./e2e/
+
+clean:
+	rm -rf bin
