@@ -40,6 +40,7 @@ func NewApp(env *Env) *cli.App {
 		EnableBashCompletion: true,
 		Suggest:              true,
 		Commands: []*cli.Command{
+			createCommand(env),
 			versionCommand(env),
 		},
 		// Without a verb, help; with an unknown one, an error that names it

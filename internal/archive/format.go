@@ -1,0 +1,47 @@
+package archive
+
+// Format constants: the names and layout every writer and reader of
+// docker-backup archives agrees on. docs/FORMAT.md describes them for people.
+const (
+	// FormatVersion is the version of the layout and manifest written here.
+	// Readers refuse versions they do not know.
+	FormatVersion = 1
+
+	// ManifestName is the manifest's path in the archive. It is the last
+	// entry: it holds the sizes and checksums of everything before it.
+	ManifestName = "manifest.json"
+
+	ComposeDir   = "compose/"
+	DatabasesDir = "databases/"
+	VolumesDir   = "volumes/"
+
+	// ChunkSize bounds the memory a stream of unknown length (a database
+	// dump) needs: tar headers carry sizes, so such a stream is written as
+	// numbered parts of at most ChunkSize bytes: NAME.000000, NAME.000001...
+	// `cat NAME.* ` gives the stream back.
+	ChunkSize = 16 << 20
+
+	// PartSuffixDigits is the width of the part number.
+	PartSuffixDigits = 6
+)
+
+// Compression names the archive's outer compression.
+type Compression string
+
+const (
+	Zstd Compression = "zstd"
+	Gzip Compression = "gzip"
+	None Compression = "none"
+)
+
+// Ext is the file name extension for archives of this compression.
+func (c Compression) Ext() string {
+	switch c {
+	case Gzip:
+		return ".tar.gz"
+	case None:
+		return ".tar"
+	default:
+		return ".tar.zst"
+	}
+}

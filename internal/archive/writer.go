@@ -1,0 +1,498 @@
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
+)
+
+// Writer writes an archive: one tar stream, compressed, with manifest.json
+// as its last entry. Use WriteFile, WriteStream and WriteTree in the order
+// of the layout (compose/, databases/, volumes/), then Close with the
+// manifest. A Writer is not safe for concurrent use.
+//
+// The first error poisons the Writer: every later call returns it, and the
+// archive must be thrown away (call Abort, then delete the file).
+type Writer struct {
+	c       Compression
+	count   *countWriter
+	comp    io.WriteCloser // nil for None
+	tw      *tar.Writer
+	files   []File
+	paths   map[string]bool // logical File paths
+	entries map[string]bool // tar entry names of files and parts
+	trees   map[string]TreeSummary
+	order   []string // tree names, in write order
+	buf     []byte   // ChunkSize, allocated on first need
+	err     error
+	done    bool
+}
+
+type countWriter struct {
+	w io.Writer
+	n atomic.Int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// NewWriter starts an archive on w with compression c ("" means Zstd).
+// Zstd uses an encoder with runtime.NumCPU() concurrency, gzip a parallel
+// (pgzip) compressor with NumCPU blocks of 1 MiB.
+func NewWriter(w io.Writer, c Compression) (*Writer, error) {
+	if c == "" {
+		c = Zstd
+	}
+	aw := &Writer{
+		c:       c,
+		count:   &countWriter{w: w},
+		paths:   map[string]bool{},
+		entries: map[string]bool{},
+		trees:   map[string]TreeSummary{},
+	}
+	switch c {
+	case Zstd:
+		enc, err := zstd.NewWriter(aw.count,
+			zstd.WithEncoderConcurrency(runtime.NumCPU()),
+			zstd.WithEncoderLevel(zstd.SpeedDefault))
+		if err != nil {
+			return nil, fmt.Errorf("start zstd compressor: %w", err)
+		}
+		aw.comp = enc
+	case Gzip:
+		gz, err := pgzip.NewWriterLevel(aw.count, pgzip.DefaultCompression)
+		if err != nil {
+			return nil, fmt.Errorf("start gzip compressor: %w", err)
+		}
+		if err := gz.SetConcurrency(1<<20, max(runtime.NumCPU(), 1)); err != nil {
+			return nil, fmt.Errorf("start gzip compressor: %w", err)
+		}
+		aw.comp = gz
+	case None:
+	default:
+		return nil, fmt.Errorf("unknown compression %q (want zstd, gzip or none)", c)
+	}
+	if aw.comp != nil {
+		aw.tw = tar.NewWriter(aw.comp)
+	} else {
+		aw.tw = tar.NewWriter(aw.count)
+	}
+	return aw, nil
+}
+
+// Compression is the archive's compression.
+func (w *Writer) Compression() Compression { return w.c }
+
+// Written is the number of bytes written to the underlying writer so far:
+// the archive's compressed size. Compressors buffer, so it is exact only
+// after Close.
+func (w *Writer) Written() int64 { return w.count.n.Load() }
+
+// Files returns the files recorded so far, in write order.
+func (w *Writer) Files() []File { return append([]File(nil), w.files...) }
+
+// usable returns the sticky error, or an error after Close or Abort.
+func (w *Writer) usable() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.done {
+		return errors.New("archive writer is closed")
+	}
+	return nil
+}
+
+// fail makes err sticky and returns it.
+func (w *Writer) fail(err error) error {
+	w.err = err
+	return err
+}
+
+// checkFileName checks the logical name of a file or stream: clean,
+// relative, under compose/ or databases/, and not used yet.
+func (w *Writer) checkFileName(name string) error {
+	if name == "" || path.Clean(name) != name || strings.HasPrefix(name, "/") ||
+		name == ".." || strings.HasPrefix(name, "../") || strings.ContainsRune(name, 0) {
+		return fmt.Errorf("invalid archive path %q: it must be clean and relative", name)
+	}
+	if !strings.HasPrefix(name, ComposeDir) && !strings.HasPrefix(name, DatabasesDir) {
+		return fmt.Errorf("invalid archive path %q: files go under %s or %s", name, ComposeDir, DatabasesDir)
+	}
+	if _, _, ok := splitPart(name); ok {
+		return fmt.Errorf("invalid archive path %q: it ends like a part (.%0*d)", name, PartSuffixDigits, 0)
+	}
+	if w.paths[name] || w.entries[name] {
+		return fmt.Errorf("duplicate archive path %q", name)
+	}
+	return nil
+}
+
+func fileHeader(name string, mode int64, mtime time.Time, size int64) *tar.Header {
+	if mtime.IsZero() {
+		mtime = time.Now()
+	}
+	return &tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     name,
+		Mode:     mode,
+		Size:     size,
+		ModTime:  mtime.Truncate(time.Second),
+		Format:   tar.FormatPAX,
+	}
+}
+
+// WriteFile writes a small file (a compose file) as one entry and records
+// File{Path, Size, SHA256}. name must be under compose/ or databases/.
+func (w *Writer) WriteFile(name string, mode int64, mtime time.Time, data []byte) error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if err := w.checkFileName(name); err != nil {
+		return err
+	}
+	if err := w.tw.WriteHeader(fileHeader(name, mode, mtime, int64(len(data)))); err != nil {
+		return w.fail(fmt.Errorf("write %s: %w", name, err))
+	}
+	if _, err := w.tw.Write(data); err != nil {
+		return w.fail(fmt.Errorf("write %s: %w", name, err))
+	}
+	sum := sha256.Sum256(data)
+	w.paths[name] = true
+	w.entries[name] = true
+	w.files = append(w.files, File{Path: name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
+	return nil
+}
+
+// PartName is the entry name of part i of the stream name: NAME.000000...
+func PartName(name string, i int) string {
+	return fmt.Sprintf("%s.%0*d", name, PartSuffixDigits, i)
+}
+
+// maxParts is how many parts the suffix width allows.
+const maxParts = 1_000_000
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func (w *Writer) chunk() []byte {
+	if w.buf == nil {
+		w.buf = make([]byte, ChunkSize)
+	}
+	return w.buf
+}
+
+// WriteStream writes a stream of unknown length (a database dump) as parts
+// NAME.000000, NAME.000001... of ChunkSize bytes each (the last may be
+// shorter; an empty stream gives one empty part), mode 0600, and records
+// File{Path: name, Size, SHA256 of the whole stream, Parts}. Memory stays at
+// one ChunkSize buffer. An error reading r is returned wrapped, and poisons
+// the Writer: the archive is incomplete.
+func (w *Writer) WriteStream(ctx context.Context, name string, r io.Reader) (File, error) {
+	if err := w.usable(); err != nil {
+		return File{}, err
+	}
+	if err := w.checkFileName(name); err != nil {
+		return File{}, err
+	}
+	buf := w.chunk()
+	src := ctxReader{ctx: ctx, r: r}
+	h := sha256.New()
+	var total int64
+	parts := 0
+	for {
+		n, rerr := io.ReadFull(src, buf)
+		last := rerr == io.EOF || rerr == io.ErrUnexpectedEOF
+		if rerr != nil && !last {
+			return File{}, w.fail(fmt.Errorf("read %s: %w", name, rerr))
+		}
+		if n > 0 || parts == 0 {
+			if parts >= maxParts {
+				return File{}, w.fail(fmt.Errorf("write %s: more than %d parts", name, maxParts))
+			}
+			part := PartName(name, parts)
+			if w.entries[part] {
+				return File{}, w.fail(fmt.Errorf("duplicate archive path %q", part))
+			}
+			if err := w.tw.WriteHeader(fileHeader(part, 0o600, time.Now(), int64(n))); err != nil {
+				return File{}, w.fail(fmt.Errorf("write %s: %w", part, err))
+			}
+			if _, err := w.tw.Write(buf[:n]); err != nil {
+				return File{}, w.fail(fmt.Errorf("write %s: %w", part, err))
+			}
+			h.Write(buf[:n])
+			total += int64(n)
+			w.entries[part] = true
+			parts++
+		}
+		if last {
+			break
+		}
+	}
+	f := File{Path: name, Size: total, SHA256: hex.EncodeToString(h.Sum(nil)), Parts: parts}
+	w.paths[name] = true
+	w.files = append(w.files, f)
+	return f, nil
+}
+
+// volumeName returns the volume name of a tree prefix "volumes/NAME/".
+func volumeName(prefix string) (string, bool) {
+	rest, ok := strings.CutPrefix(prefix, VolumesDir)
+	if !ok {
+		return "", false
+	}
+	name, ok := strings.CutSuffix(rest, "/")
+	if !ok || name == "" || name == "." || name == ".." ||
+		strings.ContainsAny(name, "/\x00") {
+		return "", false
+	}
+	return name, true
+}
+
+// WriteTree copies a volume's tar stream, as Docker's CopyFromContainer
+// gives it for "/mountpoint/." (names "./", "./a/b"...), into the archive
+// under prefix "volumes/NAME/"; the root "./" becomes the prefix directory.
+// It keeps numeric uid/gid, mode, mtime, type, link names, device numbers
+// and PAX records, drops user and group names, and re-roots hardlink
+// targets. Names that are absolute or climb out with ".." are errors. It
+// returns the tree's summary, which goes into the manifest's Volume.
+func (w *Writer) WriteTree(ctx context.Context, prefix string, tr *tar.Reader) (TreeSummary, error) {
+	if err := w.usable(); err != nil {
+		return TreeSummary{}, err
+	}
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	vol, ok := volumeName(prefix)
+	if !ok {
+		return TreeSummary{}, fmt.Errorf("invalid volume prefix %q: want %sNAME/", prefix, VolumesDir)
+	}
+	if _, dup := w.trees[vol]; dup {
+		return TreeSummary{}, fmt.Errorf("volume tree %s written twice", prefix)
+	}
+	d := NewTreeDigest()
+	for {
+		if err := ctx.Err(); err != nil {
+			return TreeSummary{}, w.fail(fmt.Errorf("copy %s: %w", prefix, err))
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return TreeSummary{}, w.fail(fmt.Errorf("read volume tree for %s: %w", prefix, err))
+		}
+		if err := w.copyTreeEntry(ctx, prefix, d, hdr, tr); err != nil {
+			return TreeSummary{}, w.fail(err)
+		}
+	}
+	s := d.Summary()
+	w.trees[vol] = s
+	w.order = append(w.order, vol)
+	return s, nil
+}
+
+func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest, hdr *tar.Header, tr *tar.Reader) error {
+	typ := hdr.Typeflag
+	switch typ {
+	case tar.TypeRegA, tar.TypeGNUSparse:
+		// archive/tar expands sparse files: their content reads as a whole.
+		typ = tar.TypeReg
+	}
+	if !treeTypeSupported(typ) {
+		return fmt.Errorf("volume tree %s: entry %q has unsupported type %q", prefix, hdr.Name, typ)
+	}
+	rel, err := cleanRel(hdr.Name)
+	if err != nil {
+		return fmt.Errorf("volume tree %s: %w", prefix, err)
+	}
+	if rel == "." && typ != tar.TypeDir {
+		return fmt.Errorf("volume tree %s: root entry %q is not a directory", prefix, hdr.Name)
+	}
+	name := joinPrefix(prefix, rel)
+	if typ == tar.TypeDir && rel != "." {
+		name += "/"
+	}
+	out := &tar.Header{
+		Typeflag:   typ,
+		Name:       name,
+		Linkname:   hdr.Linkname,
+		Mode:       hdr.Mode,
+		Uid:        hdr.Uid,
+		Gid:        hdr.Gid,
+		ModTime:    hdr.ModTime,
+		AccessTime: hdr.AccessTime,
+		ChangeTime: hdr.ChangeTime,
+		Devmajor:   hdr.Devmajor,
+		Devminor:   hdr.Devminor,
+		Format:     tar.FormatPAX,
+	}
+	if len(hdr.PAXRecords) > 0 {
+		out.PAXRecords = make(map[string]string, len(hdr.PAXRecords))
+		for k, v := range hdr.PAXRecords {
+			switch {
+			case k == "uname" || k == "gname" || strings.HasPrefix(k, "GNU.sparse."):
+			default:
+				out.PAXRecords[k] = v
+			}
+		}
+	}
+	linkRel := ""
+	switch typ {
+	case tar.TypeReg:
+		out.Size = hdr.Size
+	case tar.TypeLink:
+		linkRel, err = cleanRel(hdr.Linkname)
+		if err != nil {
+			return fmt.Errorf("volume tree %s: hardlink %q: %w", prefix, hdr.Name, err)
+		}
+		if linkRel == "." {
+			return fmt.Errorf("volume tree %s: hardlink %q points at the root directory", prefix, hdr.Name)
+		}
+		out.Linkname = joinPrefix(prefix, linkRel)
+	case tar.TypeSymlink:
+	default:
+		out.Linkname = ""
+	}
+	if err := w.tw.WriteHeader(out); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	sum := ""
+	if typ == tar.TypeReg {
+		h := sha256.New()
+		n, err := io.CopyBuffer(io.MultiWriter(w.tw, h), ctxReader{ctx: ctx, r: tr}, w.chunk())
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", name, err)
+		}
+		if n != hdr.Size {
+			return fmt.Errorf("copy %s: got %d bytes, header says %d", name, n, hdr.Size)
+		}
+		sum = hex.EncodeToString(h.Sum(nil))
+	}
+	d.Add(treeEntry(rel, linkRel, out, sum))
+	return nil
+}
+
+// Abort gives up the archive: it stops the compressor without writing the
+// manifest or the tar trailer. What was written is not a valid archive; the
+// caller deletes it. Safe to call more than once and after Close.
+func (w *Writer) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	if w.err == nil {
+		w.err = errors.New("archive writer was aborted")
+	}
+	switch c := w.comp.(type) {
+	case *zstd.Encoder:
+		c.Reset(io.Discard)
+		_ = c.Close()
+	case *pgzip.Writer:
+		c.Reset(io.Discard)
+		_ = c.Close()
+	}
+}
+
+// Close completes the archive: it checks m against what was written, sets
+// m.Files, m.FormatVersion and m.Compression, fills in the Entries, Bytes and
+// TreeSHA256 of each volume of m.Volumes whose TreeSHA256 is empty from its
+// written tree, writes manifest.json as the last entry, and closes the tar
+// stream and the compressor. It does not close the underlying writer.
+func (w *Writer) Close(m *Manifest) error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if m == nil {
+		return errors.New("close archive: no manifest")
+	}
+	if err := w.reconcile(m); err != nil {
+		return fmt.Errorf("close archive: %w", err)
+	}
+	m.Files = w.Files()
+	m.FormatVersion = FormatVersion
+	m.Compression = w.c
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return w.fail(fmt.Errorf("encode %s: %w", ManifestName, err))
+	}
+	data = append(data, '\n')
+	if len(data) > maxManifestSize {
+		return w.fail(fmt.Errorf("%s is %d bytes, more than the %d readers accept", ManifestName, len(data), maxManifestSize))
+	}
+	if err := w.tw.WriteHeader(fileHeader(ManifestName, 0o600, time.Now(), int64(len(data)))); err != nil {
+		return w.fail(fmt.Errorf("write %s: %w", ManifestName, err))
+	}
+	if _, err := w.tw.Write(data); err != nil {
+		return w.fail(fmt.Errorf("write %s: %w", ManifestName, err))
+	}
+	if err := w.tw.Close(); err != nil {
+		return w.fail(fmt.Errorf("close tar stream: %w", err))
+	}
+	if w.comp != nil {
+		if err := w.comp.Close(); err != nil {
+			return w.fail(fmt.Errorf("close %s compressor: %w", w.c, err))
+		}
+	}
+	w.done = true
+	return nil
+}
+
+// reconcile checks that the manifest's volumes are the trees written and its
+// dumps are files written, and fills in empty volume summaries.
+func (w *Writer) reconcile(m *Manifest) error {
+	seen := map[string]bool{}
+	for i := range m.Volumes {
+		v := &m.Volumes[i]
+		if seen[v.Name] {
+			return fmt.Errorf("volume %q is listed twice in the manifest", v.Name)
+		}
+		seen[v.Name] = true
+		s, ok := w.trees[v.Name]
+		if !ok {
+			return fmt.Errorf("volume %q is in the manifest but no tree was written for it", v.Name)
+		}
+		if v.TreeSHA256 == "" {
+			v.Entries, v.Bytes, v.TreeSHA256 = s.Entries, s.Bytes, s.Digest
+		} else if v.Entries != s.Entries || v.Bytes != s.Bytes || v.TreeSHA256 != s.Digest {
+			return fmt.Errorf("volume %q: the manifest's entries, bytes or digest differ from the tree written", v.Name)
+		}
+	}
+	for _, name := range w.order {
+		if !seen[name] {
+			return fmt.Errorf("volume tree %s%s/ was written but the manifest does not list it", VolumesDir, name)
+		}
+	}
+	for _, db := range m.Databases {
+		for _, d := range db.Dumps {
+			if !w.paths[d.Path] {
+				return fmt.Errorf("database %q: dump %s is in the manifest but was not written", db.Service, d.Path)
+			}
+		}
+	}
+	return nil
+}

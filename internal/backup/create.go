@@ -1,0 +1,442 @@
+// Package backup creates archives of compose projects.
+package backup
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+
+	"github.com/docker-backup/docker-backup/internal/archive"
+	"github.com/docker-backup/docker-backup/internal/dbdump"
+	"github.com/docker-backup/docker-backup/internal/engine"
+	"github.com/docker-backup/docker-backup/internal/project"
+	"github.com/docker-backup/docker-backup/internal/version"
+)
+
+// Options are the flags of `docker backup create`.
+type Options struct {
+	Project  project.Options
+	Services []string
+	// Output: "" for ./backups/<name>, "-" for stdout, a folder or a file.
+	Output           string
+	Compression      archive.Compression
+	ExcludeTable     []string
+	ExcludeTableData []string
+	// Stop takes a cold backup: services stopped, volumes copied raw.
+	Stop              bool
+	IncludeBindMounts bool
+	IncludeEnv        bool
+	// Stdout receives the archive with Output "-".
+	Stdout io.Writer
+	// Progress receives progress; nil for none.
+	Progress Progress
+	Logger   *slog.Logger
+}
+
+// Result is what a backup produced: `--json` prints it.
+type Result struct {
+	Path     string        `json:"path"`
+	Project  string        `json:"project"`
+	Size     int64         `json:"size"`
+	Duration time.Duration `json:"durationNs"`
+	Seconds  float64       `json:"durationSeconds"`
+	Entries  []Entry       `json:"entries"`
+	Notes    []string      `json:"notes,omitempty"`
+}
+
+// Entry is one database dump, volume or config file in the result.
+type Entry struct {
+	Kind string `json:"kind"` // "database", "volume", "config"
+	Name string `json:"name"`
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+}
+
+// dockerAPI is what create needs from the Engine API besides exec and volumes.
+type dockerAPI interface {
+	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
+	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
+	ImageInspect(ctx context.Context, id string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
+}
+
+// Engine is everything create does on the engine.
+type Engine interface {
+	Exec(ctx context.Context, containerID string, opts engine.ExecOptions) (int, error)
+	ReadVolume(ctx context.Context, image, volume string, fn func(io.Reader) error) error
+	ReadBind(ctx context.Context, image, hostPath string, fn func(io.Reader) error) error
+	StopContainer(ctx context.Context, id string, timeout *int) error
+	StartContainer(ctx context.Context, id string) error
+}
+
+// database is a database service and its dump plan.
+type database struct {
+	svc  *project.Service
+	plan *dbdump.Plan
+	ext  project.Extension
+	// target is what the plan was made for, filters included.
+	target dbdump.Target
+}
+
+// volumeJob is one volume (or bind mount) to archive.
+type volumeJob struct {
+	key      string // name in the archive
+	name     string // engine name or host path
+	image    string
+	services []string
+	bind     bool
+	raw      bool
+}
+
+// Create backs up a compose project into one archive.
+func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Result, error) {
+	start := time.Now()
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Progress == nil {
+		opts.Progress = Lines{}
+	}
+	if opts.Compression == "" {
+		opts.Compression = archive.Zstd
+	}
+	switch opts.Compression {
+	case archive.Zstd, archive.Gzip, archive.None:
+	default:
+		return nil, fmt.Errorf("unknown compression %q: use zstd, gzip or none", opts.Compression)
+	}
+	p, err := project.Load(ctx, api, opts.Project)
+	if err != nil {
+		return nil, err
+	}
+	services, err := selectServices(p, opts.Services)
+	if err != nil {
+		return nil, err
+	}
+	var notes []string
+	note := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		notes = append(notes, msg)
+		log.Info(msg)
+	}
+
+	// Everything that can fail because of the user's setup fails here,
+	// before the archive is opened.
+	var dbs []*database
+	skipped := map[string]bool{}
+	for _, s := range services {
+		ext := s.Backup
+		if s.BackupErr != nil {
+			return nil, fmt.Errorf("service %s: %w", s.Name, s.BackupErr)
+		}
+		if ext.Skip {
+			note("service %s skipped (x-backup skip)", s.Name)
+			skipped[s.Name] = true
+			continue
+		}
+		engineName := ext.Engine
+		if engineName == "" {
+			engineName = dbdump.DetectByImage(s.Image)
+		}
+		if engineName == "" && dbdump.NotARecord(s.Image) && !ext.Include {
+			note("service %s (%s) skipped: it holds no system of record by default; set x-backup include: true to back it up", s.Name, s.Image)
+			skipped[s.Name] = true
+			continue
+		}
+		if engineName == "" {
+			if c, ok := s.Primary(); ok {
+				engineName = dbdump.DetectByProbe(ctx, eng, c.ID)
+			}
+		}
+		if engineName == "" || engineName == "none" {
+			continue
+		}
+		dbs = append(dbs, &database{svc: s, ext: ext, plan: &dbdump.Plan{Engine: engineName}})
+	}
+	if !opts.Stop {
+		for _, db := range dbs {
+			if err := planDatabase(ctx, api, eng, db, opts); err != nil {
+				return nil, err
+			}
+			notes = append(notes, db.plan.Notes...)
+		}
+	}
+	volumes, volNotes := collectVolumes(services, skipped, dbs, opts)
+	for _, n := range volNotes {
+		note("%s", n)
+	}
+
+	manifest := &archive.Manifest{
+		ToolVersion: version.Version,
+		CreatedAt:   start.UTC(),
+		Cold:        opts.Stop,
+		Project:     archive.Project{Name: p.Name, WorkingDir: p.WorkingDir, ConfigFiles: p.ConfigFiles},
+	}
+	manifest.Services = describeServices(ctx, api, p)
+
+	workDir := opts.Project.WorkingDir
+	if workDir == "" {
+		if workDir, err = os.Getwd(); err != nil {
+			return nil, err
+		}
+	}
+	dest, err := openDestination(opts.Output, workDir, p.Name, start, opts.Compression, opts.Stdout)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Path: dest.final, Project: p.Name}
+	err = func() (err error) {
+		w, err := archive.NewWriter(dest.w, opts.Compression)
+		if err != nil {
+			return err
+		}
+		if err := writeConfig(w, p, opts, res); err != nil {
+			return err
+		}
+		if opts.Stop {
+			restart, err := stopProject(ctx, eng, p, services, log)
+			defer func() {
+				if rerr := restart(); rerr != nil && err == nil {
+					err = rerr
+				}
+			}()
+			if err != nil {
+				return err
+			}
+		}
+		for _, db := range dbs {
+			if opts.Stop {
+				break
+			}
+			if err := writeDatabase(ctx, w, db, manifest, res, opts.Progress); err != nil {
+				return err
+			}
+		}
+		for _, v := range volumes {
+			if err := writeVolume(ctx, eng, w, v, manifest, res, opts.Progress); err != nil {
+				return err
+			}
+		}
+		manifest.Notes = notes
+		if err := w.Close(manifest); err != nil {
+			return fmt.Errorf("writing the archive: %w", err)
+		}
+		res.Size = w.Written()
+		return dest.commit()
+	}()
+	if err != nil {
+		if ctx.Err() != nil && !strings.Contains(err.Error(), "interrupted") {
+			err = fmt.Errorf("backup interrupted, no archive written: %w", err)
+		}
+		return nil, dest.fail(err)
+	}
+	res.Notes = notes
+	res.Duration = time.Since(start)
+	res.Seconds = res.Duration.Seconds()
+	return res, nil
+}
+
+func selectServices(p *project.Project, names []string) ([]*project.Service, error) {
+	if len(names) == 0 {
+		return p.Services, nil
+	}
+	var out []*project.Service
+	for _, n := range names {
+		s, err := p.Service(n)
+		if err != nil {
+			return nil, fmt.Errorf("%w: see the services with docker compose config --services", err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// planDatabase connects to a running database service and lists its dumps.
+func planDatabase(ctx context.Context, api dockerAPI, eng Engine, db *database, opts Options) error {
+	s := db.svc
+	c, ok := s.Primary()
+	if !ok {
+		return fmt.Errorf("database service %s is not running: start it with docker compose up -d %s, or take a cold backup with --stop", s.Name, s.Name)
+	}
+	info, err := api.ContainerInspect(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("inspecting the container of service %s: %w", s.Name, err)
+	}
+	var env []string
+	if info.Config != nil {
+		env = info.Config.Env
+	}
+	t := dbdump.Target{
+		Service:          s.Name,
+		ContainerID:      c.ID,
+		Env:              env,
+		UserEnv:          db.ext.UserEnv,
+		PasswordEnv:      db.ext.PasswordEnv,
+		ExcludeTable:     append(append([]string{}, opts.ExcludeTable...), db.ext.ExcludeTable...),
+		ExcludeTableData: append(append([]string{}, opts.ExcludeTableData...), db.ext.ExcludeTableData...),
+	}
+	plan, err := dbdump.For(db.plan.Engine).Plan(ctx, eng, t)
+	if err != nil {
+		return err
+	}
+	db.plan = plan
+	db.target = t
+	return nil
+}
+
+func writeDatabase(ctx context.Context, w *archive.Writer, db *database, m *archive.Manifest, res *Result, prog Progress) error {
+	t := db.target
+	entry := archive.Database{
+		Service: db.svc.Name, Engine: db.plan.Engine, Flavor: db.plan.Flavor, Version: db.plan.Version,
+		ExcludeTables: t.ExcludeTable, ExcludeTableData: t.ExcludeTableData,
+	}
+	for _, job := range db.plan.Jobs {
+		label := db.svc.Name + "/" + job.Database
+		if job.Database == "" {
+			label = db.svc.Name + " (" + job.Kind + ")"
+		}
+		rc := job.Open(ctx)
+		counter := prog.Start(label)
+		f, err := w.WriteStream(ctx, job.Path, counter.Reader(rc))
+		rc.Close()
+		counter.Done(err)
+		if err != nil {
+			return fmt.Errorf("dumping %s of service %s: %w", describeDump(job.Dump), db.svc.Name, err)
+		}
+		entry.Dumps = append(entry.Dumps, job.Dump)
+		res.Entries = append(res.Entries, Entry{Kind: "database", Name: label, Path: f.Path, Size: f.Size})
+	}
+	m.Databases = append(m.Databases, entry)
+	return nil
+}
+
+func describeDump(d archive.Dump) string {
+	if d.Database == "" {
+		return "the " + d.Kind
+	}
+	return "database " + d.Database
+}
+
+// collectVolumes lists the named volumes (and, when asked, bind mounts) of
+// the selected services, each once. Live databases' data volumes are left
+// to the logical dump: copying live database files gives corrupt backups.
+func collectVolumes(services []*project.Service, skipped map[string]bool, dbs []*database, opts Options) ([]*volumeJob, []string) {
+	isDB := map[string]*database{}
+	for _, db := range dbs {
+		isDB[db.svc.Name] = db
+	}
+	var jobs []*volumeJob
+	byName := map[string]*volumeJob{}
+	var notes []string
+	for _, s := range services {
+		if skipped[s.Name] {
+			continue
+		}
+		img := ""
+		if len(s.Containers) > 0 {
+			img = s.Containers[0].ImageID
+		}
+		for _, m := range s.Volumes {
+			if m.Bind && !(opts.IncludeBindMounts || s.Backup.BindMounts) {
+				continue
+			}
+			raw := false
+			if db := isDB[s.Name]; db != nil && !m.Bind && isDataDir(db, m.Target) {
+				if !opts.Stop {
+					notes = append(notes, fmt.Sprintf("volume %s of database service %s is covered by the database dump, not copied raw (use --stop for a cold copy)", volName(m), s.Name))
+					continue
+				}
+				raw = true
+			}
+			if img == "" {
+				notes = append(notes, fmt.Sprintf("volume %s skipped: service %s has no container (run docker compose up first)", volName(m), s.Name))
+				continue
+			}
+			if j := byName[m.Name]; j != nil {
+				j.services = append(j.services, s.Name)
+				continue
+			}
+			key := m.Key
+			if key == "" {
+				key = m.Name
+			}
+			if m.Bind {
+				key = "bind" + strings.ReplaceAll(filepath.Clean(m.Name), "/", "_")
+			}
+			j := &volumeJob{key: key, name: m.Name, image: img, services: []string{s.Name}, bind: m.Bind, raw: raw}
+			byName[m.Name] = j
+			jobs = append(jobs, j)
+		}
+	}
+	sort.SliceStable(jobs, func(i, k int) bool { return jobs[i].key < jobs[k].key })
+	return jobs, notes
+}
+
+func volName(m project.Mount) string {
+	if m.Key != "" {
+		return m.Key
+	}
+	return m.Name
+}
+
+func isDataDir(db *database, target string) bool {
+	d := dbdump.For(db.plan.Engine)
+	for _, dir := range d.DataDirs(nil) {
+		if target == dir || strings.HasPrefix(dir, target+"/") || strings.HasPrefix(target, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func writeVolume(ctx context.Context, eng Engine, w *archive.Writer, v *volumeJob, m *archive.Manifest, res *Result, prog Progress) error {
+	prefix := archive.VolumesDir + v.key + "/"
+	counter := prog.Start("volume " + v.key)
+	var sum archive.TreeSummary
+	read := eng.ReadVolume
+	if v.bind {
+		read = eng.ReadBind
+	}
+	err := read(ctx, v.image, v.name, func(r io.Reader) error {
+		var err error
+		sum, err = w.WriteTree(ctx, prefix, tar.NewReader(counter.Reader(io.NopCloser(r))))
+		return err
+	})
+	counter.Done(err)
+	if err != nil {
+		return fmt.Errorf("archiving volume %s: %w", v.key, err)
+	}
+	m.Volumes = append(m.Volumes, archive.Volume{
+		Name: v.key, EngineName: v.name, Services: v.services, Raw: v.raw,
+		Entries: sum.Entries, Bytes: sum.Bytes, TreeSHA256: sum.Digest,
+	})
+	res.Entries = append(res.Entries, Entry{Kind: "volume", Name: v.key, Path: prefix, Size: sum.Bytes})
+	return nil
+}
+
+// describeServices records each service's image and digest.
+func describeServices(ctx context.Context, api dockerAPI, p *project.Project) []archive.Service {
+	var out []archive.Service
+	for _, s := range p.Services {
+		as := archive.Service{Name: s.Name, Image: s.Image, Containers: len(s.Containers), Running: s.Running()}
+		if len(s.Containers) > 0 {
+			as.ImageID = s.Containers[0].ImageID
+			if img, err := api.ImageInspect(ctx, as.ImageID); err == nil && len(img.RepoDigests) > 0 {
+				as.ImageDigest = img.RepoDigests[0]
+			}
+		}
+		out = append(out, as)
+	}
+	return out
+}

@@ -1,0 +1,112 @@
+package backup
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docker-backup/docker-backup/internal/archive"
+)
+
+// DefaultDir is where archives go without -o, relative to the working dir.
+const DefaultDir = "backups"
+
+// destination is where an archive is being written: a temporary file beside
+// the final name, renamed only once everything succeeded, or stdout.
+type destination struct {
+	w      io.Writer
+	file   *os.File
+	final  string
+	stdout bool
+}
+
+// archiveName is <project>-<UTC time><ext>.
+func archiveName(project string, t time.Time, c archive.Compression) string {
+	return project + "-" + t.UTC().Format("20060102T150405Z") + c.Ext()
+}
+
+// openDestination resolves -o: "" (./backups/), "-" (stdout), an existing
+// folder or a name ending in "/" (a folder), or a file name.
+func openDestination(output, workDir, project string, now time.Time, c archive.Compression, stdout io.Writer) (*destination, error) {
+	if output == "-" {
+		return &destination{w: stdout, stdout: true, final: "-"}, nil
+	}
+	name := archiveName(project, now, c)
+	var final string
+	switch {
+	case output == "":
+		final = filepath.Join(workDir, DefaultDir, name)
+	default:
+		if !filepath.IsAbs(output) {
+			output = filepath.Join(workDir, output)
+		}
+		if fi, err := os.Stat(output); (err == nil && fi.IsDir()) || strings.HasSuffix(output, string(filepath.Separator)) {
+			final = filepath.Join(output, name)
+		} else {
+			final = output
+		}
+	}
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create the destination folder %s: %w", dir, err)
+	}
+	if _, err := os.Lstat(final); err == nil {
+		return nil, fmt.Errorf("%s already exists: choose another name with -o", final)
+	}
+	// A dot-name that does not end like an archive: never mistaken for one.
+	f, err := os.CreateTemp(dir, "."+filepath.Base(final)+".*.partial")
+	if err != nil {
+		return nil, fmt.Errorf("cannot write to %s: %w", dir, err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &destination{w: f, file: f, final: final}, nil
+}
+
+// commit makes the archive visible under its final name: fsync, rename,
+// fsync the folder.
+func (d *destination) commit() error {
+	if d.stdout {
+		return nil
+	}
+	if err := d.file.Sync(); err != nil {
+		return d.fail(fmt.Errorf("writing %s: %w", d.final, err))
+	}
+	if err := d.file.Close(); err != nil {
+		return d.fail(fmt.Errorf("writing %s: %w", d.final, err))
+	}
+	// Link, not rename: never replaces a file that appeared meanwhile.
+	// Filesystems without hard links get a rename.
+	if err := os.Link(d.file.Name(), d.final); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return d.fail(fmt.Errorf("%s appeared while the backup ran: choose another name with -o", d.final))
+		}
+		if err := os.Rename(d.file.Name(), d.final); err != nil {
+			return d.fail(fmt.Errorf("cannot create %s: %w", d.final, err))
+		}
+	} else {
+		os.Remove(d.file.Name())
+	}
+	if dir, err := os.Open(filepath.Dir(d.final)); err == nil {
+		_ = dir.Sync()
+		dir.Close()
+	}
+	return nil
+}
+
+// fail removes the partial file and returns err.
+func (d *destination) fail(err error) error {
+	if d.file != nil {
+		d.file.Close()
+		os.Remove(d.file.Name())
+	}
+	return err
+}

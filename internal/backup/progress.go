@@ -1,0 +1,81 @@
+package backup
+
+import (
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+// Progress reports the bytes read for each database and volume.
+type Progress interface {
+	Start(label string) Counter
+}
+
+// Counter counts one item's bytes.
+type Counter interface {
+	Reader(r io.ReadCloser) io.Reader
+	Done(err error)
+}
+
+// Lines is progress as one line per item on a writer (stderr), for logs
+// and terminals alike; nil writer means quiet.
+type Lines struct {
+	W io.Writer
+}
+
+func (l Lines) Start(label string) Counter {
+	if l.W == nil {
+		return nopCounter{}
+	}
+	return &lineCounter{w: l.W, label: label, start: time.Now()}
+}
+
+type lineCounter struct {
+	w     io.Writer
+	label string
+	start time.Time
+	n     atomic.Int64
+}
+
+func (c *lineCounter) Reader(r io.ReadCloser) io.Reader { return &countingReader{r: r, n: &c.n} }
+
+func (c *lineCounter) Done(err error) {
+	d := time.Since(c.start)
+	rate := float64(c.n.Load()) / d.Seconds()
+	if err != nil {
+		fmt.Fprintf(c.w, "%s: failed after %s\n", c.label, HumanBytes(c.n.Load()))
+		return
+	}
+	fmt.Fprintf(c.w, "%s: %s in %s (%s/s)\n", c.label, HumanBytes(c.n.Load()), d.Round(time.Millisecond), HumanBytes(int64(rate)))
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+type nopCounter struct{}
+
+func (nopCounter) Reader(r io.ReadCloser) io.Reader { return r }
+func (nopCounter) Done(error)                       {}
+
+// HumanBytes formats a size the way docker does (decimal units).
+func HumanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

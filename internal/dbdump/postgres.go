@@ -1,0 +1,117 @@
+package dbdump
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/docker-backup/docker-backup/internal/archive"
+)
+
+type postgres struct{}
+
+func (postgres) Name() string { return Postgres }
+
+func (postgres) DataDirs(env []string) []string {
+	dirs := []string{"/var/lib/postgresql/data", "/var/lib/postgresql", "/bitnami/postgresql", "/home/postgres/pgdata"}
+	if d, ok := envLookup(env, "PGDATA"); ok && d != "" {
+		dirs = append(dirs, d)
+	}
+	return dirs
+}
+
+// pgCreds finds a superuser: pg_dumpall --globals-only reads every role.
+func pgCreds(ctx context.Context, x execer, t Target) (user, password string, err error) {
+	if t.UserEnv != "" {
+		if user, _, err = secret(ctx, x, t, t.UserEnv); err != nil {
+			return "", "", err
+		}
+	}
+	if user == "" {
+		// Bitnami's superuser is postgres, with its own password variable.
+		if pw, ok, err := secret(ctx, x, t, "POSTGRESQL_POSTGRES_PASSWORD"); err != nil {
+			return "", "", err
+		} else if ok && t.PasswordEnv == "" {
+			return "postgres", pw, nil
+		}
+		if user, _, err = secret(ctx, x, t, "POSTGRES_USER", "POSTGRESQL_USERNAME"); err != nil {
+			return "", "", err
+		}
+	}
+	if user == "" {
+		user = "postgres"
+	}
+	password, _, err = secret(ctx, x, t, t.PasswordEnv, "POSTGRES_PASSWORD", "POSTGRESQL_PASSWORD")
+	return user, password, err
+}
+
+func (postgres) Plan(ctx context.Context, x execer, t Target) (*Plan, error) {
+	user, password, err := pgCreds(ctx, x, t)
+	if err != nil {
+		return nil, err
+	}
+	env := []string{"PGUSER=" + user, "PGCONNECT_TIMEOUT=10"}
+	if password != "" {
+		env = append(env, "PGPASSWORD="+password)
+	}
+	query := func(sql string) (string, error) {
+		return capture(ctx, x, t.ContainerID, []string{"psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql}, env)
+	}
+	version, err := query("SHOW server_version")
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to PostgreSQL in service %s as %s: %w", t.Service, user, err)
+	}
+	tool, err := capture(ctx, x, t.ContainerID, []string{"pg_dump", "--version"}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("pg_dump is not usable in service %s: %w", t.Service, err)
+	}
+	out, err := query("SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname")
+	if err != nil {
+		return nil, fmt.Errorf("listing the databases of service %s: %w", t.Service, err)
+	}
+	plan := &Plan{Engine: Postgres, Flavor: "PostgreSQL", Version: strings.TrimSpace(version)}
+	dir := archive.DatabasesDir + t.Service + "/"
+	id := t.ContainerID
+	plan.Jobs = append(plan.Jobs, Job{
+		Dump: archive.Dump{Path: dir + "globals.sql", Kind: "globals", Format: "sql", Tool: strings.TrimSpace(tool)},
+		open: func(ctx context.Context) io.ReadCloser {
+			return stream(ctx, x, id, [][]string{{"pg_dumpall", "--globals-only", "--no-password", "--database=postgres"}}, env)
+		},
+	})
+	for _, db := range lines(out) {
+		cmd := []string{"pg_dump", "--format=custom", "--compress=0", "--no-password", "--dbname=" + db}
+		excl, err := pgExclusions(db, t.ExcludeTable, "--exclude-table=")
+		if err != nil {
+			return nil, err
+		}
+		exclData, err := pgExclusions(db, t.ExcludeTableData, "--exclude-table-data=")
+		if err != nil {
+			return nil, err
+		}
+		cmd = append(append(cmd, excl...), exclData...)
+		plan.Jobs = append(plan.Jobs, Job{
+			Dump: archive.Dump{Path: dir + safeFileName(db) + ".pgdump", Database: db, Kind: "database", Format: "pg_dump-custom", Tool: strings.TrimSpace(tool)},
+			open: func(ctx context.Context) io.ReadCloser {
+				return stream(ctx, x, id, [][]string{cmd}, env)
+			},
+		})
+	}
+	return plan, nil
+}
+
+// pgExclusions turns db.schema.table globs into pg_dump options for db:
+// pg_dump's own patterns use the same * and ? wildcards.
+func pgExclusions(db string, patterns []string, flag string) ([]string, error) {
+	var out []string
+	for _, p := range patterns {
+		parts, err := splitPattern(p, 3)
+		if err != nil {
+			return nil, err
+		}
+		if globMatch(parts[0], db) {
+			out = append(out, flag+parts[1]+"."+parts[2])
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,98 @@
+package plugin
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/docker-backup/docker-backup/internal/archive"
+	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/engine"
+)
+
+func createCommand(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:      "create",
+		Usage:     "Back up a compose project: databases, named volumes and compose config, into one archive",
+		ArgsUsage: "[SERVICE...]",
+		Description: `Run in the project's folder, like docker compose. Databases are dumped inside
+their own containers with the server's own tools; named volumes are archived
+with their ownership and modes. The archive is written to ./backups/ unless -o
+says otherwise, under a temporary name until it is complete.`,
+		Flags: append(projectFlags(),
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "Write the archive to `FILE`, into a folder, or to stdout with -"},
+			&cli.StringFlag{Name: "compression", Value: string(archive.Zstd), Usage: "Archive compression: zstd, gzip or none"},
+			&cli.StringSliceFlag{Name: "exclude-table", Usage: "Leave out tables matching `PATTERN` (db.table for MySQL, db.schema.table for PostgreSQL; globs)"},
+			&cli.StringSliceFlag{Name: "exclude-table-data", Usage: "Keep the structure but leave out the rows of tables matching `PATTERN`"},
+			&cli.BoolFlag{Name: "stop", Usage: "Cold backup: stop the services, copy every volume raw (databases included), start them again"},
+			&cli.BoolFlag{Name: "include-bind-mounts", Usage: "Also archive the services' bind mounts"},
+			&cli.BoolFlag{Name: "include-env", Usage: "Also archive the project's .env file (it usually holds secrets)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print nothing but errors"},
+			&cli.BoolFlag{Name: "json", Usage: "Print a summary as JSON on stdout"},
+		),
+		Action: func(c *cli.Context) error {
+			opts := backup.Options{
+				Project:           projectOptions(c),
+				Services:          c.Args().Slice(),
+				Output:            c.String("output"),
+				Compression:       archive.Compression(c.String("compression")),
+				ExcludeTable:      c.StringSlice("exclude-table"),
+				ExcludeTableData:  c.StringSlice("exclude-table-data"),
+				Stop:              c.Bool("stop"),
+				IncludeBindMounts: c.Bool("include-bind-mounts"),
+				IncludeEnv:        c.Bool("include-env"),
+				Stdout:            env.Stdout,
+			}
+			return runCreate(c, env, opts, c.Bool("quiet"), c.Bool("json"))
+		},
+	}
+}
+
+func runCreate(c *cli.Context, env *Env, opts backup.Options, quiet, asJSON bool) error {
+	if opts.Output == "-" && asJSON {
+		return fmt.Errorf("--json and -o - both write to stdout: choose one")
+	}
+	var progress io.Writer = env.Stderr
+	if quiet {
+		progress = nil
+	}
+	opts.Progress = backup.Lines{W: progress}
+	opts.Logger = newLogger(progress)
+	api, err := env.Client(c.Context)
+	if err != nil {
+		return err
+	}
+	res, err := backup.Create(c.Context, api, engine.New(api), opts)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	if !quiet {
+		if res.Path != "-" {
+			fmt.Fprintf(env.Stderr, "backup of project %s written to %s (%s)\n", res.Project, res.Path, backup.HumanBytes(res.Size))
+		}
+	}
+	return nil
+}
+
+// newLogger logs to w (stderr) in a plain form; nil w discards.
+func newLogger(w io.Writer) *slog.Logger {
+	if w == nil {
+		w = io.Discard
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
