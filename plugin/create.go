@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/urfave/cli/v2"
 
@@ -80,19 +79,4 @@ func runCreate(c *cli.Context, env *Env, opts backup.Options, quiet, asJSON bool
 		}
 	}
 	return nil
-}
-
-// newLogger logs to w (stderr) in a plain form; nil w discards.
-func newLogger(w io.Writer) *slog.Logger {
-	if w == nil {
-		w = io.Discard
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey && len(groups) == 0 {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
 }

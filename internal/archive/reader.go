@@ -99,7 +99,9 @@ func Open(r io.Reader) (*Reader, error) {
 	var stream io.Reader = br
 	switch ar.c {
 	case Zstd:
-		dec, err := zstd.NewReader(br)
+		// One goroutine: errors then come in stream order, and a
+		// single-threaded zstd decoder is faster than the disk anyway.
+		dec, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			return nil, fmt.Errorf("start zstd decompressor: %w", err)
 		}
@@ -151,12 +153,13 @@ func (r *Reader) Close() error {
 
 func (r *Reader) where() string {
 	if r.name == "" {
-		return "at the start of the tar stream"
+		return "before the first entry"
 	}
 	return "after entry " + r.name
 }
 
-// classify turns a read error into one that says what is wrong.
+// classify turns a read error into one that says what is wrong; where tells
+// the position in the tar stream ("in entry x", "after entry x").
 func (r *Reader) classify(err error, where string) error {
 	var se *sourceError
 	var de *decodeError
@@ -164,10 +167,13 @@ func (r *Reader) classify(err error, where string) error {
 	case errors.As(err, &se):
 		return fmt.Errorf("read archive: %w", se.err)
 	case errors.As(err, &de):
-		return fmt.Errorf("%w: corrupt %s data %s: %v", ErrChecksum, r.c, where, de.err)
+		return fmt.Errorf("%w: corrupt %s data (found %s): %v", ErrChecksum, r.c, where, de.err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		if r.n == 0 && r.c == None && r.tap.n < tarBlock {
 			return fmt.Errorf("%w: too short for a tar stream", ErrNotArchive)
+		}
+		if r.c != None {
+			return fmt.Errorf("%w: the %s stream ends early, %s", ErrTruncated, r.c, where)
 		}
 		return fmt.Errorf("%w: it ends %s", ErrTruncated, where)
 	case errors.Is(err, tar.ErrHeader):
@@ -242,14 +248,14 @@ func (r *Reader) finish() error {
 		n, err := r.tap.Read(buf)
 		for _, b := range buf[:n] {
 			if b != 0 {
-				return fmt.Errorf("%w: data after the end of the tar stream", ErrInvalid)
+				return fmt.Errorf("%w: data after the end of the tar data", ErrInvalid)
 			}
 		}
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
-			return r.classify(err, "after the end of the tar stream")
+			return r.classify(err, "after the end of the tar data")
 		}
 	}
 }

@@ -135,14 +135,14 @@ func treeTypeSupported(t byte) bool {
 // names that climb out of the tree ("..") are errors.
 func cleanRel(name string) (string, error) {
 	if strings.HasPrefix(name, "/") {
-		return "", fmt.Errorf("%w: absolute name %q", ErrInvalid, name)
+		return "", fmt.Errorf("absolute name %q", name)
 	}
 	if strings.ContainsRune(name, 0) {
-		return "", fmt.Errorf("%w: name %q contains a NUL byte", ErrInvalid, name)
+		return "", fmt.Errorf("name %q contains a NUL byte", name)
 	}
 	rel := path.Clean(name)
 	if rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", fmt.Errorf("%w: name %q leaves its directory (\"..\")", ErrInvalid, name)
+		return "", fmt.Errorf("name %q leaves its directory (\"..\")", name)
 	}
 	return rel, nil
 }

@@ -292,7 +292,7 @@ func (v *verifier) treeEntry(hdr *tar.Header) error {
 	prefix := VolumesDir + vol + "/"
 	rel, err := cleanRel(sub)
 	if err != nil {
-		v.problem(fmt.Errorf("entry %s: %w", name, err))
+		v.problem(fmt.Errorf("%w: entry %s: %v", ErrInvalid, name, err))
 		return nil
 	}
 	if !treeTypeSupported(hdr.Typeflag) || isSparse(hdr) {

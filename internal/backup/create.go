@@ -348,6 +348,10 @@ func collectVolumes(services []*project.Service, skipped map[string]bool, dbs []
 			img = s.Containers[0].ImageID
 		}
 		for _, m := range s.Volumes {
+			if m.Anonymous {
+				notes = append(notes, fmt.Sprintf("anonymous volume at %s of service %s skipped: give it a name in the compose file to back it up", m.Target, s.Name))
+				continue
+			}
 			if m.Bind && !(opts.IncludeBindMounts || s.Backup.BindMounts) {
 				continue
 			}

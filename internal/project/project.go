@@ -75,6 +75,8 @@ type Mount struct {
 	Target   string
 	Bind     bool
 	External bool
+	// Anonymous volumes have no name to restore them under: skipped.
+	Anonymous bool
 }
 
 // Running reports whether any container of the service runs.
@@ -249,7 +251,8 @@ func fromModel(m *types.Project) *Project {
 			switch v.Type {
 			case types.VolumeTypeVolume:
 				if v.Source == "" {
-					continue // anonymous: found on the container, skipped later
+					s.Volumes = append(s.Volumes, Mount{Target: v.Target, Anonymous: true})
+					continue
 				}
 				cfg := m.Volumes[v.Source]
 				s.Volumes = append(s.Volumes, Mount{Key: v.Source, Name: cfg.Name, Target: v.Target, External: bool(cfg.External)})
