@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/docker/docker/client"
 	"github.com/urfave/cli/v2"
@@ -18,6 +19,9 @@ import (
 type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// Terminal is stderr's file when it is a terminal, where progress bars
+	// are drawn; nil otherwise, for plain lines.
+	Terminal *os.File
 	// HelpName is how users invoke us: "docker backup" or "docker-backup".
 	HelpName string
 	// Client connects to the engine the user chose. It is called only by

@@ -59,6 +59,11 @@ func runCreate(c *cli.Context, env *Env, opts backup.Options, quiet, asJSON bool
 		progress = nil
 	}
 	opts.Progress = backup.Lines{W: progress}
+	if progress != nil && env.Terminal != nil {
+		b := newBars(env.Terminal)
+		defer b.Wait()
+		opts.Progress = b
+	}
 	opts.Logger = newLogger(progress)
 	api, err := env.Client(c.Context)
 	if err != nil {

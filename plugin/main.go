@@ -13,6 +13,7 @@ import (
 	cliplugin "github.com/docker/cli/cli-plugins/plugin"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/docker/client"
+	"github.com/moby/term"
 	"github.com/spf13/cobra"
 
 	"github.com/docker-backup/docker-backup/internal/engine"
@@ -54,6 +55,7 @@ func newPluginCommand(dockerCli command.Cli, run runner) *cobra.Command {
 				Stdin:    dockerCli.In(),
 				Stdout:   dockerCli.Out(),
 				Stderr:   dockerCli.Err(),
+				Terminal: terminal(os.Stderr),
 				HelpName: metadata.NamePrefix[:len(metadata.NamePrefix)-1] + " " + Name,
 				Client: func(context.Context) (client.APIClient, error) {
 					// The CLI's client: the engine of --context, -H,
@@ -75,6 +77,7 @@ func runStandalone(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		Stdout:   stdout,
 		Stderr:   stderr,
 		HelpName: metadata.NamePrefix + Name,
+		Terminal: terminal(stderr),
 		Client: func(context.Context) (client.APIClient, error) {
 			return engine.NewFromEnv()
 		},
@@ -99,4 +102,12 @@ func exitCode(err error) int {
 		return 130
 	}
 	return 1
+}
+
+// terminal returns w's file when w is a terminal, else nil.
+func terminal(w io.Writer) *os.File {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(f.Fd()) {
+		return f
+	}
+	return nil
 }
