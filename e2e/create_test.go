@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -79,9 +80,18 @@ func listHostTree(t *testing.T, dir string) string {
 	return string(out)
 }
 
-// extract unpacks an archive with the system's tar, as a person would.
+// extract checks an archive against its manifest, then unpacks it with
+// the system's tar, as a person would.
 func extract(t *testing.T, path string) string {
 	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := archive.Verify(context.Background(), f); err != nil {
+		t.Fatalf("the archive does not verify: %v", err)
+	}
 	dir := t.TempDir()
 	out, err := exec.Command("tar", "--numeric-owner", "-xpf", path, "-C", dir).CombinedOutput()
 	if err != nil {

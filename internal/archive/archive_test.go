@@ -350,6 +350,28 @@ func TestSystemTar(t *testing.T) {
 	if l, err := os.Readlink(filepath.Join(x, "volumes/appdata/link")); err != nil || l != "dir/data.bin" {
 		t.Errorf("symlink: %q %v", l, err)
 	}
+
+	// docs/FORMAT.md's volume restore: one tree straight into a directory
+	// (the volume's mountpoint), its root entry giving the root's mode.
+	vol := filepath.Join(dir, "vol")
+	if err := os.Mkdir(vol, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command("tar", "--numeric-owner", "-xpf", file, "-C", vol, "--transform", "s,^volumes/appdata,.,S", "volumes/appdata")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tar -x of one volume: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(vol); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("volume root after restore: %v %v", fi.Mode(), err)
+	}
+	a, errA := os.Stat(filepath.Join(vol, "dir/data.bin"))
+	h, errH := os.Stat(filepath.Join(vol, "hard"))
+	if errA != nil || errH != nil || !os.SameFile(a, h) || a.Sys().(*syscall.Stat_t).Uid != 1000 {
+		t.Errorf("volume restore: data.bin %v, hard %v", errA, errH)
+	}
+	if _, err := os.Stat(filepath.Join(vol, "volumes")); err == nil {
+		t.Errorf("volume restore left a volumes/ folder")
+	}
 }
 
 // TestSystemDecompress checks the zstd and gzip tools read the compressed
@@ -655,7 +677,7 @@ func TestNotAnArchive(t *testing.T) {
 	for name, data := range map[string][]byte{
 		"text":         []byte("hello, this is not a tar stream at all, just some text that goes on and on" + strings.Repeat(".", 1000)),
 		"short":        []byte("hi"),
-		"zeros":        make([]byte, 10240), // an empty tar
+		"zeros":        make([]byte, 10240),                                   // an empty tar
 		"bad gzip":     append([]byte{0x1f, 0x8b, 0x09}, make([]byte, 30)...), // unknown method
 		"zstd of text": zstdOf(t, []byte(strings.Repeat("not a tar ", 200))),
 	} {
@@ -871,5 +893,54 @@ func TestDeviceAndPAX(t *testing.T) {
 	}
 	if h := es[2].hdr; h.PAXRecords["SCHILY.xattr.user.note"] != "kept" || h.Uname != "" {
 		t.Errorf("pax %+v", h)
+	}
+}
+
+func TestParts(t *testing.T) {
+	b := big(t, Zstd)
+	r, err := Open(bytes.NewReader(b.archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got []string
+	for {
+		hdr, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, hdr.Name)
+		if hdr.Name == "compose/compose.yaml" {
+			if _, _, err := r.Parts(); err == nil {
+				t.Error("Parts accepted a plain file")
+			}
+			continue
+		}
+		if _, i, ok := SplitPart(hdr.Name); !ok || i != 0 {
+			continue
+		}
+		name, pr, err := r.Parts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := b.dump
+		if name == "databases/db/globals.sql" {
+			want = nil
+		}
+		if n != int64(len(want)) || hex.EncodeToString(h.Sum(nil)) != hexSum(want) {
+			t.Errorf("%s: %d bytes joined, want %d", name, n, len(want))
+		}
+	}
+	want := "compose/compose.yaml databases/db/globals.sql.000000 databases/db/appdb.pgdump.000000 volumes/appdata/"
+	if !strings.HasPrefix(strings.Join(got, " "), want) || got[len(got)-1] != ManifestName {
+		t.Errorf("entries seen with Parts: %v", got)
 	}
 }

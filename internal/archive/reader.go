@@ -37,8 +37,9 @@ type Reader struct {
 	n    int    // entries so far
 	// end is the offset in the tar stream where the current entry's data
 	// and padding end; after it only the end-of-archive marker may come.
-	end int64
-	eof bool
+	end    int64
+	eof    bool
+	peeked *tar.Header // read by Parts, returned by the next Next
 }
 
 // sourceReader marks errors of the underlying reader, so that an I/O error
@@ -192,6 +193,10 @@ func (r *Reader) classify(err error, where string) error {
 // returns io.EOF; a tar stream that ends without its end-of-archive marker
 // gives an error wrapping ErrTruncated.
 func (r *Reader) Next() (*tar.Header, error) {
+	if h := r.peeked; h != nil {
+		r.peeked = nil
+		return h, nil
+	}
 	if r.eof {
 		return nil, io.EOF
 	}
@@ -270,4 +275,52 @@ func (r *Reader) Read(p []byte) (int, error) {
 		return n, r.classify(err, "in entry "+r.name)
 	}
 	return n, err
+}
+
+// Parts streams a logical file stored in parts: the current entry must be
+// its first part, NAME.000000. The reader returned gives that part's data
+// and then that of NAME.000001, NAME.000002... as long as they follow in
+// order; the first entry that is not the next part is what the following
+// Next returns. It returns NAME. It checks no sizes or checksums: Verify
+// does.
+func (r *Reader) Parts() (string, io.Reader, error) {
+	base, i, ok := SplitPart(r.name)
+	if !ok || i != 0 || r.peeked != nil || r.eof {
+		return "", nil, fmt.Errorf("entry %q is not the first part of a stream", r.name)
+	}
+	return base, &partsReader{r: r, base: base, next: 1}, nil
+}
+
+type partsReader struct {
+	r    *Reader
+	base string
+	next int
+	done bool
+}
+
+func (p *partsReader) Read(b []byte) (int, error) {
+	for !p.done {
+		n, err := p.r.Read(b)
+		if err != io.EOF {
+			return n, err
+		}
+		if n > 0 {
+			return n, nil
+		}
+		hdr, err := p.r.Next()
+		if err == io.EOF {
+			p.done = true
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		if hdr.Name != PartName(p.base, p.next) {
+			p.r.peeked = hdr
+			p.done = true
+			break
+		}
+		p.next++
+	}
+	return 0, io.EOF
 }

@@ -199,8 +199,9 @@ func (v *verifier) readManifest(hdr *tar.Header) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// splitPart splits NAME.NNNNNN into NAME and the part number.
-func splitPart(name string) (string, int, bool) {
+// SplitPart splits a part's entry name NAME.NNNNNN into NAME and the part
+// number; ok is false for a name without the suffix.
+func SplitPart(name string) (string, int, bool) {
 	i := len(name) - PartSuffixDigits - 1
 	if i < 1 || name[i] != '.' {
 		return "", 0, false
@@ -236,7 +237,7 @@ func (v *verifier) fileEntry(hdr *tar.Header) error {
 		v.problem(fmt.Errorf("%w: entry %s has an unsafe or unclean name", ErrInvalid, name))
 		return nil
 	}
-	if base, i, ok := splitPart(name); ok {
+	if base, i, ok := SplitPart(name); ok {
 		p := v.parts[base]
 		if p == nil {
 			p = &seenParts{first: name, h: sha256.New()}
@@ -338,7 +339,7 @@ func (v *verifier) compare(m *Manifest) {
 			v.problem(fmt.Errorf("%w: %s lists %q, which is not a file path this format allows", ErrInvalid, ManifestName, f.Path))
 			continue
 		}
-		if _, _, ok := splitPart(f.Path); ok {
+		if _, _, ok := SplitPart(f.Path); ok {
 			v.problem(fmt.Errorf("%w: %s lists %q, whose name looks like a part", ErrInvalid, ManifestName, f.Path))
 			continue
 		}

@@ -134,7 +134,7 @@ func (w *Writer) checkFileName(name string) error {
 	if !strings.HasPrefix(name, ComposeDir) && !strings.HasPrefix(name, DatabasesDir) {
 		return fmt.Errorf("invalid archive path %q: files go under %s or %s", name, ComposeDir, DatabasesDir)
 	}
-	if _, _, ok := splitPart(name); ok {
+	if _, _, ok := SplitPart(name); ok {
 		return fmt.Errorf("invalid archive path %q: it ends like a part (.%0*d)", name, PartSuffixDigits, 0)
 	}
 	if w.paths[name] || w.entries[name] {

@@ -201,6 +201,11 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 		if err != nil {
 			return err
 		}
+		defer func() {
+			if err != nil {
+				w.Abort()
+			}
+		}()
 		if err := writeConfig(w, p, opts, res); err != nil {
 			return err
 		}
