@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -164,6 +165,23 @@ func TestCreateFailsCleanly(t *testing.T) {
 		if r.Err == nil || !strings.Contains(r.Stderr, "no compose file") {
 			t.Fatalf("want a no-compose-file error: %s", r)
 		}
+	})
+
+	t.Run("disk full", func(t *testing.T) {
+		// The volume's 30 MB of random data cannot fit in 2 MB.
+		if r := p.exec("app", "head -c 30000000 /dev/urandom > /srv/data/big.bin", "bash"); r.Err != nil {
+			t.Fatal(r)
+		}
+		small := t.TempDir()
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", small).CombinedOutput(); err != nil {
+			t.Fatalf("mounting a small tmpfs (needs root): %v: %s", err, out)
+		}
+		defer exec.Command("umount", small).Run()
+		r := backup(t, p.Dir, nil, "create", "-p", p.Name, "-o", small+"/")
+		if r.Err == nil || !strings.Contains(r.Stderr, "no space left on device") {
+			t.Fatalf("want a disk-full error: %s", r)
+		}
+		noArchives(t, small)
 	})
 
 	t.Run("unwritable destination", func(t *testing.T) {
