@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -84,13 +85,16 @@ func redactedModel(p *project.Project) ([]byte, error) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, err
 	}
-	if services, ok := m["services"].(map[string]any); ok {
-		for _, s := range services {
-			svc, _ := s.(map[string]any)
-			if env, ok := svc["environment"].(map[string]any); ok {
-				for k, v := range env {
-					if v != nil {
-						env[k] = redacted
+	// Jobs are containers too, with an environment of their own.
+	for _, key := range []string{"services", "jobs"} {
+		if services, ok := m[key].(map[string]any); ok {
+			for _, s := range services {
+				svc, _ := s.(map[string]any)
+				if env, ok := svc["environment"].(map[string]any); ok {
+					for k, v := range env {
+						if v != nil {
+							env[k] = redacted
+						}
 					}
 				}
 			}
@@ -107,5 +111,12 @@ func redactedModel(p *project.Project) ([]byte, error) {
 			}
 		}
 	}
-	return json.MarshalIndent(m, "", "  ")
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

@@ -42,10 +42,12 @@ func openDestination(output, workDir, project string, now time.Time, c archive.C
 	case output == "":
 		final = filepath.Join(workDir, DefaultDir, name)
 	default:
+		// Before Join, which drops the trailing separator.
+		isDir := strings.HasSuffix(output, string(filepath.Separator))
 		if !filepath.IsAbs(output) {
 			output = filepath.Join(workDir, output)
 		}
-		if fi, err := os.Stat(output); (err == nil && fi.IsDir()) || strings.HasSuffix(output, string(filepath.Separator)) {
+		if fi, err := os.Stat(output); (err == nil && fi.IsDir()) || isDir {
 			final = filepath.Join(output, name)
 		} else {
 			final = output

@@ -21,6 +21,10 @@ var imageHints = []struct {
 	{"percona", MySQL},
 }
 
+// companions are words of images that come with a database but run none
+// (metrics exporters, REST front ends, backup sidecars, routers).
+var companions = []string{"exporter", "postgrest", "backup", "router"}
+
 // notRecords are images of services that hold no system of record by
 // default (caches, brokers): skipped with a note unless x-backup includes them.
 var notRecords = []string{"redis", "valkey", "memcached", "keydb", "dragonfly", "rabbitmq"}
@@ -41,6 +45,11 @@ func DetectByImage(image string) string {
 	repo := repository(image)
 	parts := strings.Split(repo, "/")
 	last := parts[len(parts)-1]
+	for _, c := range companions {
+		if strings.Contains(last, c) {
+			return ""
+		}
+	}
 	for _, h := range imageHints {
 		if strings.Contains(h.word, "/") {
 			if strings.HasSuffix(repo, h.word) {

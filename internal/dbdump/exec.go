@@ -29,18 +29,22 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 
 func (t *tailBuffer) String() string { return strings.TrimSpace(string(t.buf)) }
 
-// limitedBuffer fails once more than max bytes are written.
+// limitedBuffer fails once more than max bytes are written. The buffer is
+// not embedded: its WriteString and ReadFrom (used by io.WriteString and
+// io.Copy) would bypass the limit.
 type limitedBuffer struct {
-	bytes.Buffer
+	buf bytes.Buffer
 	max int
 }
 
 func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if l.Len()+len(p) > l.max {
+	if l.buf.Len()+len(p) > l.max {
 		return 0, fmt.Errorf("output larger than %d bytes", l.max)
 	}
-	return l.Buffer.Write(p)
+	return l.buf.Write(p)
 }
+
+func (l *limitedBuffer) String() string { return l.buf.String() }
 
 // toolError describes a failed command by its tool name, exit code and
 // stderr. The command line is not included: only its first word.

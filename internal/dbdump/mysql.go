@@ -1,6 +1,7 @@
 package dbdump
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -140,7 +141,7 @@ func (mysql) Plan(ctx context.Context, x execer, t Target) (*Plan, error) {
 			cmds = append(cmds, append(structure, kept...))
 		}
 		plan.Jobs = append(plan.Jobs, Job{
-			Dump: archive.Dump{Path: dir + safeFileName(db) + ".sql", Database: db, Kind: "database", Format: "sql", Tool: tool},
+			Dump: archive.Dump{Path: dir + mysqlFileName(db) + ".sql", Database: db, Kind: "database", Format: "sql", Tool: tool},
 			open: func(ctx context.Context) io.ReadCloser { return stream(ctx, x, id, cmds, env) },
 		})
 	}
@@ -168,8 +169,39 @@ func usersJob(ctx context.Context, plan *Plan, x execer, t Target, client, dumpe
 	if sql.Len() == 0 {
 		sql.WriteString("SELECT '-- no users besides root' ")
 	}
-	cmd := []string{"sh", "-c", `"$0" "$1" --batch --skip-column-names --raw -e "$2" | sed 's/$/;/'`, client, userFlag, sql.String()}
-	return Job{Dump: dump, open: func(ctx context.Context) io.ReadCloser { return stream(ctx, x, id, [][]string{cmd}, env) }}, nil
+	// Each output line is one statement; the client's exit code is checked
+	// by stream, which a shell pipeline would hide.
+	cmd := []string{client, userFlag, "--batch", "--skip-column-names", "--raw", "-e", sql.String()}
+	return Job{Dump: dump, open: func(ctx context.Context) io.ReadCloser {
+		return terminateStatements(stream(ctx, x, id, [][]string{cmd}, env))
+	}}, nil
+}
+
+// terminateStatements ends every line of r with ";".
+func terminateStatements(r io.ReadCloser) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		defer r.Close()
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			if _, err := fmt.Fprintf(pw, "%s;\n", sc.Bytes()); err != nil {
+				return
+			}
+		}
+		pw.CloseWithError(sc.Err())
+	}()
+	return pr
+}
+
+// mysqlFileName is a database's dump file name: a database named users
+// must not take the file of the users dump (users.sql).
+func mysqlFileName(db string) string {
+	name := safeFileName(db)
+	if name == "users" {
+		name = "%75sers"
+	}
+	return name
 }
 
 // mysqlMatches returns the tables of db matched by db.table globs.

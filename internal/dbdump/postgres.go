@@ -80,7 +80,7 @@ func (postgres) Plan(ctx context.Context, x execer, t Target) (*Plan, error) {
 		},
 	})
 	for _, db := range lines(out) {
-		cmd := []string{"pg_dump", "--format=custom", "--compress=0", "--no-password", "--dbname=" + db}
+		cmd := []string{"pg_dump", "--format=custom", "--compress=0", "--no-password", "--dbname=" + pgDBName(db)}
 		excl, err := pgExclusions(db, t.ExcludeTable, "--exclude-table=")
 		if err != nil {
 			return nil, err
@@ -98,6 +98,16 @@ func (postgres) Plan(ctx context.Context, x execer, t Target) (*Plan, error) {
 		})
 	}
 	return plan, nil
+}
+
+// pgDBName is db for pg_dump's --dbname, which reads a value holding '=' or
+// starting with a URI prefix as a connection string (other hosts, options):
+// such names are passed as a quoted dbname= connection string.
+func pgDBName(db string) string {
+	if !strings.Contains(db, "=") && !strings.HasPrefix(db, "postgresql://") && !strings.HasPrefix(db, "postgres://") {
+		return db
+	}
+	return "dbname='" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(db) + "'"
 }
 
 // pgExclusions turns db.schema.table globs into pg_dump options for db:

@@ -172,6 +172,28 @@ func loadModel(ctx context.Context, opts Options) (*types.Project, error) {
 		}
 		files[i] = f
 	}
+	if len(files) == 0 {
+		// COMPOSE_FILE, like -f, is relative to where the command runs.
+		if v := envValue(env, "COMPOSE_FILE"); v != "" {
+			sep := envValue(env, "COMPOSE_PATH_SEPARATOR")
+			if sep == "" {
+				sep = string(os.PathListSeparator)
+			}
+			for _, f := range strings.Split(v, sep) {
+				if f != "-" && !filepath.IsAbs(f) {
+					f = filepath.Join(wd, f)
+				}
+				files = append(files, f)
+			}
+		}
+	}
+	envFiles := make([]string, len(opts.EnvFiles))
+	for i, f := range opts.EnvFiles {
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(wd, f)
+		}
+		envFiles[i] = f
+	}
 	projectDir := opts.ProjectDir
 	if projectDir != "" && !filepath.IsAbs(projectDir) {
 		projectDir = filepath.Join(wd, projectDir)
@@ -181,7 +203,7 @@ func loadModel(ctx context.Context, opts Options) (*types.Project, error) {
 		cli.WithWorkingDirectory(projectDir),
 		cli.WithConfigFileEnv,
 		withDefaultConfigPathFrom(wd),
-		cli.WithEnvFiles(opts.EnvFiles...),
+		cli.WithEnvFiles(envFiles...),
 		cli.WithDotEnv,
 		cli.WithDefaultProfiles(opts.Profiles...),
 		cli.WithName(opts.Name),

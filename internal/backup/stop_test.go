@@ -1,0 +1,222 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker-backup/docker-backup/internal/engine"
+	"github.com/docker-backup/docker-backup/internal/project"
+)
+
+// fakeEngine records stops and starts; nothing else is expected of it here.
+type fakeEngine struct {
+	mu        sync.Mutex
+	calls     []string // "stop ID" / "start ID"
+	stopErr   map[string]error
+	startErr  map[string]error
+	onStop    func(id string)
+	startCtxs []context.Context
+	startErrs []error // ctx.Err() when started
+}
+
+func (f *fakeEngine) StopContainer(ctx context.Context, id string, timeout *int) error {
+	f.mu.Lock()
+	f.calls = append(f.calls, "stop "+id)
+	f.mu.Unlock()
+	if f.onStop != nil {
+		f.onStop(id)
+	}
+	return f.stopErr[id]
+}
+
+func (f *fakeEngine) StartContainer(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "start "+id)
+	f.startCtxs = append(f.startCtxs, ctx)
+	f.startErrs = append(f.startErrs, ctx.Err())
+	return f.startErr[id]
+}
+
+func (f *fakeEngine) Exec(context.Context, string, engine.ExecOptions) (int, error) {
+	return -1, errors.New("unexpected Exec")
+}
+
+func (f *fakeEngine) ReadVolume(context.Context, string, string, func(io.Reader) error) error {
+	return errors.New("unexpected ReadVolume")
+}
+
+func (f *fakeEngine) ReadBind(context.Context, string, string, func(io.Reader) error) error {
+	return errors.New("unexpected ReadBind")
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// stopFixture is a project in dependency order:
+// db, cache (exited) <- api (2 replicas, one exited) <- web; idle has no container.
+func stopFixture() *project.Project {
+	c := func(id string, running bool) project.Container {
+		state := "exited"
+		if running {
+			state = "running"
+		}
+		return project.Container{ID: id, Name: "shop-" + id, Running: running, State: state}
+	}
+	return &project.Project{Name: "shop", Services: []*project.Service{
+		{Name: "cache", Containers: []project.Container{c("cache1", false)}},
+		{Name: "db", Containers: []project.Container{c("db1", true)}},
+		{Name: "idle"},
+		{Name: "api", DependsOn: []string{"cache", "db"}, Containers: []project.Container{c("api1", true), c("api2", false), c("api3", true)}},
+		{Name: "web", DependsOn: []string{"api"}, Containers: []project.Container{c("web1", true)}},
+	}}
+}
+
+func pick(p *project.Project, names ...string) []*project.Service {
+	var out []*project.Service
+	for _, n := range names {
+		s, err := p.Service(n)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestStopProject(t *testing.T) {
+	tests := []struct {
+		desc      string
+		services  []string
+		wantStop  []string
+		wantStart []string
+	}{
+		{desc: "all", services: []string{"cache", "db", "idle", "api", "web"},
+			wantStop:  []string{"stop web1", "stop api1", "stop api3", "stop db1"},
+			wantStart: []string{"start db1", "start api3", "start api1", "start web1"}},
+		{desc: "selection order does not matter", services: []string{"db", "web", "api"},
+			wantStop:  []string{"stop web1", "stop api1", "stop api3", "stop db1"},
+			wantStart: []string{"start db1", "start api3", "start api1", "start web1"}},
+		{desc: "only db", services: []string{"db"},
+			wantStop: []string{"stop db1"}, wantStart: []string{"start db1"}},
+		{desc: "only stopped containers", services: []string{"cache", "idle"}},
+		{desc: "none", services: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			p := stopFixture()
+			eng := &fakeEngine{}
+			restart, err := stopProject(context.Background(), eng, p, pick(p, tt.services...), quietLog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if restart == nil {
+				t.Fatal("no restart func")
+			}
+			if !reflect.DeepEqual(eng.calls, tt.wantStop) {
+				t.Errorf("stops %v, want %v", eng.calls, tt.wantStop)
+			}
+			eng.calls = nil
+			if err := restart(); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(eng.calls, tt.wantStart) {
+				t.Errorf("starts %v, want %v", eng.calls, tt.wantStart)
+			}
+		})
+	}
+}
+
+func TestStopProjectRestartAfterCancel(t *testing.T) {
+	p := stopFixture()
+	eng := &fakeEngine{}
+	ctx, cancel := context.WithCancel(context.Background())
+	restart, err := stopProject(ctx, eng, p, p.Services, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel() // an interrupt while the backup runs
+	if err := restart(); err != nil {
+		t.Fatal(err)
+	}
+	if len(eng.startCtxs) != 4 {
+		t.Fatalf("started %d containers, want 4: %v", len(eng.startCtxs), eng.calls)
+	}
+	for i, c := range eng.startCtxs {
+		if eng.startErrs[i] != nil {
+			t.Errorf("started with a done context: %v", eng.startErrs[i])
+		}
+		if dl, ok := c.Deadline(); !ok || time.Until(dl) > restartTimeout {
+			t.Errorf("start context deadline %v %v: want one within %v", dl, ok, restartTimeout)
+		}
+	}
+}
+
+func TestStopProjectCancelledWhileStopping(t *testing.T) {
+	p := stopFixture()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	eng := &fakeEngine{onStop: func(id string) {
+		if id == "api1" {
+			cancel()
+		}
+	}}
+	restart, err := stopProject(ctx, eng, p, p.Services, quietLog())
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if want := []string{"stop web1", "stop api1"}; !reflect.DeepEqual(eng.calls, want) {
+		t.Errorf("stops %v, want %v", eng.calls, want)
+	}
+	eng.calls = nil
+	if err := restart(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"start api1", "start web1"}; !reflect.DeepEqual(eng.calls, want) {
+		t.Errorf("starts %v, want %v", eng.calls, want)
+	}
+}
+
+func TestStopProjectStopError(t *testing.T) {
+	p := stopFixture()
+	eng := &fakeEngine{stopErr: map[string]error{"api3": errors.New("timeout stopping")}}
+	restart, err := stopProject(context.Background(), eng, p, p.Services, quietLog())
+	if err == nil || !strings.Contains(err.Error(), "timeout stopping") || !strings.Contains(err.Error(), "api") {
+		t.Fatalf("err = %v", err)
+	}
+	if want := []string{"stop web1", "stop api1", "stop api3"}; !reflect.DeepEqual(eng.calls, want) {
+		t.Errorf("stops %v, want %v: nothing stopped after an error", eng.calls, want)
+	}
+	eng.calls = nil
+	if err := restart(); err != nil {
+		t.Fatal(err)
+	}
+	// The one that failed to stop may have stopped: it is started too.
+	if want := []string{"start api3", "start api1", "start web1"}; !reflect.DeepEqual(eng.calls, want) {
+		t.Errorf("starts %v, want %v", eng.calls, want)
+	}
+}
+
+func TestStopProjectStartError(t *testing.T) {
+	p := stopFixture()
+	eng := &fakeEngine{startErr: map[string]error{"db1": errors.New("port is already allocated")}}
+	restart, err := stopProject(context.Background(), eng, p, p.Services, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.calls = nil
+	err = restart()
+	if err == nil || !strings.Contains(err.Error(), "port is already allocated") || !strings.Contains(err.Error(), "docker compose start db") {
+		t.Errorf("err = %v", err)
+	}
+	// The others are started all the same.
+	if want := []string{"start db1", "start api3", "start api1", "start web1"}; !reflect.DeepEqual(eng.calls, want) {
+		t.Errorf("starts %v, want %v", eng.calls, want)
+	}
+}
