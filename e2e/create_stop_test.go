@@ -117,14 +117,17 @@ func TestCreateFailsWhenTheDatabaseDiesMidDump(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Kill the server once the dump of appdb is under way.
+	// Kill the server once the dump of appdb is under way: its first part
+	// (16 MiB of dump) has reached the partial archive.
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		r := p.exec("db", "", "sh", "-c", "ps -eo args | grep -c '[p]g_dump --format=custom.*appdb' || true")
-		if strings.TrimSpace(r.Stdout) != "0" && r.Err == nil {
-			break
+		partial, _ := filepath.Glob(filepath.Join(out, ".*.partial"))
+		if len(partial) == 1 {
+			if fi, err := os.Stat(partial[0]); err == nil && fi.Size() > 1<<20 {
+				break
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	if r := p.compose(context.Background(), "kill", "db"); r.Err != nil {
 		t.Fatal(r)

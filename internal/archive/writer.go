@@ -12,6 +12,7 @@ import (
 	"path"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,11 +23,16 @@ import (
 // Writer writes an archive: one tar stream, compressed, with manifest.json
 // as its last entry. Use WriteFile, WriteStream and WriteTree in the order
 // of the layout (compose/, databases/, volumes/), then Close with the
-// manifest. A Writer is not safe for concurrent use.
+// manifest. WriteStream and WriteTree may run concurrently for different
+// names: entries are written whole under a lock, so parts of a dump and the
+// entries of a volume interleave in the tar, and readers key everything by
+// name.
 //
 // The first error poisons the Writer: every later call returns it, and the
 // archive must be thrown away (call Abort, then delete the file).
 type Writer struct {
+	// mu guards the tar stream and everything below it.
+	mu      sync.Mutex
 	c       Compression
 	count   *countWriter
 	comp    io.WriteCloser // nil for None
@@ -36,7 +42,6 @@ type Writer struct {
 	entries map[string]bool // tar entry names of files and parts
 	trees   map[string]TreeSummary
 	order   []string // tree names, in write order
-	buf     []byte   // ChunkSize, allocated on first need
 	err     error
 	done    bool
 }
@@ -105,7 +110,11 @@ func (w *Writer) Compression() Compression { return w.c }
 func (w *Writer) Written() int64 { return w.count.n.Load() }
 
 // Files returns the files recorded so far, in write order.
-func (w *Writer) Files() []File { return append([]File(nil), w.files...) }
+func (w *Writer) Files() []File {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]File(nil), w.files...)
+}
 
 // usable returns the sticky error, or an error after Close or Abort.
 func (w *Writer) usable() error {
@@ -160,6 +169,8 @@ func fileHeader(name string, mode int64, mtime time.Time, size int64) *tar.Heade
 // WriteFile writes a small file (a compose file) as one entry and records
 // File{Path, Size, SHA256}. name must be under compose/ or databases/.
 func (w *Writer) WriteFile(name string, mode int64, mtime time.Time, data []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if err := w.usable(); err != nil {
 		return err
 	}
@@ -199,13 +210,6 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-func (w *Writer) chunk() []byte {
-	if w.buf == nil {
-		w.buf = make([]byte, ChunkSize)
-	}
-	return w.buf
-}
-
 // WriteStream writes a stream of unknown length (a database dump) as parts
 // NAME.000000, NAME.000001... of ChunkSize bytes each (the last may be
 // shorter; an empty stream gives one empty part), mode 0600, and records
@@ -213,13 +217,22 @@ func (w *Writer) chunk() []byte {
 // one ChunkSize buffer. An error reading r is returned wrapped, and poisons
 // the Writer: the archive is incomplete.
 func (w *Writer) WriteStream(ctx context.Context, name string, r io.Reader) (File, error) {
-	if err := w.usable(); err != nil {
+	w.mu.Lock()
+	err := w.usable()
+	if err == nil {
+		err = w.checkFileName(name)
+	}
+	if err == nil {
+		// Reserved now, so a concurrent stream cannot take the name.
+		w.paths[name] = true
+	}
+	w.mu.Unlock()
+	if err != nil {
 		return File{}, err
 	}
-	if err := w.checkFileName(name); err != nil {
-		return File{}, err
-	}
-	buf := w.chunk()
+	// One buffer per stream: the next chunk is read while other streams
+	// write theirs.
+	buf := make([]byte, ChunkSize)
 	src := ctxReader{ctx: ctx, r: r}
 	h := sha256.New()
 	var total int64
@@ -228,25 +241,17 @@ func (w *Writer) WriteStream(ctx context.Context, name string, r io.Reader) (Fil
 		n, rerr := io.ReadFull(src, buf)
 		last := rerr == io.EOF || rerr == io.ErrUnexpectedEOF
 		if rerr != nil && !last {
-			return File{}, w.fail(fmt.Errorf("read %s: %w", name, rerr))
+			return File{}, w.failLocked(fmt.Errorf("read %s: %w", name, rerr))
 		}
 		if n > 0 || parts == 0 {
 			if parts >= maxParts {
-				return File{}, w.fail(fmt.Errorf("write %s: more than %d parts", name, maxParts))
+				return File{}, w.failLocked(fmt.Errorf("write %s: more than %d parts", name, maxParts))
 			}
-			part := PartName(name, parts)
-			if w.entries[part] {
-				return File{}, w.fail(fmt.Errorf("duplicate archive path %q", part))
-			}
-			if err := w.tw.WriteHeader(fileHeader(part, 0o600, time.Now(), int64(n))); err != nil {
-				return File{}, w.fail(fmt.Errorf("write %s: %w", part, err))
-			}
-			if _, err := w.tw.Write(buf[:n]); err != nil {
-				return File{}, w.fail(fmt.Errorf("write %s: %w", part, err))
+			if err := w.writePart(PartName(name, parts), buf[:n]); err != nil {
+				return File{}, err
 			}
 			h.Write(buf[:n])
 			total += int64(n)
-			w.entries[part] = true
 			parts++
 		}
 		if last {
@@ -254,9 +259,40 @@ func (w *Writer) WriteStream(ctx context.Context, name string, r io.Reader) (Fil
 		}
 	}
 	f := File{Path: name, Size: total, SHA256: hex.EncodeToString(h.Sum(nil)), Parts: parts}
-	w.paths[name] = true
+	w.mu.Lock()
 	w.files = append(w.files, f)
+	w.mu.Unlock()
 	return f, nil
+}
+
+// writePart writes one part entry whole, under the lock.
+func (w *Writer) writePart(part string, data []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if w.entries[part] {
+		return w.fail(fmt.Errorf("duplicate archive path %q", part))
+	}
+	if err := w.tw.WriteHeader(fileHeader(part, 0o600, time.Now(), int64(len(data)))); err != nil {
+		return w.fail(fmt.Errorf("write %s: %w", part, err))
+	}
+	if _, err := w.tw.Write(data); err != nil {
+		return w.fail(fmt.Errorf("write %s: %w", part, err))
+	}
+	w.entries[part] = true
+	return nil
+}
+
+// failLocked is fail for callers that do not hold the lock.
+func (w *Writer) failLocked(err error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	return w.fail(err)
 }
 
 // volumeName returns the volume name of a tree prefix "volumes/NAME/".
@@ -281,9 +317,6 @@ func volumeName(prefix string) (string, bool) {
 // targets. Names that are absolute or climb out with ".." are errors. It
 // returns the tree's summary, which goes into the manifest's Volume.
 func (w *Writer) WriteTree(ctx context.Context, prefix string, tr *tar.Reader) (TreeSummary, error) {
-	if err := w.usable(); err != nil {
-		return TreeSummary{}, err
-	}
 	if !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
@@ -291,32 +324,47 @@ func (w *Writer) WriteTree(ctx context.Context, prefix string, tr *tar.Reader) (
 	if !ok {
 		return TreeSummary{}, fmt.Errorf("invalid volume prefix %q: want %sNAME/", prefix, VolumesDir)
 	}
-	if _, dup := w.trees[vol]; dup {
-		return TreeSummary{}, fmt.Errorf("volume tree %s written twice", prefix)
+	w.mu.Lock()
+	err := w.usable()
+	if _, dup := w.trees[vol]; err == nil && dup {
+		err = fmt.Errorf("volume tree %s written twice", prefix)
+	}
+	if err == nil {
+		w.trees[vol] = TreeSummary{} // reserved until done
+	}
+	w.mu.Unlock()
+	if err != nil {
+		return TreeSummary{}, err
 	}
 	d := NewTreeDigest()
+	buf := make([]byte, treeCopyBuffer)
 	for {
 		if err := ctx.Err(); err != nil {
-			return TreeSummary{}, w.fail(fmt.Errorf("copy %s: %w", prefix, err))
+			return TreeSummary{}, w.failLocked(fmt.Errorf("copy %s: %w", prefix, err))
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return TreeSummary{}, w.fail(fmt.Errorf("read volume tree for %s: %w", prefix, err))
+			return TreeSummary{}, w.failLocked(fmt.Errorf("read volume tree for %s: %w", prefix, err))
 		}
-		if err := w.copyTreeEntry(ctx, prefix, d, hdr, tr); err != nil {
-			return TreeSummary{}, w.fail(err)
+		if err := w.copyTreeEntry(ctx, prefix, d, hdr, tr, buf); err != nil {
+			return TreeSummary{}, w.failLocked(err)
 		}
 	}
 	s := d.Summary()
+	w.mu.Lock()
 	w.trees[vol] = s
 	w.order = append(w.order, vol)
+	w.mu.Unlock()
 	return s, nil
 }
 
-func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest, hdr *tar.Header, tr *tar.Reader) error {
+// treeCopyBuffer is the copy buffer of one volume's file contents.
+const treeCopyBuffer = 256 << 10
+
+func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest, hdr *tar.Header, tr *tar.Reader, buf []byte) error {
 	typ := hdr.Typeflag
 	switch typ {
 	case tar.TypeRegA, tar.TypeGNUSparse:
@@ -378,13 +426,20 @@ func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest
 	default:
 		out.Linkname = ""
 	}
+	// The entry is written whole under the lock; a large file holds it
+	// while it streams, and concurrent dumps wait with their chunk read.
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
 	if err := w.tw.WriteHeader(out); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	sum := ""
 	if typ == tar.TypeReg {
 		h := sha256.New()
-		n, err := io.CopyBuffer(io.MultiWriter(w.tw, h), ctxReader{ctx: ctx, r: tr}, w.chunk())
+		n, err := io.CopyBuffer(io.MultiWriter(w.tw, h), ctxReader{ctx: ctx, r: tr}, buf)
 		if err != nil {
 			return fmt.Errorf("copy %s: %w", name, err)
 		}
@@ -401,6 +456,8 @@ func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest
 // manifest or the tar trailer. What was written is not a valid archive; the
 // caller deletes it. Safe to call more than once and after Close.
 func (w *Writer) Abort() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.done {
 		return
 	}
@@ -424,6 +481,8 @@ func (w *Writer) Abort() {
 // written tree, writes manifest.json as the last entry, and closes the tar
 // stream and the compressor. It does not close the underlying writer.
 func (w *Writer) Close(m *Manifest) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if err := w.usable(); err != nil {
 		return err
 	}
@@ -433,7 +492,7 @@ func (w *Writer) Close(m *Manifest) error {
 	if err := w.reconcile(m); err != nil {
 		return fmt.Errorf("close archive: %w", err)
 	}
-	m.Files = w.Files()
+	m.Files = append([]File(nil), w.files...)
 	m.FormatVersion = FormatVersion
 	m.Compression = w.c
 	data, err := json.MarshalIndent(m, "", "  ")

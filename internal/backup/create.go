@@ -11,11 +11,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/dbdump"
@@ -220,19 +222,24 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 				return err
 			}
 		}
-		for _, db := range dbs {
-			if opts.Stop {
-				break
-			}
-			if err := writeDatabase(ctx, w, db, manifest, res, opts.Progress); err != nil {
-				return err
+		// Databases and volumes are read concurrently, a few at a time:
+		// each holds one chunk buffer, and their entries interleave in the
+		// archive. The first failure cancels the others.
+		out := &collector{m: manifest, res: res}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(maxConcurrent)
+		if !opts.Stop {
+			for _, db := range dbs {
+				g.Go(func() error { return writeDatabase(gctx, w, db, out, opts.Progress) })
 			}
 		}
 		for _, v := range volumes {
-			if err := writeVolume(ctx, eng, w, v, manifest, res, opts.Progress); err != nil {
-				return err
-			}
+			g.Go(func() error { return writeVolume(gctx, eng, w, v, out, opts.Progress) })
 		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		out.sort()
 		manifest.Notes = notes
 		if err := w.Close(manifest); err != nil {
 			return fmt.Errorf("writing the archive: %w", err)
@@ -300,12 +307,44 @@ func planDatabase(ctx context.Context, api dockerAPI, eng Engine, db *database, 
 	return nil
 }
 
-func writeDatabase(ctx context.Context, w *archive.Writer, db *database, m *archive.Manifest, res *Result, prog Progress) error {
+// maxConcurrent bounds the databases and volumes read at once.
+const maxConcurrent = 2
+
+// collector gathers what concurrent readers produced for the manifest and
+// the result, in a stable order at the end.
+type collector struct {
+	mu  sync.Mutex
+	m   *archive.Manifest
+	res *Result
+}
+
+func (c *collector) database(d archive.Database, entries []Entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m.Databases = append(c.m.Databases, d)
+	c.res.Entries = append(c.res.Entries, entries...)
+}
+
+func (c *collector) volume(v archive.Volume, e Entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m.Volumes = append(c.m.Volumes, v)
+	c.res.Entries = append(c.res.Entries, e)
+}
+
+func (c *collector) sort() {
+	sort.SliceStable(c.m.Databases, func(i, j int) bool { return c.m.Databases[i].Service < c.m.Databases[j].Service })
+	sort.SliceStable(c.m.Volumes, func(i, j int) bool { return c.m.Volumes[i].Name < c.m.Volumes[j].Name })
+	sort.SliceStable(c.res.Entries, func(i, j int) bool { return c.res.Entries[i].Path < c.res.Entries[j].Path })
+}
+
+func writeDatabase(ctx context.Context, w *archive.Writer, db *database, out *collector, prog Progress) error {
 	t := db.target
 	entry := archive.Database{
 		Service: db.svc.Name, Engine: db.plan.Engine, Flavor: db.plan.Flavor, Version: db.plan.Version,
 		ExcludeTables: t.ExcludeTable, ExcludeTableData: t.ExcludeTableData,
 	}
+	var entries []Entry
 	for _, job := range db.plan.Jobs {
 		label := db.svc.Name + "/" + job.Database
 		if job.Database == "" {
@@ -320,9 +359,9 @@ func writeDatabase(ctx context.Context, w *archive.Writer, db *database, m *arch
 			return fmt.Errorf("dumping %s of service %s: %w", describeDump(job.Dump), db.svc.Name, err)
 		}
 		entry.Dumps = append(entry.Dumps, job.Dump)
-		res.Entries = append(res.Entries, Entry{Kind: "database", Name: label, Path: f.Path, Size: f.Size})
+		entries = append(entries, Entry{Kind: "database", Name: label, Path: f.Path, Size: f.Size})
 	}
-	m.Databases = append(m.Databases, entry)
+	out.database(entry, entries)
 	return nil
 }
 
@@ -409,7 +448,7 @@ func isDataDir(db *database, target string) bool {
 	return false
 }
 
-func writeVolume(ctx context.Context, eng Engine, w *archive.Writer, v *volumeJob, m *archive.Manifest, res *Result, prog Progress) error {
+func writeVolume(ctx context.Context, eng Engine, w *archive.Writer, v *volumeJob, out *collector, prog Progress) error {
 	prefix := archive.VolumesDir + v.key + "/"
 	counter := prog.Start("volume " + v.key)
 	var sum archive.TreeSummary
@@ -426,11 +465,10 @@ func writeVolume(ctx context.Context, eng Engine, w *archive.Writer, v *volumeJo
 	if err != nil {
 		return fmt.Errorf("archiving volume %s: %w", v.key, err)
 	}
-	m.Volumes = append(m.Volumes, archive.Volume{
+	out.volume(archive.Volume{
 		Name: v.key, EngineName: v.name, Services: v.services, Raw: v.raw,
 		Entries: sum.Entries, Bytes: sum.Bytes, TreeSHA256: sum.Digest,
-	})
-	res.Entries = append(res.Entries, Entry{Kind: "volume", Name: v.key, Path: prefix, Size: sum.Bytes})
+	}, Entry{Kind: "volume", Name: v.key, Path: prefix, Size: sum.Bytes})
 	return nil
 }
 
