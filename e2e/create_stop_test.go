@@ -118,7 +118,7 @@ func TestCreateFailsWhenTheDatabaseDiesMidDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Kill the server once the dump of appdb is under way: its first part
-	// (16 MiB of dump) has reached the partial archive.
+	// (8 MiB of dump) has reached the partial archive.
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		partial, _ := filepath.Glob(filepath.Join(out, ".*.partial"))

@@ -152,14 +152,14 @@ var (
 	bigOnce sync.Map // Compression -> *built
 )
 
-// big is the round-trip archive with a 40 MiB dump, built once per
+// big is the round-trip archive with a dump of two and a half parts, built once per
 // compression.
 func big(t *testing.T, c Compression) built {
 	t.Helper()
 	if v, ok := bigOnce.Load(c); ok {
 		return *v.(*built)
 	}
-	b := build(t, c, 40<<20)
+	b := build(t, c, 2*ChunkSize+ChunkSize/2)
 	bigOnce.Store(c, &b)
 	return b
 }
@@ -183,7 +183,7 @@ func TestRoundTrip(t *testing.T) {
 			want := []File{
 				{Path: "compose/compose.yaml", Size: int64(len(composeYML)), SHA256: hexSum(composeYML)},
 				{Path: "databases/db/globals.sql", Size: 0, SHA256: hexSum(nil), Parts: 1},
-				{Path: "databases/db/appdb.pgdump", Size: 40 << 20, SHA256: hexSum(b.dump), Parts: 3},
+				{Path: "databases/db/appdb.pgdump", Size: 2*ChunkSize + ChunkSize/2, SHA256: hexSum(b.dump), Parts: 3},
 			}
 			if fmt.Sprint(m.Files) != fmt.Sprint(want) {
 				t.Errorf("files:\n got %v\nwant %v", m.Files, want)
@@ -255,7 +255,7 @@ func checkEntries(t *testing.T, b built, c Compression) {
 	if strings.Join(names, "\n") != strings.Join(wantNames, "\n") {
 		t.Errorf("entries:\n%s\nwant:\n%s", strings.Join(names, "\n"), strings.Join(wantNames, "\n"))
 	}
-	if hex.EncodeToString(dump.Sum(nil)) != hexSum(b.dump) || fmt.Sprint(dumpParts) != fmt.Sprint([]int64{ChunkSize, ChunkSize, 8 << 20}) {
+	if hex.EncodeToString(dump.Sum(nil)) != hexSum(b.dump) || fmt.Sprint(dumpParts) != fmt.Sprint([]int64{ChunkSize, ChunkSize, ChunkSize / 2}) {
 		t.Errorf("dump parts %v do not join into the dump", dumpParts)
 	}
 	if h := hdrs["databases/db/appdb.pgdump.000000"]; h == nil || h.Mode != 0o600 || h.Typeflag != tar.TypeReg {

@@ -19,7 +19,7 @@ const (
 	// dump) needs: tar headers carry sizes, so such a stream is written as
 	// numbered parts of at most ChunkSize bytes: NAME.000000, NAME.000001...
 	// `cat NAME.* ` gives the stream back.
-	ChunkSize = 16 << 20
+	ChunkSize = 8 << 20
 
 	// PartSuffixDigits is the width of the part number.
 	PartSuffixDigits = 6
