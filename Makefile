@@ -7,7 +7,7 @@ PLUGINDIR ?= $(if $(DOCKER_CONFIG),$(DOCKER_CONFIG),$(HOME)/.docker)/cli-plugins
 STATICCHECK_VERSION ?= v0.8.2
 E2E_TIMEOUT ?= 60m
 
-.PHONY: build install test test-unit e2e lint clean
+.PHONY: build install test test-unit e2e lint clean bench
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/docker-backup
@@ -38,3 +38,10 @@ lint:
 
 clean:
 	rm -rf bin
+
+# Times `docker backup create` against the manual procedure (pg_dumpall | gzip,
+# tar -cj) and the raw reads, on >= 1 GiB of generated data; prints a markdown
+# table. Needs a Docker engine and the test images; BENCH_SCALE=0.05 for a quick
+# trial. Results: docs/BENCHMARKS.md.
+bench:
+	bash bench/create.sh
