@@ -367,8 +367,9 @@ const treeCopyBuffer = 256 << 10
 func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest, hdr *tar.Header, tr *tar.Reader, buf []byte) error {
 	typ := hdr.Typeflag
 	switch typ {
-	case tar.TypeRegA, tar.TypeGNUSparse:
-		// archive/tar expands sparse files: their content reads as a whole.
+	case '\x00', tar.TypeGNUSparse:
+		// Old tars mark regular files with NUL; archive/tar expands sparse
+		// files, whose content reads as a whole.
 		typ = tar.TypeReg
 	}
 	if !treeTypeSupported(typ) {
