@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/docker/docker/client"
 	"github.com/urfave/cli/v2"
@@ -27,6 +28,9 @@ type Env struct {
 	// Client connects to the engine the user chose. It is called only by
 	// commands that need the engine, so that --help never dials.
 	Client func(ctx context.Context) (client.APIClient, error)
+	// DockerArgs are the docker global options that reach the same engine,
+	// for the docker commands we run (docker compose up --no-start).
+	DockerArgs func() []string
 }
 
 // NewApp builds the command tree. args[0] of Run is ignored: urfave takes the
@@ -45,6 +49,7 @@ func NewApp(env *Env) *cli.App {
 		Suggest:              true,
 		Commands: []*cli.Command{
 			createCommand(env),
+			restoreCommand(env),
 			versionCommand(env),
 		},
 		// Without a verb, help; with an unknown one, an error that names it
@@ -63,5 +68,46 @@ func NewApp(env *Env) *cli.App {
 
 // Run runs the command tree on args (without the program name).
 func Run(ctx context.Context, env *Env, args []string) error {
-	return NewApp(env).RunContext(ctx, append([]string{env.HelpName}, args...))
+	app := NewApp(env)
+	return app.RunContext(ctx, append([]string{env.HelpName}, flagsFirst(app, args)...))
+}
+
+// flagsFirst moves a command's flags before its arguments, so that
+// `restore ARCHIVE -y` works as in docker, whose commands take flags
+// anywhere; urfave/cli stops at the first argument. "--" ends the flags.
+func flagsFirst(app *cli.App, args []string) []string {
+	if len(args) == 0 {
+		return args
+	}
+	cmd := app.Command(args[0])
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	var flags, rest []string
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			rest = append(rest, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	out := append([]string{args[0]}, flags...)
+	return append(out, rest...)
 }

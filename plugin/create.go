@@ -29,6 +29,7 @@ says otherwise, under a temporary name until it is complete.`,
 			&cli.BoolFlag{Name: "stop", Usage: "Cold backup: stop the services, copy every volume raw (databases included), start them again"},
 			&cli.BoolFlag{Name: "include-bind-mounts", Usage: "Also archive the services' bind mounts"},
 			&cli.BoolFlag{Name: "include-env", Usage: "Also archive the project's .env file (it usually holds secrets)"},
+			&cli.BoolFlag{Name: "no-wait", Usage: "Fail at once if another backup or restore of the project runs"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print nothing but errors"},
 			&cli.BoolFlag{Name: "json", Usage: "Print a summary as JSON on stdout"},
 		),
@@ -45,12 +46,12 @@ says otherwise, under a temporary name until it is complete.`,
 				IncludeEnv:        c.Bool("include-env"),
 				Stdout:            env.Stdout,
 			}
-			return runCreate(c, env, opts, c.Bool("quiet"), c.Bool("json"))
+			return runCreate(c, env, opts, c.Bool("no-wait"), c.Bool("quiet"), c.Bool("json"))
 		},
 	}
 }
 
-func runCreate(c *cli.Context, env *Env, opts backup.Options, quiet, asJSON bool) error {
+func runCreate(c *cli.Context, env *Env, opts backup.Options, noWait, quiet, asJSON bool) error {
 	if opts.Output == "-" && asJSON {
 		return fmt.Errorf("--json and -o - both write to stdout: choose one")
 	}
@@ -69,6 +70,7 @@ func runCreate(c *cli.Context, env *Env, opts backup.Options, quiet, asJSON bool
 	if err != nil {
 		return err
 	}
+	opts.Lock = projectLock(env, api.DaemonHost(), "create", noWait)
 	res, err := backup.Create(c.Context, api, engine.New(api), opts)
 	if err != nil {
 		return err

@@ -63,6 +63,12 @@ func newPluginCommand(dockerCli command.Cli, run runner) *cobra.Command {
 					// API version negotiation.
 					return dockerCli.Client(), nil
 				},
+				DockerArgs: func() []string {
+					if name := dockerCli.CurrentContext(); name != "" && name != "default" {
+						return []string{"--context", name}
+					}
+					return []string{"--host", dockerCli.DockerEndpoint().Host}
+				},
 			}
 			return run(ctx, env, args)
 		},

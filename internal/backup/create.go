@@ -44,6 +44,9 @@ type Options struct {
 	// Progress receives progress; nil for none.
 	Progress Progress
 	Logger   *slog.Logger
+	// Lock takes the project's lock once its name is known; nil for none
+	// (a restore's safety backup runs under the restore's lock).
+	Lock func(ctx context.Context, project string) (release func(), err error)
 }
 
 // Result is what a backup produced: `--json` prints it.
@@ -121,6 +124,17 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 	p, err := project.Load(ctx, api, opts.Project)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Lock != nil {
+		release, err := opts.Lock(ctx, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		// Another run may have changed the project while we waited.
+		if p, err = project.Load(ctx, api, opts.Project); err != nil {
+			return nil, err
+		}
 	}
 	services, err := selectServices(p, opts.Services)
 	if err != nil {

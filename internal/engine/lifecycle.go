@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/docker/docker/api/types/container"
 )
@@ -22,4 +23,40 @@ func (e *Engine) StartContainer(ctx context.Context, id string) error {
 		return fmt.Errorf("cannot start container %.12s: %w", id, err)
 	}
 	return nil
+}
+
+// WaitReady waits until a started container runs and, when it has a health
+// check, reports healthy. It fails when the container exits or turns
+// unhealthy; ctx bounds the wait. A container that exited with code 0
+// completed, as compose's service_completed_successfully says.
+func (e *Engine) WaitReady(ctx context.Context, id string) error {
+	for i := 0; ; i++ {
+		info, err := e.api.ContainerInspect(ctx, id)
+		if err != nil {
+			return fmt.Errorf("cannot inspect container %.12s: %w", id, err)
+		}
+		st := info.State
+		switch {
+		case st == nil:
+		case !st.Running && !st.Restarting && st.Status == "exited" && st.ExitCode == 0:
+			// A one-shot service (a migration job) that completed.
+			return nil
+		case !st.Running && !st.Restarting && st.Status != "created":
+			return fmt.Errorf("container %s exited with code %d: see docker logs %s", name(info), st.ExitCode, name(info))
+		case st.Running && (st.Health == nil || st.Health.Status == "" || st.Health.Status == "healthy"):
+			return nil
+		case st.Health != nil && st.Health.Status == "unhealthy":
+			return fmt.Errorf("container %s is unhealthy: see docker inspect %s", name(info), name(info))
+		}
+		if err := sleepCtx(ctx, i+20); err != nil {
+			return fmt.Errorf("waiting for container %s to be ready: %w", name(info), err)
+		}
+	}
+}
+
+func name(info container.InspectResponse) string {
+	if info.ContainerJSONBase == nil {
+		return ""
+	}
+	return strings.TrimPrefix(info.Name, "/")
 }

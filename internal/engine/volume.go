@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/pkg/stdcopy"
 )
 
 // HelperLabel marks the containers docker-backup creates to reach volumes.
@@ -83,4 +85,100 @@ func (e *Engine) removeHelper(ctx context.Context, id string) {
 // ReadBind streams a bind-mounted host folder like ReadVolume.
 func (e *Engine) ReadBind(ctx context.Context, image, hostPath string, fn func(io.Reader) error) error {
 	return e.read(ctx, image, mount.Mount{Type: mount.TypeBind, Source: hostPath, Target: helperMount, ReadOnly: true}, fn)
+}
+
+// emptyCmd empties a mounted volume without a shell: find is in nearly
+// every image, a shell glob would miss dot files.
+var emptyCmd = []string{"find", helperMount, "-mindepth", "1", "-delete"}
+
+// WriteVolume replaces a volume's content with the tar stream r (entries
+// "./..."), keeping the tar's numeric owners, modes and mtimes. It empties
+// the volume with a helper container started from the first of images that
+// has find (as root, without network), then copies r into a created helper
+// with CopyToContainer. The helpers are always removed.
+func (e *Engine) WriteVolume(ctx context.Context, images []string, volume string, r io.Reader) error {
+	m := mount.Mount{
+		Type: mount.TypeVolume, Source: volume, Target: helperMount,
+		VolumeOptions: &mount.VolumeOptions{NoCopy: true},
+	}
+	img, err := e.emptyVolume(ctx, images, m)
+	if err != nil {
+		return err
+	}
+	id, err := e.createHelper(ctx, img, m)
+	if err != nil {
+		return err
+	}
+	defer e.removeHelper(ctx, id)
+	// Without CopyUIDGID the daemon keeps the tar's numeric owners.
+	if err := e.api.CopyToContainer(ctx, id, helperMount, r, container.CopyToContainerOptions{}); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("cannot write volume %s: %w", volume, err)
+	}
+	return nil
+}
+
+// emptyVolume runs emptyCmd in a helper and returns the image that could.
+func (e *Engine) emptyVolume(ctx context.Context, images []string, m mount.Mount) (string, error) {
+	var errs []string
+	for _, img := range images {
+		resp, err := e.api.ContainerCreate(ctx, &container.Config{
+			Image:           img,
+			Entrypoint:      emptyCmd,
+			Cmd:             []string{},
+			User:            "0:0",
+			Labels:          map[string]string{HelperLabel: "true"},
+			NetworkDisabled: true,
+		}, &container.HostConfig{NetworkMode: "none", Mounts: []mount.Mount{m}}, &network.NetworkingConfig{}, nil, "")
+		if err != nil {
+			return "", fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", m.Source, img, err)
+		}
+		code, out, err := e.runHelper(ctx, resp.ID)
+		e.removeHelper(ctx, resp.ID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+			// No find in this image: the start fails; try the next one.
+			errs = append(errs, fmt.Sprintf("%s: %v", img, err))
+			continue
+		}
+		if code != 0 {
+			return "", fmt.Errorf("cannot empty volume %s (find exited with %d): %s", m.Source, code, out)
+		}
+		return img, nil
+	}
+	return "", fmt.Errorf("cannot empty volume %s: no image of the project has find (%s)", m.Source, strings.Join(errs, "; "))
+}
+
+// runHelper starts a helper and waits for it, returning its exit code and
+// the end of its output.
+func (e *Engine) runHelper(ctx context.Context, id string) (int, string, error) {
+	waitC, errC := e.api.ContainerWait(ctx, id, container.WaitConditionNextExit)
+	if err := e.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return -1, "", err
+	}
+	select {
+	case res := <-waitC:
+		out := ""
+		if res.StatusCode != 0 {
+			out = e.helperLogs(ctx, id)
+		}
+		return int(res.StatusCode), out, nil
+	case err := <-errC:
+		return -1, "", err
+	}
+}
+
+func (e *Engine) helperLogs(ctx context.Context, id string) string {
+	rc, err := e.api.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "20"})
+	if err != nil {
+		return "no output"
+	}
+	defer rc.Close()
+	var b strings.Builder
+	_, _ = stdcopy.StdCopy(&b, &b, io.LimitReader(rc, 64<<10))
+	return strings.TrimSpace(b.String())
 }

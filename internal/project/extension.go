@@ -3,6 +3,7 @@ package project
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // ExtensionKey is the compose extension that tunes backups per service.
@@ -24,6 +25,41 @@ type Extension struct {
 	PasswordEnv string `json:"password-env,omitempty"`
 	// BindMounts includes the service's bind mounts.
 	BindMounts bool `json:"bind-mounts,omitempty"`
+	// RestoreHooks run in this service's container after a restore.
+	RestoreHooks RestoreHooks `json:"restore-hooks,omitempty"`
+}
+
+// RestoreHooks are commands run in a service once the data is back:
+// before-start ones before the stopped services start again (the service
+// must be running then, e.g. a database), after-start ones once everything
+// runs (e.g. the app's schema migrations).
+type RestoreHooks struct {
+	BeforeStart []Command `json:"before-start,omitempty"`
+	AfterStart  []Command `json:"after-start,omitempty"`
+}
+
+// Command is a hook's command: a string runs with sh -c, a list runs as is,
+// like compose's command:.
+type Command []string
+
+func (c *Command) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		if strings.TrimSpace(s) == "" {
+			return fmt.Errorf("empty hook command")
+		}
+		*c = Command{"sh", "-c", s}
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("a hook command is a string or a list of strings")
+	}
+	if len(list) == 0 {
+		return fmt.Errorf("empty hook command")
+	}
+	*c = list
+	return nil
 }
 
 func decodeExtension(raw any) (Extension, error) {

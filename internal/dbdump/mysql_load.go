@@ -1,0 +1,85 @@
+package dbdump
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+)
+
+func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
+	user, password, _, err := mysqlCreds(ctx, x, t)
+	if err != nil {
+		return nil, err
+	}
+	var env []string
+	if password != "" {
+		env = append(env, "MYSQL_PWD="+password)
+	}
+	id := t.ContainerID
+	found, err := capture(ctx, x, id, []string{"sh", "-c", "command -v mariadb || command -v mysql"}, nil)
+	if err != nil || len(lines(found)) != 1 {
+		return nil, fmt.Errorf("service %s has no mysql/mariadb client in its container", t.Service)
+	}
+	client := []string{lines(found)[0], "--user=" + user, "--default-character-set=utf8mb4", "--max-allowed-packet=1G"}
+	version, err := capture(ctx, x, id, append(client, "--batch", "--skip-column-names", "--raw", "-e", "SELECT VERSION()"), env)
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to the MySQL/MariaDB server of service %s as %s: %w", t.Service, user, err)
+	}
+	version = strings.TrimSpace(version)
+	s := &Server{Engine: MySQL, Flavor: "MySQL", Version: version}
+	if strings.Contains(strings.ToLower(version), "mariadb") {
+		s.Flavor = "MariaDB"
+	}
+	s.loadGlobals = func(ctx context.Context, r io.Reader) error {
+		// MariaDB's dump says CREATE USER IF NOT EXISTS; the statements
+		// read from MySQL's SHOW CREATE USER do not.
+		rc := createUserIfNotExists(r)
+		defer rc.Close()
+		if err := feed(ctx, x, id, client, env, rc, nil); err != nil {
+			return fmt.Errorf("loading users and grants into service %s: %w", t.Service, err)
+		}
+		return nil
+	}
+	s.loadDatabase = func(ctx context.Context, db string, r io.Reader) error {
+		drop := "DROP DATABASE IF EXISTS `" + strings.ReplaceAll(db, "`", "``") + "`"
+		if _, err := capture(ctx, x, id, append(client, "-e", drop), env); err != nil {
+			return fmt.Errorf("dropping database %s of service %s: %w", db, t.Service, err)
+		}
+		// The dump creates the database and switches to it (--databases);
+		// the client stops at the first error.
+		if err := feed(ctx, x, id, client, env, r, nil); err != nil {
+			return fmt.Errorf("loading database %s into service %s: %w", db, t.Service, err)
+		}
+		return nil
+	}
+	return s, nil
+}
+
+// createUserIfNotExists rewrites "CREATE USER 'x'" statements at the start
+// of a line into "CREATE USER IF NOT EXISTS 'x'", so that accounts that
+// exist are kept, as pg's "role exists" errors are tolerated.
+func createUserIfNotExists(r io.Reader) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		br := bufio.NewReaderSize(r, 64<<10)
+		for {
+			line, err := br.ReadString('\n')
+			if rest, ok := strings.CutPrefix(line, "CREATE USER "); ok && !strings.HasPrefix(rest, "IF NOT EXISTS") {
+				line = "CREATE USER IF NOT EXISTS " + rest
+			}
+			if _, werr := io.WriteString(pw, line); werr != nil {
+				return
+			}
+			if err != nil {
+				if err == io.EOF {
+					err = nil
+				}
+				pw.CloseWithError(err)
+				return
+			}
+		}
+	}()
+	return pr
+}

@@ -1,0 +1,108 @@
+package dbdump
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+)
+
+func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
+	user, password, err := pgCreds(ctx, x, t)
+	if err != nil {
+		return nil, err
+	}
+	env := []string{"PGUSER=" + user, "PGCONNECT_TIMEOUT=10"}
+	if password != "" {
+		env = append(env, "PGPASSWORD="+password)
+	}
+	id := t.ContainerID
+	// template1 always exists, and is never a database we drop.
+	psql := []string{"psql", "-X", "-A", "-t", "-q", "--no-password", "-d", "template1"}
+	version, err := capture(ctx, x, id, append(psql, "-v", "ON_ERROR_STOP=1", "-c", "SHOW server_version"), env)
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to PostgreSQL in service %s as %s: %w", t.Service, user, err)
+	}
+	version = strings.TrimSpace(version)
+	s := &Server{Engine: Postgres, Flavor: "PostgreSQL", Version: version}
+	force := true
+	if v, ok := majorVersion("PostgreSQL", version); ok && v[0] < 13 {
+		force = false // DROP DATABASE ... WITH (FORCE) is PostgreSQL 13+
+	}
+	s.loadGlobals = func(ctx context.Context, r io.Reader) error {
+		// Without ON_ERROR_STOP, so that roles that exist already are
+		// tolerated; every other error fails the load.
+		errs := &pgErrorLines{}
+		if err := feed(ctx, x, id, append(psql, "-v", "ON_ERROR_STOP=0", "-f", "-"), env, r, errs); err != nil {
+			return fmt.Errorf("loading roles into service %s: %w", t.Service, err)
+		}
+		if bad := errs.unexpected(); len(bad) > 0 {
+			return fmt.Errorf("loading roles into service %s: %s", t.Service, strings.Join(bad, "; "))
+		}
+		return nil
+	}
+	s.loadDatabase = func(ctx context.Context, db string, r io.Reader) error {
+		q := pgIdent(db)
+		drop := "DROP DATABASE IF EXISTS " + q + " WITH (FORCE)"
+		if !force {
+			drop = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = " + pgLiteral(db) + " AND pid <> pg_backend_pid(); DROP DATABASE IF EXISTS " + q
+		}
+		if _, err := capture(ctx, x, id, append(psql, "-v", "ON_ERROR_STOP=1", "-c", drop), env); err != nil {
+			return fmt.Errorf("dropping database %s of service %s: %w", db, t.Service, err)
+		}
+		// --create makes the database as it was (owner, encoding, locale);
+		// the dump was taken with pg_dump --format=custom.
+		cmd := []string{"pg_restore", "--create", "--exit-on-error", "--no-password", "--dbname=template1"}
+		if err := feed(ctx, x, id, cmd, env, r, nil); err != nil {
+			return fmt.Errorf("loading database %s into service %s: %w", db, t.Service, err)
+		}
+		return nil
+	}
+	return s, nil
+}
+
+// pgIdent quotes an identifier for SQL.
+func pgIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// pgLiteral quotes a string literal for SQL.
+func pgLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
+
+// pgErrorLines collects psql's error lines other than "already exists".
+type pgErrorLines struct {
+	mu   sync.Mutex
+	part []byte
+	bad  []string
+}
+
+func (p *pgErrorLines) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.part = append(p.part, b...)
+	for {
+		i := bytes.IndexByte(p.part, '\n')
+		if i < 0 {
+			break
+		}
+		p.line(string(p.part[:i]))
+		p.part = p.part[i+1:]
+	}
+	return len(b), nil
+}
+
+func (p *pgErrorLines) line(l string) {
+	if strings.Contains(l, "ERROR:") && !strings.Contains(l, "already exists") && len(p.bad) < 5 {
+		p.bad = append(p.bad, strings.TrimSpace(l))
+	}
+}
+
+func (p *pgErrorLines) unexpected() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.part) > 0 {
+		p.line(string(p.part))
+		p.part = nil
+	}
+	return p.bad
+}

@@ -1,0 +1,340 @@
+package restore
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/docker-backup/docker-backup/internal/archive"
+	"github.com/docker-backup/docker-backup/internal/backup"
+)
+
+// loader is a connected database server (dbdump.Server in production).
+type loader interface {
+	LoadGlobals(ctx context.Context, r io.Reader) error
+	LoadDatabase(ctx context.Context, db string, r io.Reader) error
+}
+
+// volumeWriter replaces a volume's content (engine.Engine in production).
+type volumeWriter interface {
+	WriteVolume(ctx context.Context, images []string, volume string, r io.Reader) error
+}
+
+// volumeTarget is an archived volume and the engine volume it goes into.
+type volumeTarget struct {
+	archive.Volume
+	// Target is the engine's name of the volume to replace.
+	Target string
+	// Images may empty it (the first that has find).
+	Images []string
+}
+
+// dbTarget is a database service and the dumps to load into it, in the
+// archive's order (roles and users first).
+type dbTarget struct {
+	archive.Database
+	Dumps  []archive.Dump
+	server loader
+}
+
+// work is what one pass over an archive restores.
+type work struct {
+	volumes []*volumeTarget
+	dbs     []*dbTarget
+}
+
+// errAborted closes the streams of loads that never started because
+// another one failed.
+var errAborted = errors.New("restore aborted")
+
+// apply restores the volumes and databases of w from the archive in one
+// pass: each entry is handed to its volume's or database's loader as it
+// comes, and the loaders run concurrently (entries of two items interleave
+// in the archive as they were written). The archive must have been
+// verified: apply checks only the order of entries it relies on.
+func apply(ctx context.Context, r io.Reader, m *archive.Manifest, w *work, vw volumeWriter, prog backup.Progress) error {
+	ar, err := archive.Open(r)
+	if err != nil {
+		return err
+	}
+	defer ar.Close()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	g := &errgroup.Group{}
+	d := &dispatcher{
+		ctx: ctx, cancel: cancel, g: g, vw: vw, prog: prog,
+		volTargets: map[string]*volumeTarget{}, vols: map[string]*volumeSink{},
+		dumps: map[string]dumpRef{}, dbs: map[string]*dbSink{}, parts: map[string]int{},
+	}
+	for _, v := range w.volumes {
+		d.volTargets[v.Name] = v
+	}
+	for _, db := range w.dbs {
+		for i, dump := range db.Dumps {
+			d.dumps[dump.Path] = dumpRef{db: db, index: i}
+		}
+	}
+	for _, f := range m.Files {
+		d.parts[f.Path] = f.Parts
+	}
+	derr := d.run(ar)
+	d.closeAll(derr)
+	gerr := g.Wait()
+	if gerr != nil {
+		// A loader's failure makes the dispatcher fail too, on a closed
+		// pipe: the loader's error is the one that says what went wrong.
+		return gerr
+	}
+	if derr == nil {
+		derr = context.Cause(ctx)
+	}
+	return derr
+}
+
+type dumpRef struct {
+	db    *dbTarget
+	index int
+}
+
+type dispatcher struct {
+	ctx        context.Context
+	cancel     context.CancelCauseFunc
+	g          *errgroup.Group
+	vw         volumeWriter
+	prog       backup.Progress
+	volTargets map[string]*volumeTarget
+	vols       map[string]*volumeSink
+	dumps      map[string]dumpRef
+	dbs        map[string]*dbSink
+	parts      map[string]int
+}
+
+type volumeSink struct {
+	pw *io.PipeWriter
+	tw *tar.Writer
+}
+
+type dbSink struct {
+	streams chan *dumpStream
+	cur     *dumpStream
+	next    int // index of the dump expected next
+}
+
+type dumpStream struct {
+	dump  archive.Dump
+	pr    *io.PipeReader
+	pw    *io.PipeWriter
+	parts int
+	got   int
+}
+
+func (d *dispatcher) run(ar *archive.Reader) error {
+	for {
+		if err := d.ctx.Err(); err != nil {
+			return context.Cause(d.ctx)
+		}
+		hdr, err := ar.Next()
+		if err == io.EOF {
+			return d.finish()
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case strings.HasPrefix(hdr.Name, archive.VolumesDir):
+			err = d.volumeEntry(hdr, ar)
+		case strings.HasPrefix(hdr.Name, archive.DatabasesDir):
+			err = d.dumpEntry(hdr, ar)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
+	rest := strings.TrimPrefix(hdr.Name, archive.VolumesDir)
+	name, rel, _ := strings.Cut(rest, "/")
+	t := d.volTargets[name]
+	if t == nil {
+		return nil
+	}
+	s := d.vols[name]
+	if s == nil {
+		pr, pw := io.Pipe()
+		s = &volumeSink{pw: pw, tw: tar.NewWriter(pw)}
+		d.vols[name] = s
+		d.g.Go(func() error {
+			counter := d.prog.Start("volume " + t.Name)
+			err := d.vw.WriteVolume(d.ctx, t.Images, t.Target, counter.Reader(pr))
+			if err == nil {
+				_, err = io.Copy(io.Discard, pr)
+			}
+			counter.Done(err)
+			if err != nil {
+				err = fmt.Errorf("restoring volume %s into %s: %w", t.Name, t.Target, err)
+				pr.CloseWithError(err)
+				d.cancel(err)
+				return err
+			}
+			return nil
+		})
+	}
+	out := &tar.Header{
+		Typeflag: hdr.Typeflag, Name: "./" + rel, Linkname: hdr.Linkname,
+		Mode: hdr.Mode, Uid: hdr.Uid, Gid: hdr.Gid, Size: hdr.Size,
+		ModTime: hdr.ModTime, AccessTime: hdr.AccessTime, ChangeTime: hdr.ChangeTime,
+		Devmajor: hdr.Devmajor, Devminor: hdr.Devminor, Format: tar.FormatPAX,
+	}
+	if hdr.Typeflag == tar.TypeLink {
+		prefix := archive.VolumesDir + name + "/"
+		if !strings.HasPrefix(hdr.Linkname, prefix) {
+			return fmt.Errorf("%w: hardlink %s leaves its volume", archive.ErrInvalid, hdr.Name)
+		}
+		out.Linkname = "./" + strings.TrimPrefix(hdr.Linkname, prefix)
+	}
+	for k, v := range hdr.PAXRecords {
+		if k == "path" || k == "linkpath" || k == "size" {
+			continue
+		}
+		if out.PAXRecords == nil {
+			out.PAXRecords = map[string]string{}
+		}
+		out.PAXRecords[k] = v
+	}
+	if err := s.tw.WriteHeader(out); err != nil {
+		return fmt.Errorf("restoring volume %s: %w", name, err)
+	}
+	if out.Typeflag == tar.TypeReg {
+		if _, err := io.Copy(s.tw, r); err != nil {
+			return fmt.Errorf("restoring volume %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (d *dispatcher) dumpEntry(hdr *tar.Header, r io.Reader) error {
+	base, part, ok := archive.SplitPart(hdr.Name)
+	if !ok {
+		return nil
+	}
+	ref, ok := d.dumps[base]
+	if !ok {
+		return nil
+	}
+	db := ref.db
+	s := d.dbs[db.Service]
+	if s == nil {
+		s = &dbSink{streams: make(chan *dumpStream, len(db.Dumps))}
+		d.dbs[db.Service] = s
+		d.g.Go(func() error { return d.load(db, s.streams) })
+	}
+	if part == 0 {
+		// A service's dumps come one after the other, in the manifest's
+		// order: the loader takes them in that order.
+		if (s.cur != nil && s.cur.got < s.cur.parts) || ref.index != s.next {
+			return fmt.Errorf("%w: dump %s is out of order", archive.ErrInvalid, base)
+		}
+		pr, pw := io.Pipe()
+		s.cur = &dumpStream{dump: db.Dumps[ref.index], pr: pr, pw: pw, parts: d.parts[base]}
+		s.next++
+		s.streams <- s.cur
+	} else if s.cur == nil || s.cur.dump.Path != base || part != s.cur.got {
+		return fmt.Errorf("%w: part %s is out of order", archive.ErrInvalid, hdr.Name)
+	}
+	if _, err := io.Copy(s.cur.pw, r); err != nil {
+		return err
+	}
+	s.cur.got++
+	if s.cur.got == s.cur.parts {
+		s.cur.pw.Close()
+	}
+	return nil
+}
+
+// load loads one database service's dumps in order.
+func (d *dispatcher) load(db *dbTarget, streams <-chan *dumpStream) error {
+	var failed error
+	for st := range streams {
+		if failed != nil {
+			st.pr.CloseWithError(errAborted)
+			continue
+		}
+		label := db.Service + "/" + st.dump.Database
+		if st.dump.Kind == "globals" {
+			label = db.Service + " (" + st.dump.Kind + ")"
+		}
+		counter := d.prog.Start(label)
+		rd := counter.Reader(st.pr)
+		var err error
+		if st.dump.Kind == "globals" {
+			err = db.server.LoadGlobals(d.ctx, rd)
+		} else {
+			err = db.server.LoadDatabase(d.ctx, st.dump.Database, rd)
+		}
+		if err == nil {
+			// Whatever the tool did not read must not block the archive.
+			_, err = io.Copy(io.Discard, st.pr)
+		}
+		counter.Done(err)
+		if err != nil {
+			st.pr.CloseWithError(err)
+			failed = err
+			d.cancel(err)
+			continue
+		}
+	}
+	return failed
+}
+
+// finish checks that every selected dump arrived whole.
+func (d *dispatcher) finish() error {
+	for path, ref := range d.dumps {
+		s := d.dbs[ref.db.Service]
+		if s == nil || s.next <= ref.index {
+			return fmt.Errorf("%w: dump %s is missing", archive.ErrInvalid, path)
+		}
+	}
+	for name := range d.volTargets {
+		if d.vols[name] == nil {
+			return fmt.Errorf("%w: volume %s is missing", archive.ErrInvalid, name)
+		}
+	}
+	for _, s := range d.dbs {
+		if s.cur != nil && s.cur.got < s.cur.parts {
+			return fmt.Errorf("%w: dump %s is missing parts", archive.ErrInvalid, s.cur.dump.Path)
+		}
+	}
+	return nil
+}
+
+// closeAll ends every stream: with err when the pass failed, so that the
+// loaders stop instead of taking a partial stream for a whole one.
+func (d *dispatcher) closeAll(err error) {
+	for _, s := range d.vols {
+		if err != nil {
+			s.pw.CloseWithError(err)
+			continue
+		}
+		if cerr := s.tw.Close(); cerr != nil {
+			s.pw.CloseWithError(cerr)
+			continue
+		}
+		s.pw.Close()
+	}
+	for _, s := range d.dbs {
+		if s.cur != nil {
+			if err != nil {
+				s.cur.pw.CloseWithError(err)
+			} else {
+				s.cur.pw.Close()
+			}
+		}
+		close(s.streams)
+	}
+}

@@ -1,0 +1,365 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/docker-backup/docker-backup/internal/archive"
+	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/dbdump"
+	"github.com/docker-backup/docker-backup/internal/project"
+)
+
+// plan is what a restore will do to a project.
+type plan struct {
+	p *project.Project
+	m *archive.Manifest
+	// fresh: the project has no containers yet (a new host); it is
+	// created with docker compose up --no-start.
+	fresh   bool
+	volumes []*volumeTarget
+	dbs     []*dbTarget
+	// loaded are the database services loaded from dumps: they run
+	// during the restore, every other service is stopped.
+	loaded map[string]bool
+	// wasRunning are the containers running before the restore.
+	wasRunning map[string]bool
+	notes      []string
+}
+
+// makePlan maps the archive's volumes and databases onto project p.
+func makePlan(p *project.Project, m *archive.Manifest, opts Options) (*plan, error) {
+	pl := &plan{p: p, m: m, loaded: map[string]bool{}, wasRunning: map[string]bool{}, fresh: true}
+	for _, s := range p.Services {
+		if s.BackupErr != nil {
+			return nil, fmt.Errorf("service %s: %w", s.Name, s.BackupErr)
+		}
+		for _, c := range s.Containers {
+			pl.fresh = false
+			if c.Running {
+				pl.wasRunning[c.ID] = true
+			}
+		}
+	}
+	selected, err := selectServices(p, m, opts.Services)
+	if err != nil {
+		return nil, err
+	}
+	wantDB := map[string]bool{}
+	for _, d := range opts.Databases {
+		wantDB[d] = false
+	}
+	for _, d := range m.Databases {
+		if !selected(d.Service) {
+			continue
+		}
+		s, err := p.Service(d.Service)
+		if err != nil {
+			return nil, fmt.Errorf("database service %s of the archive is not in project %s: restore with the compose file the backup was taken with", d.Service, p.Name)
+		}
+		if e := targetEngine(s); e != "" && e != d.Engine {
+			return nil, fmt.Errorf("service %s holds a %s dump in the archive but runs %s (%s)", d.Service, d.Flavor, s.Image, e)
+		}
+		t := &dbTarget{Database: d}
+		var globals []archive.Dump
+		for _, dump := range d.Dumps {
+			if dump.Kind == "globals" {
+				globals = append(globals, dump)
+				continue
+			}
+			if len(wantDB) > 0 {
+				if _, ok := wantDB[dump.Database]; !ok {
+					continue
+				}
+				wantDB[dump.Database] = true
+			}
+			t.Dumps = append(t.Dumps, dump)
+		}
+		if len(t.Dumps) == 0 {
+			continue
+		}
+		// Roles and users first: the databases' owners and grants need them.
+		t.Dumps = append(globals, t.Dumps...)
+		pl.dbs = append(pl.dbs, t)
+		pl.loaded[d.Service] = true
+	}
+	var missing []string
+	for d, found := range wantDB {
+		if !found {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, fmt.Errorf("no database %s in the archive: see the databases with docker backup inspect", strings.Join(missing, ", "))
+	}
+	if len(opts.Databases) > 0 {
+		if len(m.Volumes) > 0 {
+			pl.notes = append(pl.notes, "volumes not restored: --database restores databases only")
+		}
+		return pl, nil
+	}
+	for _, v := range m.Volumes {
+		if !anySelected(v.Services, selected) {
+			continue
+		}
+		if strings.HasPrefix(v.EngineName, "/") {
+			pl.notes = append(pl.notes, fmt.Sprintf("bind mount %s (%s) not restored: copy it back by hand from %s%s/ (docs/FORMAT.md)", v.Name, v.EngineName, archive.VolumesDir, v.Name))
+			continue
+		}
+		t, err := volumeTargetFor(p, v)
+		if err != nil {
+			return nil, err
+		}
+		pl.volumes = append(pl.volumes, t)
+	}
+	return pl, nil
+}
+
+// selectServices turns --service names into a filter, checking each names
+// a service of the archive.
+func selectServices(p *project.Project, m *archive.Manifest, names []string) (func(string) bool, error) {
+	if len(names) == 0 {
+		return func(string) bool { return true }, nil
+	}
+	known := map[string]bool{}
+	for _, s := range m.Services {
+		known[s.Name] = true
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		if !known[n] {
+			return nil, fmt.Errorf("%w %q in the archive of project %s", project.ErrUnknownService, n, m.Project.Name)
+		}
+		if _, err := p.Service(n); err != nil {
+			return nil, fmt.Errorf("%w: see the services with docker compose config --services", err)
+		}
+		want[n] = true
+	}
+	return func(s string) bool { return want[s] }, nil
+}
+
+func anySelected(services []string, selected func(string) bool) bool {
+	for _, s := range services {
+		if selected(s) {
+			return true
+		}
+	}
+	return len(services) == 0 && selected("")
+}
+
+// targetEngine is the database engine the project's service runs, by its
+// x-backup block or its image; "" when unknown.
+func targetEngine(s *project.Service) string {
+	if s.Backup.Engine != "" && s.Backup.Engine != "none" {
+		return s.Backup.Engine
+	}
+	return dbdump.DetectByImage(s.Image)
+}
+
+// volumeTargetFor finds the engine volume an archived volume goes into: the
+// project's volume of the same compose key, which under another project
+// name (-p) is another volume.
+func volumeTargetFor(p *project.Project, v archive.Volume) (*volumeTarget, error) {
+	t := &volumeTarget{Volume: v}
+	var users []*project.Service
+	for _, s := range p.Services {
+		for _, mnt := range s.Volumes {
+			if mnt.Bind || mnt.Anonymous {
+				continue
+			}
+			match := mnt.Key == v.Name
+			if mnt.Key == "" { // found by labels alone
+				match = mnt.Name == v.EngineName || mnt.Name == p.Name+"_"+v.Name
+			}
+			if match {
+				t.Target = mnt.Name
+				users = append(users, s)
+				break
+			}
+		}
+	}
+	if t.Target == "" && p.Model != nil {
+		if cfg, ok := p.Model.Volumes[v.Name]; ok {
+			t.Target = cfg.Name
+		}
+	}
+	if t.Target == "" {
+		return nil, fmt.Errorf("volume %s of the archive is not a volume of project %s: restore with the compose file the backup was taken with", v.Name, p.Name)
+	}
+	seen := map[string]bool{}
+	add := func(img string) {
+		if img != "" && !seen[img] {
+			seen[img] = true
+			t.Images = append(t.Images, img)
+		}
+	}
+	for _, s := range users {
+		for _, c := range s.Containers {
+			add(c.ImageID)
+		}
+	}
+	// Any image of the project may empty the volume: the app's own may
+	// lack find (distroless).
+	for _, s := range p.Services {
+		for _, c := range s.Containers {
+			add(c.ImageID)
+		}
+	}
+	return t, nil
+}
+
+// stopSet is the services stopped during the restore: every running
+// service but the databases loaded from dumps.
+func (pl *plan) stopSet() []*project.Service {
+	var out []*project.Service
+	for _, s := range pl.p.Services {
+		if !pl.loaded[s.Name] && s.Running() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// affected are the services whose data the restore replaces: the safety
+// backup covers them.
+func (pl *plan) affected() []string {
+	set := map[string]bool{}
+	for _, d := range pl.dbs {
+		set[d.Service] = true
+	}
+	for _, v := range pl.volumes {
+		for _, s := range v.Services {
+			if _, err := pl.p.Service(s); err == nil {
+				set[s] = true
+			}
+		}
+	}
+	var out []string
+	for _, s := range pl.p.Services {
+		if set[s.Name] {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// print writes the plan for people.
+func (pl *plan) print(w io.Writer, archivePath string, safety string) {
+	m := pl.m
+	fmt.Fprintf(w, "Restore plan for project %s from %s\n", pl.p.Name, archivePath)
+	fmt.Fprintf(w, "  archive:    project %s, taken %s with docker-backup %s", m.Project.Name, m.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"), m.ToolVersion)
+	if m.Cold {
+		fmt.Fprint(w, " (cold)")
+	}
+	fmt.Fprintln(w)
+	if pl.fresh {
+		fmt.Fprintf(w, "  create:     project %s does not exist: docker compose up --no-start, then start it all\n", pl.p.Name)
+	}
+	var stop []string
+	for _, s := range pl.stopSet() {
+		stop = append(stop, s.Name)
+	}
+	if len(stop) > 0 {
+		fmt.Fprintf(w, "  stop:       %s (started again afterwards)\n", strings.Join(stop, ", "))
+	}
+	for _, v := range pl.volumes {
+		raw := ""
+		if v.Raw {
+			raw = ", raw database files"
+		}
+		fmt.Fprintf(w, "  volume:     %s -> %s (%s, %d entries%s): replaced\n", v.Name, v.Target, backup.HumanBytes(v.Bytes), v.Entries, raw)
+	}
+	sizes := map[string]int64{}
+	for _, f := range m.Files {
+		sizes[f.Path] = f.Size
+	}
+	for _, d := range pl.dbs {
+		var parts []string
+		for _, dump := range d.Dumps {
+			n := dump.Database
+			if dump.Kind == "globals" {
+				n = "roles/users"
+			}
+			parts = append(parts, fmt.Sprintf("%s (%s)", n, backup.HumanBytes(sizes[dump.Path])))
+		}
+		fmt.Fprintf(w, "  database:   service %s, %s %s: %s replaced\n", d.Service, d.Flavor, d.Version, strings.Join(parts, ", "))
+	}
+	if safety != "" {
+		fmt.Fprintf(w, "  safety:     the current state is backed up first to %s\n", safety)
+	} else if !pl.fresh {
+		fmt.Fprintln(w, "  safety:     no safety backup (--no-safety-backup): a failed restore cannot be rolled back")
+	}
+	for _, n := range pl.notes {
+		fmt.Fprintf(w, "  note:       %s\n", n)
+	}
+}
+
+// errNothing: the selection leaves nothing to restore.
+var errNothing = errors.New("nothing to restore")
+
+func (pl *plan) empty() bool { return len(pl.volumes) == 0 && len(pl.dbs) == 0 }
+
+// hooks returns the restore hooks of when ("before-start", "after-start")
+// in dependency order.
+func (pl *plan) hooks(when string) []hook {
+	var out []hook
+	for _, s := range pl.p.Services {
+		h := s.Backup.RestoreHooks
+		cmds := h.AfterStart
+		if when == "before-start" {
+			cmds = h.BeforeStart
+		}
+		for _, c := range cmds {
+			out = append(out, hook{service: s.Name, when: when, cmd: c})
+		}
+	}
+	return out
+}
+
+// checkHooks makes sure before-start hooks run in services that run then.
+func (pl *plan) checkHooks() error {
+	for _, h := range pl.hooks("before-start") {
+		if !pl.loaded[h.service] {
+			return fmt.Errorf("service %s has a before-start restore hook, but only the database services being loaded run before the others start: make it an after-start hook", h.service)
+		}
+	}
+	return nil
+}
+
+// connect connects to each loaded database service's server and checks it
+// can load the dumps. Services that are not running are skipped unless all.
+func (pl *plan) connect(ctx context.Context, api dockerAPI, x execer, force bool, all bool) error {
+	for _, d := range pl.dbs {
+		if d.server != nil {
+			continue
+		}
+		s, _ := pl.p.Service(d.Service)
+		c, ok := s.Primary()
+		if !ok {
+			if all {
+				return fmt.Errorf("database service %s is not running", d.Service)
+			}
+			continue
+		}
+		srv, err := connectDB(ctx, api, x, s, c.ID, d.Engine)
+		if err != nil {
+			return err
+		}
+		if err := dbdump.CheckCompatible(d.Service, d.Flavor, d.Version, srv.Flavor, srv.Version); err != nil {
+			if errors.Is(err, dbdump.ErrFlavor) && force {
+				pl.notes = append(pl.notes, "loading anyway (--force): "+err.Error())
+			} else if errors.Is(err, dbdump.ErrFlavor) {
+				return fmt.Errorf("%w: such a dump may not load; use --force to try anyway", err)
+			} else {
+				return err
+			}
+		}
+		d.server = srv
+	}
+	return nil
+}

@@ -1,0 +1,404 @@
+// Package restore brings a compose project back to the state of an
+// archive: verified first, the current state backed up, then volumes
+// replaced and databases reloaded with the app stopped, and everything put
+// back as it was if anything fails.
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+
+	"github.com/docker-backup/docker-backup/internal/archive"
+	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/project"
+)
+
+// Options are the flags of `docker backup restore`.
+type Options struct {
+	Project project.Options
+	// NameGiven: the target project was named (-p), so an archive of
+	// another project may be restored into it (a staging copy).
+	NameGiven bool
+	Archive   string
+	// Services and Databases narrow the restore; empty for everything.
+	Services  []string
+	Databases []string
+	// Yes skips the confirmation; DryRun prints the plan and stops.
+	Yes, DryRun bool
+	// Force loads MySQL dumps into MariaDB (and the reverse) and archives
+	// of another project.
+	Force          bool
+	NoSafetyBackup bool
+	// SafetyDir is where the safety backup goes: "" for ./backups.
+	SafetyDir string
+	// Confirm asks the user a yes/no question; nil when nobody can be
+	// asked (not a terminal).
+	Confirm func(question string) (bool, error)
+	// Compose runs docker compose with the project's flags and args, to
+	// create a project that does not exist yet.
+	Compose func(ctx context.Context, args ...string) error
+	// Lock takes the project's lock; nil for none.
+	Lock func(ctx context.Context, project string) (release func(), err error)
+	// Out gets the plan and what happens, for people (stderr).
+	Out      io.Writer
+	Progress backup.Progress
+	Logger   *slog.Logger
+	// ReadyTimeout bounds the wait for each started container.
+	ReadyTimeout time.Duration
+}
+
+// Result is what a restore did: `--json` prints it.
+type Result struct {
+	Project       string   `json:"project"`
+	Archive       string   `json:"archive"`
+	DryRun        bool     `json:"dryRun,omitempty"`
+	SafetyBackup  string   `json:"safetyBackup,omitempty"`
+	SafetySeconds float64  `json:"safetyBackupSeconds,omitempty"`
+	Volumes       []string `json:"volumes"`
+	Databases     []string `json:"databases"`
+	Seconds       float64  `json:"durationSeconds"`
+	Notes         []string `json:"notes,omitempty"`
+}
+
+// dockerAPI is what restore needs from the Engine API besides exec and
+// volumes (the safety backup's needs included).
+type dockerAPI interface {
+	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
+	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
+	ImageInspect(ctx context.Context, id string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
+}
+
+// Engine is everything restore does on the engine.
+type Engine interface {
+	backup.Engine
+	volumeWriter
+	WaitReady(ctx context.Context, id string) error
+}
+
+// ErrNotConfirmed: the user said no, or could not be asked.
+var ErrNotConfirmed = errors.New("restore not confirmed")
+
+// rollbackTimeout bounds the rollback, which runs after an interrupt too.
+const rollbackTimeout = time.Hour
+
+// Restore restores an archive into a compose project.
+func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Result, error) {
+	start := time.Now()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Progress == nil {
+		opts.Progress = backup.Lines{}
+	}
+	if opts.ReadyTimeout == 0 {
+		opts.ReadyTimeout = 3 * time.Minute
+	}
+	log := opts.Logger
+	if opts.Archive == "-" {
+		return nil, fmt.Errorf("restore reads the archive twice (to verify it, then to restore it): give a file, not -")
+	}
+	f, err := os.Open(opts.Archive)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the archive: %w", err)
+	}
+	defer f.Close()
+	before, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if before.IsDir() {
+		return nil, fmt.Errorf("%s is a folder, not an archive", opts.Archive)
+	}
+
+	// 1. Verify every byte before anything else.
+	fmt.Fprintf(opts.Out, "verifying %s (%s)\n", opts.Archive, backup.HumanBytes(before.Size()))
+	m, err := archive.Verify(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("archive %s refused, nothing was changed: %w", opts.Archive, err)
+	}
+	p, err := project.Load(ctx, api, opts.Project)
+	if err != nil {
+		return nil, err
+	}
+	if p.Name != m.Project.Name && !opts.NameGiven && !opts.Force {
+		return nil, fmt.Errorf("the archive is of project %s, not %s: to restore it into %s anyway (a copy), name it with -p %s or use --force", m.Project.Name, p.Name, p.Name, p.Name)
+	}
+	if opts.Lock != nil {
+		release, err := opts.Lock(ctx, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		// Another run may have changed the project while we waited.
+		if p, err = project.Load(ctx, api, opts.Project); err != nil {
+			return nil, err
+		}
+	}
+
+	// 2. What goes where, and whether the servers can load it.
+	pl, err := makePlan(p, m, opts)
+	if err != nil {
+		return nil, err
+	}
+	if pl.empty() {
+		return nil, fmt.Errorf("%w: the archive holds no volume or database of the selected services", errNothing)
+	}
+	if err := pl.checkHooks(); err != nil {
+		return nil, err
+	}
+	if err := pl.connect(ctx, api, eng, opts.Force, false); err != nil {
+		return nil, err
+	}
+	res := &Result{Project: p.Name, Archive: opts.Archive, DryRun: opts.DryRun}
+	for _, v := range pl.volumes {
+		res.Volumes = append(res.Volumes, v.Name)
+	}
+	for _, d := range pl.dbs {
+		for _, dump := range d.Dumps {
+			if dump.Kind != "globals" {
+				res.Databases = append(res.Databases, d.Service+"/"+dump.Database)
+			}
+		}
+	}
+	safety := ""
+	if !opts.NoSafetyBackup && !pl.fresh {
+		safety, err = safetyPath(opts, p.Name, start)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	// 3. The plan, and the user's go.
+	pl.print(opts.Out, opts.Archive, safety)
+	res.Notes = pl.notes
+	if opts.DryRun {
+		return res, nil
+	}
+	if !opts.Yes {
+		if opts.Confirm == nil {
+			return nil, fmt.Errorf("%w: the restore replaces the data above; confirm with -y/--yes when not on a terminal", ErrNotConfirmed)
+		}
+		ok, err := opts.Confirm("Replace the data of project " + p.Name + " with the archive's?")
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: nothing was changed", ErrNotConfirmed)
+		}
+	}
+
+	// A new host: create the project, then plan again with its containers.
+	if pl.fresh {
+		if opts.Compose == nil {
+			return nil, fmt.Errorf("project %s does not exist: create it with docker compose up --no-start", p.Name)
+		}
+		fmt.Fprintf(opts.Out, "creating project %s\n", p.Name)
+		if err := opts.Compose(ctx, "up", "--no-start"); err != nil {
+			return nil, fmt.Errorf("creating project %s: %w", p.Name, err)
+		}
+		if p, err = project.Load(ctx, api, opts.Project); err != nil {
+			return nil, err
+		}
+		if pl, err = makePlan(p, m, opts); err != nil {
+			return nil, err
+		}
+		pl.fresh = true
+	}
+	// Database services that do not run are started to be loaded (and
+	// stopped again afterwards if they did not run before).
+	if err := startForLoad(ctx, api, eng, pl, opts.ReadyTimeout, log); err != nil {
+		return nil, errors.Join(err, putBack(ctx, api, eng, pl, opts, log))
+	}
+	if err := pl.connect(ctx, api, eng, opts.Force, true); err != nil {
+		return nil, errors.Join(err, putBack(ctx, api, eng, pl, opts, log))
+	}
+
+	// 4. The safety backup, before anything is replaced.
+	if safety != "" {
+		fmt.Fprintf(opts.Out, "backing up the current state to %s\n", safety)
+		sStart := time.Now()
+		_, err := backup.Create(ctx, api, eng, backup.Options{
+			Project: opts.Project, Services: pl.affected(), Output: safety, Stop: m.Cold,
+			Progress: opts.Progress, Logger: log,
+		})
+		if err != nil {
+			err = fmt.Errorf("the safety backup failed, nothing was replaced: %w", err)
+			return nil, errors.Join(err, putBack(ctx, api, eng, pl, opts, log))
+		}
+		res.SafetyBackup = safety
+		res.SafetySeconds = time.Since(sStart).Seconds()
+	}
+
+	// 5-8. Stop, replace, start.
+	if err := replace(ctx, api, eng, pl, f, before, opts, log); err != nil {
+		return nil, rollback(ctx, api, eng, pl, safety, err, opts, log)
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// safetyPath is where the safety backup goes:
+// ./backups/<project>-<time>-pre-restore.tar.zst.
+func safetyPath(opts Options, name string, t time.Time) (string, error) {
+	dir := opts.SafetyDir
+	if dir == "" {
+		wd := opts.Project.WorkingDir
+		if wd == "" {
+			var err error
+			if wd, err = os.Getwd(); err != nil {
+				return "", err
+			}
+		}
+		dir = filepath.Join(wd, backup.DefaultDir)
+	}
+	return filepath.Join(dir, name+"-"+t.UTC().Format("20060102T150405Z")+"-pre-restore"+archive.Zstd.Ext()), nil
+}
+
+// replace stops the services, replaces the data, runs the hooks and puts
+// the services back as they were.
+func replace(ctx context.Context, api dockerAPI, eng Engine, pl *plan, f *os.File, before os.FileInfo, opts Options, log *slog.Logger) error {
+	if err := stopServices(ctx, eng, pl.stopSet(), log); err != nil {
+		return err
+	}
+	// The archive was verified in the first pass: it must not have
+	// changed since.
+	now, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if now.Size() != before.Size() || !now.ModTime().Equal(before.ModTime()) {
+		return fmt.Errorf("the archive changed while it was being restored")
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.Out, "restoring %d volume(s) and %d database service(s)\n", len(pl.volumes), len(pl.dbs))
+	if err := apply(ctx, f, pl.m, &work{volumes: pl.volumes, dbs: pl.dbs}, eng, opts.Progress); err != nil {
+		return err
+	}
+	if err := runHooks(ctx, eng, pl.p, pl.hooks("before-start"), opts.Out); err != nil {
+		return err
+	}
+	if err := settle(ctx, api, eng, pl.p, pl.wanted, opts.ReadyTimeout, log); err != nil {
+		return fmt.Errorf("starting the project again: %w", err)
+	}
+	return runHooks(ctx, eng, pl.p, pl.hooks("after-start"), opts.Out)
+}
+
+// wanted tells whether a container should run after the restore: those that
+// ran before, or all of a project created by the restore.
+func (pl *plan) wanted(c project.Container) bool {
+	return pl.fresh || pl.wasRunning[c.ID]
+}
+
+// putBack returns containers to the state they had before the restore,
+// under a context an interrupt does not cancel.
+func putBack(ctx context.Context, api dockerAPI, eng Engine, pl *plan, opts Options, log *slog.Logger) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ReadyTimeout*2)
+	defer cancel()
+	if err := settle(rctx, api, eng, pl.p, func(c project.Container) bool { return pl.wasRunning[c.ID] }, opts.ReadyTimeout, log); err != nil {
+		return fmt.Errorf("putting the containers back as they were: %w", err)
+	}
+	return nil
+}
+
+// rollback puts the project back as it was before the restore: the safety
+// backup restored with the app stopped, then what ran started again. It
+// runs under a context an interrupt does not cancel, and returns the
+// restore's error with how the rollback went.
+func rollback(ctx context.Context, api dockerAPI, eng Engine, pl *plan, safety string, cause error, opts Options, log *slog.Logger) error {
+	if ctx.Err() != nil {
+		cause = fmt.Errorf("restore interrupted: %w", cause)
+	} else {
+		cause = fmt.Errorf("restore failed: %w", cause)
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	if pl.fresh {
+		// Nothing existed before: stop what was started.
+		err := settle(rctx, api, eng, pl.p, func(project.Container) bool { return false }, opts.ReadyTimeout, log)
+		if err != nil {
+			return fmt.Errorf("%w; stopping the new project failed too: %v", cause, err)
+		}
+		return fmt.Errorf("%w; project %s did not exist before: its containers are stopped (remove them with docker compose down -v)", cause, pl.p.Name)
+	}
+	if safety == "" {
+		err := putBack(ctx, api, eng, pl, opts, log)
+		if err != nil {
+			return fmt.Errorf("%w; no safety backup to roll back to (--no-safety-backup), and %v", cause, err)
+		}
+		return fmt.Errorf("%w; no safety backup to roll back to (--no-safety-backup): the data may be partly replaced; the containers are as they were", cause)
+	}
+	fmt.Fprintf(opts.Out, "%v\nrolling back to the safety backup %s\n", cause, safety)
+	err := restoreSafety(rctx, api, eng, pl, safety, opts, log)
+	if err != nil {
+		return fmt.Errorf("%w; ROLLBACK FAILED: %v; the state before the restore is in %s: restore it with docker backup restore %s", cause, err, safety, safety)
+	}
+	return fmt.Errorf("%w; rolled back: the project is as it was before (safety backup kept at %s)", cause, safety)
+}
+
+// restoreSafety restores the safety backup: the loaded database services
+// must run (one killed while loading is started again), the others are
+// stopped.
+func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, safety string, opts Options, log *slog.Logger) error {
+	f, err := os.Open(safety)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := archive.Verify(ctx, f)
+	if err != nil {
+		return fmt.Errorf("the safety backup is damaged: %w", err)
+	}
+	p, err := project.Load(ctx, api, opts.Project)
+	if err != nil {
+		return err
+	}
+	back, err := makePlan(p, m, Options{})
+	if err != nil {
+		return err
+	}
+	loadOnly := func(c project.Container) bool {
+		for _, s := range p.Services {
+			for _, sc := range s.Containers {
+				if sc.ID == c.ID {
+					return back.loaded[s.Name]
+				}
+			}
+		}
+		return false
+	}
+	if err := settle(ctx, api, eng, p, loadOnly, opts.ReadyTimeout, log); err != nil {
+		return err
+	}
+	if p, err = project.Load(ctx, api, opts.Project); err != nil {
+		return err
+	}
+	if back, err = makePlan(p, m, Options{}); err != nil {
+		return err
+	}
+	if err := back.connect(ctx, api, eng, true, true); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := apply(ctx, f, m, &work{volumes: back.volumes, dbs: back.dbs}, eng, opts.Progress); err != nil {
+		return err
+	}
+	back.wasRunning = pl.wasRunning
+	return settle(ctx, api, eng, p, back.wanted, opts.ReadyTimeout, log)
+}

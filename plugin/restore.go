@@ -1,0 +1,159 @@
+package plugin
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/moby/term"
+	"github.com/urfave/cli/v2"
+
+	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/engine"
+	"github.com/docker-backup/docker-backup/internal/project"
+	"github.com/docker-backup/docker-backup/internal/restore"
+)
+
+func restoreCommand(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:      "restore",
+		Usage:     "Restore a compose project's volumes and databases from an archive, with rollback",
+		ArgsUsage: "ARCHIVE",
+		Description: `Run in the project's folder, like docker compose. The archive is verified
+first; then the plan is shown and confirmed, the current state is backed up
+(the safety backup), the services are stopped, volumes are replaced and
+databases reloaded, and everything that ran is started again. If anything
+fails, or on Ctrl-C, the safety backup is restored. On a host where the
+project does not exist yet, it is created with docker compose up --no-start.`,
+		Flags: append(projectFlags(),
+			&cli.StringSliceFlag{Name: "service", Usage: "Restore only the volumes and databases of `SERVICE`"},
+			&cli.StringSliceFlag{Name: "database", Usage: "Restore only database `NAME` (no volumes)"},
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "Do not ask for confirmation"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "Print the plan and stop"},
+			&cli.BoolFlag{Name: "force", Usage: "Load MySQL dumps into MariaDB or the reverse, or restore an archive of another project"},
+			&cli.BoolFlag{Name: "no-safety-backup", Usage: "Do not back up the current state first (no rollback possible)"},
+			&cli.StringFlag{Name: "safety-dir", Usage: "Write the safety backup into `DIR` (default ./backups)"},
+			&cli.BoolFlag{Name: "no-wait", Usage: "Fail at once if another backup or restore of the project runs"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print nothing but the plan and errors"},
+			&cli.BoolFlag{Name: "json", Usage: "Print a summary as JSON on stdout"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("restore needs exactly one ARCHIVE: see '%s restore --help'", env.HelpName)
+			}
+			po := projectOptions(c)
+			opts := restore.Options{
+				Project:        po,
+				NameGiven:      po.Name != "" || os.Getenv("COMPOSE_PROJECT_NAME") != "",
+				Archive:        c.Args().First(),
+				Services:       c.StringSlice("service"),
+				Databases:      c.StringSlice("database"),
+				Yes:            c.Bool("yes"),
+				DryRun:         c.Bool("dry-run"),
+				Force:          c.Bool("force"),
+				NoSafetyBackup: c.Bool("no-safety-backup"),
+				SafetyDir:      c.String("safety-dir"),
+				Out:            env.Stderr,
+				Compose:        composeRunner(env, po),
+			}
+			return runRestore(c, env, opts, c.Bool("no-wait"), c.Bool("quiet"), c.Bool("json"))
+		},
+	}
+}
+
+func runRestore(c *cli.Context, env *Env, opts restore.Options, noWait, quiet, asJSON bool) error {
+	var progress io.Writer = env.Stderr
+	if quiet {
+		progress = nil
+	}
+	opts.Progress = backup.Lines{W: progress}
+	if progress != nil && env.Terminal != nil {
+		b := newBars(env.Terminal)
+		defer b.Wait()
+		opts.Progress = b
+	}
+	opts.Logger = newLogger(progress)
+	if f, ok := env.Stdin.(*os.File); ok && env.Terminal != nil && term.IsTerminal(f.Fd()) {
+		opts.Confirm = func(q string) (bool, error) { return confirm(env.Stderr, f, q) }
+	}
+	api, err := env.Client(c.Context)
+	if err != nil {
+		return err
+	}
+	opts.Lock = projectLock(env, api.DaemonHost(), "restore", noWait)
+	res, err := restore.Restore(c.Context, api, engine.New(api), opts)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	if !quiet && !res.DryRun {
+		fmt.Fprintf(env.Stderr, "project %s restored from %s\n", res.Project, res.Archive)
+		if res.SafetyBackup != "" {
+			fmt.Fprintf(env.Stderr, "the state before the restore is kept in %s\n", res.SafetyBackup)
+		}
+	}
+	return nil
+}
+
+// confirm asks a yes/no question on the terminal; no is the default.
+func confirm(w io.Writer, in io.Reader, question string) (bool, error) {
+	fmt.Fprintf(w, "%s [y/N] ", question)
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && line == "" {
+		return false, nil
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
+}
+
+// composeRunner runs docker compose with the project's flags, against the
+// engine this command talks to, its output on stderr.
+func composeRunner(env *Env, po project.Options) func(ctx context.Context, args ...string) error {
+	return func(ctx context.Context, args ...string) error {
+		docker := os.Getenv("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND")
+		if docker == "" {
+			docker = "docker"
+		}
+		var a []string
+		if env.DockerArgs != nil {
+			a = append(a, env.DockerArgs()...)
+		}
+		a = append(a, "compose")
+		for _, f := range po.Files {
+			a = append(a, "--file", f)
+		}
+		if po.Name != "" {
+			a = append(a, "--project-name", po.Name)
+		}
+		if po.ProjectDir != "" {
+			a = append(a, "--project-directory", po.ProjectDir)
+		}
+		for _, f := range po.EnvFiles {
+			a = append(a, "--env-file", f)
+		}
+		for _, p := range po.Profiles {
+			a = append(a, "--profile", p)
+		}
+		a = append(a, args...)
+		cmd := exec.CommandContext(ctx, docker, a...)
+		cmd.Dir = po.WorkingDir
+		cmd.Stdout = env.Stderr
+		cmd.Stderr = env.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("docker compose %s: %w", strings.Join(args, " "), err)
+		}
+		return nil
+	}
+}
