@@ -17,7 +17,7 @@ import (
 const HelperLabel = "org.docker-backup.helper"
 
 // helperMount is where a helper container mounts the volume.
-const helperMount = "/docker-backup-volume"
+const helperMount = "/" + "docker-backup-volume"
 
 // ReadVolume streams a volume's content as a tar (entries "./...") and calls
 // fn with it. It creates, but never starts, a helper container from an image
@@ -91,8 +91,14 @@ func (e *Engine) ReadBind(ctx context.Context, image, hostPath string, fn func(i
 // every image, a shell glob would miss dot files.
 var emptyCmd = []string{"find", helperMount, "-mindepth", "1", "-delete"}
 
+// VolumeTarPrefix starts the names of the entries WriteVolume takes: the
+// volume's root is the entry VolumeTarPrefix itself. The stream is
+// extracted at the helper's / rather than into the mount point, so that the
+// root's own owner, mode and mtime are applied too.
+const VolumeTarPrefix = "docker-backup-volume/"
+
 // WriteVolume replaces a volume's content with the tar stream r (entries
-// "./..."), keeping the tar's numeric owners, modes and mtimes. It empties
+// under VolumeTarPrefix), keeping the tar's numeric owners, modes and mtimes. It empties
 // the volume with a helper container started from the first of images that
 // has find (as root, without network), then copies r into a created helper
 // with CopyToContainer. The helpers are always removed.
@@ -111,7 +117,7 @@ func (e *Engine) WriteVolume(ctx context.Context, images []string, volume string
 	}
 	defer e.removeHelper(ctx, id)
 	// Without CopyUIDGID the daemon keeps the tar's numeric owners.
-	if err := e.api.CopyToContainer(ctx, id, helperMount, r, container.CopyToContainerOptions{}); err != nil {
+	if err := e.api.CopyToContainer(ctx, id, "/", r, container.CopyToContainerOptions{}); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/engine"
 )
 
 // loader is a connected database server (dbdump.Server in production).
@@ -171,7 +172,10 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 		d.vols[name] = s
 		d.g.Go(func() error {
 			counter := d.prog.Start("volume " + t.Name)
-			err := d.vw.WriteVolume(d.ctx, t.Images, t.Target, counter.Reader(pr))
+			// Not a Closer: the HTTP client closes a request body it can,
+			// and the drain below must still read the pipe.
+			body := struct{ io.Reader }{counter.Reader(pr)}
+			err := d.vw.WriteVolume(d.ctx, t.Images, t.Target, body)
 			if err == nil {
 				_, err = io.Copy(io.Discard, pr)
 			}
@@ -186,7 +190,7 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 		})
 	}
 	out := &tar.Header{
-		Typeflag: hdr.Typeflag, Name: "./" + rel, Linkname: hdr.Linkname,
+		Typeflag: hdr.Typeflag, Name: engine.VolumeTarPrefix + rel, Linkname: hdr.Linkname,
 		Mode: hdr.Mode, Uid: hdr.Uid, Gid: hdr.Gid, Size: hdr.Size,
 		ModTime: hdr.ModTime, AccessTime: hdr.AccessTime, ChangeTime: hdr.ChangeTime,
 		Devmajor: hdr.Devmajor, Devminor: hdr.Devminor, Format: tar.FormatPAX,
@@ -196,7 +200,7 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 		if !strings.HasPrefix(hdr.Linkname, prefix) {
 			return fmt.Errorf("%w: hardlink %s leaves its volume", archive.ErrInvalid, hdr.Name)
 		}
-		out.Linkname = "./" + strings.TrimPrefix(hdr.Linkname, prefix)
+		out.Linkname = engine.VolumeTarPrefix + strings.TrimPrefix(hdr.Linkname, prefix)
 	}
 	for k, v := range hdr.PAXRecords {
 		if k == "path" || k == "linkpath" || k == "size" {

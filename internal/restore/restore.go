@@ -345,6 +345,10 @@ func rollback(ctx context.Context, api dockerAPI, eng Engine, pl *plan, safety s
 	fmt.Fprintf(opts.Out, "%v\nrolling back to the safety backup %s\n", cause, safety)
 	err := restoreSafety(rctx, api, eng, pl, safety, opts, log)
 	if err != nil {
+		// Whatever the data's state, what ran must run again.
+		if perr := putBack(ctx, api, eng, pl, opts, log); perr != nil {
+			err = errors.Join(err, perr)
+		}
 		return fmt.Errorf("%w; ROLLBACK FAILED: %v; the state before the restore is in %s: restore it with docker backup restore %s", cause, err, safety, safety)
 	}
 	return fmt.Errorf("%w; rolled back: the project is as it was before (safety backup kept at %s)", cause, safety)
