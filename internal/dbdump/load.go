@@ -20,6 +20,22 @@ type Server struct {
 	// loadGlobals and loadDatabase are the engine's ways to load a dump.
 	loadGlobals  func(ctx context.Context, r io.Reader) error
 	loadDatabase func(ctx context.Context, db string, r io.Reader) error
+	// list and drop read and remove "account" (roles, users) and
+	// "database" objects by name.
+	list func(ctx context.Context, kind string) ([]string, error)
+	drop func(ctx context.Context, kind, name string) error
+}
+
+// Objects lists the server's accounts (kind "account": roles or
+// user@host) or databases (kind "database"), so that a rollback can remove
+// what a failed restore added.
+func (s *Server) Objects(ctx context.Context, kind string) ([]string, error) {
+	return s.list(ctx, kind)
+}
+
+// Drop removes an account or database listed by Objects.
+func (s *Server) Drop(ctx context.Context, kind, name string) error {
+	return s.drop(ctx, kind, name)
 }
 
 // LoadGlobals loads roles, users and grants, tolerating those that exist.

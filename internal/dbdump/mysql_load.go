@@ -32,6 +32,28 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 	if strings.Contains(strings.ToLower(version), "mariadb") {
 		s.Flavor = "MariaDB"
 	}
+	s.list = func(ctx context.Context, kind string) ([]string, error) {
+		q := "SELECT CONCAT(QUOTE(user), '@', QUOTE(host)) FROM mysql.user ORDER BY 1"
+		if kind == "database" {
+			q = "SHOW DATABASES"
+		}
+		out, err := capture(ctx, x, id, append(client, "--batch", "--skip-column-names", "--raw", "-e", q), env)
+		if err != nil {
+			return nil, fmt.Errorf("listing the %ss of service %s: %w", kind, t.Service, err)
+		}
+		return lines(out), nil
+	}
+	s.drop = func(ctx context.Context, kind, name string) error {
+		// Account names come from QUOTE() above: already quoted.
+		q := "DROP USER IF EXISTS " + name
+		if kind == "database" {
+			q = "DROP DATABASE IF EXISTS `" + strings.ReplaceAll(name, "`", "``") + "`"
+		}
+		if _, err := capture(ctx, x, id, append(client, "-e", q), env); err != nil {
+			return fmt.Errorf("dropping %s %s of service %s: %w", kind, name, t.Service, err)
+		}
+		return nil
+	}
 	s.loadGlobals = func(ctx context.Context, r io.Reader) error {
 		// MariaDB's dump says CREATE USER IF NOT EXISTS; the statements
 		// read from MySQL's SHOW CREATE USER do not.

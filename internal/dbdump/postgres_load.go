@@ -31,6 +31,30 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 	if v, ok := majorVersion("PostgreSQL", version); ok && v[0] < 13 {
 		force = false // DROP DATABASE ... WITH (FORCE) is PostgreSQL 13+
 	}
+	s.list = func(ctx context.Context, kind string) ([]string, error) {
+		q := "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY 1"
+		if kind == "database" {
+			q = "SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1"
+		}
+		out, err := capture(ctx, x, id, append(psql, "-v", "ON_ERROR_STOP=1", "-c", q), env)
+		if err != nil {
+			return nil, fmt.Errorf("listing the %ss of service %s: %w", kind, t.Service, err)
+		}
+		return lines(out), nil
+	}
+	s.drop = func(ctx context.Context, kind, name string) error {
+		q := "DROP ROLE IF EXISTS " + pgIdent(name)
+		if kind == "database" {
+			q = "DROP DATABASE IF EXISTS " + pgIdent(name)
+			if force {
+				q += " WITH (FORCE)"
+			}
+		}
+		if _, err := capture(ctx, x, id, append(psql, "-v", "ON_ERROR_STOP=1", "-c", q), env); err != nil {
+			return fmt.Errorf("dropping %s %s of service %s: %w", kind, name, t.Service, err)
+		}
+		return nil
+	}
 	s.loadGlobals = func(ctx context.Context, r io.Reader) error {
 		// Without ON_ERROR_STOP, so that roles that exist already are
 		// tolerated; every other error fails the load.

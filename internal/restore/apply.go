@@ -41,7 +41,22 @@ type dbTarget struct {
 	archive.Database
 	Dumps  []archive.Dump
 	server loader
+	// objects lists and drops accounts and databases; before is what
+	// existed before the restore, by kind, for the rollback.
+	objects objecter
+	before  map[string][]string
 }
+
+// objecter lists and drops a server's accounts and databases
+// (dbdump.Server in production).
+type objecter interface {
+	Objects(ctx context.Context, kind string) ([]string, error)
+	Drop(ctx context.Context, kind, name string) error
+}
+
+// objectKinds are what a rollback removes when a failed restore added
+// them: databases first, then the accounts that may own them.
+var objectKinds = []string{"database", "account"}
 
 // work is what one pass over an archive restores.
 type work struct {

@@ -360,6 +360,56 @@ func (pl *plan) connect(ctx context.Context, api dockerAPI, x execer, force bool
 			}
 		}
 		d.server = srv
+		d.objects = srv
+	}
+	return nil
+}
+
+// snapshot records the accounts and databases of every loaded server.
+func (pl *plan) snapshot(ctx context.Context) error {
+	for _, d := range pl.dbs {
+		d.before = map[string][]string{}
+		for _, kind := range objectKinds {
+			names, err := d.objects.Objects(ctx, kind)
+			if err != nil {
+				return err
+			}
+			d.before[kind] = names
+		}
+	}
+	return nil
+}
+
+// dropAdded removes the accounts and databases that exist now but did not
+// before the restore (pl's snapshot), using the servers of back.
+func dropAdded(ctx context.Context, pl, back *plan) error {
+	for _, d := range pl.dbs {
+		if d.before == nil {
+			continue
+		}
+		obj := d.objects
+		for _, b := range back.dbs {
+			if b.Service == d.Service && b.objects != nil {
+				obj = b.objects
+			}
+		}
+		for _, kind := range objectKinds {
+			now, err := obj.Objects(ctx, kind)
+			if err != nil {
+				return err
+			}
+			had := map[string]bool{}
+			for _, n := range d.before[kind] {
+				had[n] = true
+			}
+			for _, n := range now {
+				if !had[n] {
+					if err := obj.Drop(ctx, kind, n); err != nil {
+						return err
+					}
+				}
+			}
+		}
 	}
 	return nil
 }

@@ -225,6 +225,9 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 	if err := pl.connect(ctx, api, eng, opts.Force, true); err != nil {
 		return nil, errors.Join(err, putBack(ctx, api, eng, pl, opts, log))
 	}
+	if err := pl.snapshot(ctx); err != nil {
+		return nil, errors.Join(err, putBack(ctx, api, eng, pl, opts, log))
+	}
 
 	// 4. The safety backup, before anything is replaced.
 	if safety != "" {
@@ -401,6 +404,11 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 		return err
 	}
 	if err := apply(ctx, f, m, &work{volumes: back.volumes, dbs: back.dbs}, eng, opts.Progress); err != nil {
+		return err
+	}
+	// Roles, users and databases the failed restore added, which the
+	// safety backup's load tolerates, go too.
+	if err := dropAdded(ctx, pl, back); err != nil {
 		return err
 	}
 	back.wasRunning = pl.wasRunning
