@@ -20,9 +20,10 @@ type reply struct {
 
 // execCall is one recorded Exec.
 type execCall struct {
-	id  string
-	cmd []string
-	env []string
+	id    string
+	cmd   []string
+	env   []string
+	stdin string
 }
 
 // fakeExec answers commands with a handler and records every call.
@@ -33,8 +34,16 @@ type fakeExec struct {
 }
 
 func (f *fakeExec) Exec(_ context.Context, id string, opts engine.ExecOptions) (int, error) {
+	call := execCall{id: id, cmd: append([]string(nil), opts.Cmd...), env: append([]string(nil), opts.Env...)}
+	if opts.Stdin != nil {
+		b, err := io.ReadAll(opts.Stdin)
+		if err != nil {
+			return -1, err
+		}
+		call.stdin = string(b)
+	}
 	f.mu.Lock()
-	f.calls = append(f.calls, execCall{id: id, cmd: append([]string(nil), opts.Cmd...), env: append([]string(nil), opts.Env...)})
+	f.calls = append(f.calls, call)
 	f.mu.Unlock()
 	r := reply{code: 127, stderr: "sh: " + opts.Cmd[0] + ": not found"}
 	if f.handler != nil {
