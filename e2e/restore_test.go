@@ -445,9 +445,13 @@ func TestRestoreRollsBack(t *testing.T) {
 	r = backup(t, p.Dir, nil, "restore", "-p", p.Name, "-y", failing)
 	check("failing hook", r, "exit code 3")
 
-	// 2. The database killed while loading.
+	// 2. The database killed while loading. Meanwhile, the project's lock
+	// keeps a backup from running.
 	cmd, stderr := startRestore(t, p, arch)
 	waitForLoad(t, p)
+	if r := backup(t, p.Dir, nil, "create", "-p", p.Name, "--no-wait", "-o", t.TempDir()+"/"); r.Err == nil || !strings.Contains(r.Stderr, "in use by docker backup restore") {
+		t.Errorf("a backup ran during a restore of the project: %s", r)
+	}
 	if r := p.compose(context.Background(), "kill", "db"); r.Err != nil {
 		t.Fatal(r)
 	}
@@ -542,6 +546,32 @@ func TestRestoreOnAFreshHost(t *testing.T) {
 	for _, svc := range []string{"db", "app"} {
 		if st := p.state(t, svc); st != "running" {
 			t.Errorf("service %s is %s after a fresh-host restore", svc, st)
+		}
+	}
+}
+
+// TestRestoreColdArchive restores an archive of create --stop: the
+// database's files are put back raw, with the database stopped.
+func TestRestoreColdArchive(t *testing.T) {
+	p := newProject(t, postgresProject(t))
+	p.up()
+	seedPostgres(t, p)
+	want := pgState(t, p)
+	arch := create(t, p, "--stop")
+	change(t, p)
+	r := backup(t, p.Dir, nil, "restore", "-p", p.Name, "-y", arch)
+	if r.Err != nil {
+		t.Fatalf("restore: %s", r)
+	}
+	if !strings.Contains(r.Stderr, "raw database files") {
+		t.Errorf("the plan should say the database volume is restored raw: %s", r.Stderr)
+	}
+	if got := pgState(t, p); got != want {
+		t.Errorf("state after restore differs\nwant:\n%s\ngot:\n%s", want, got)
+	}
+	for _, svc := range []string{"db", "app"} {
+		if st := p.state(t, svc); st != "running" {
+			t.Errorf("service %s is %s after the restore", svc, st)
 		}
 	}
 }
