@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/urfave/cli/v2"
 
@@ -51,21 +52,34 @@ says otherwise, under a temporary name until it is complete.`,
 	}
 }
 
+// reporting is progress and logging on stderr: bars on a terminal, plain
+// lines otherwise, nothing with -q. wait lets the bars draw their end.
+func reporting(env *Env, quiet bool) (backup.Progress, *slog.Logger, func()) {
+	var w io.Writer = env.Stderr
+	if quiet {
+		w = nil
+	}
+	if w != nil && env.Terminal != nil {
+		b := newBars(env.Terminal)
+		return b, newLogger(w), b.Wait
+	}
+	return backup.Lines{W: w}, newLogger(w), func() {}
+}
+
+// printJSON prints v indented, the way --json output looks everywhere.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 func runCreate(c *cli.Context, env *Env, opts backup.Options, noWait, quiet, asJSON bool) error {
 	if opts.Output == "-" && asJSON {
 		return fmt.Errorf("--json and -o - both write to stdout: choose one")
 	}
-	var progress io.Writer = env.Stderr
-	if quiet {
-		progress = nil
-	}
-	opts.Progress = backup.Lines{W: progress}
-	if progress != nil && env.Terminal != nil {
-		b := newBars(env.Terminal)
-		defer b.Wait()
-		opts.Progress = b
-	}
-	opts.Logger = newLogger(progress)
+	var wait func()
+	opts.Progress, opts.Logger, wait = reporting(env, quiet)
+	defer wait()
 	api, err := env.Client(c.Context)
 	if err != nil {
 		return err
@@ -76,9 +90,7 @@ func runCreate(c *cli.Context, env *Env, opts backup.Options, noWait, quiet, asJ
 		return err
 	}
 	if asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return printJSON(env.Stdout, res)
 	}
 	if !quiet {
 		if res.Path != "-" {

@@ -3,7 +3,6 @@ package plugin
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"github.com/moby/term"
 	"github.com/urfave/cli/v2"
 
-	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/engine"
 	"github.com/docker-backup/docker-backup/internal/project"
 	"github.com/docker-backup/docker-backup/internal/restore"
@@ -67,17 +65,9 @@ project does not exist yet, it is created with docker compose up --no-start.`,
 }
 
 func runRestore(c *cli.Context, env *Env, opts restore.Options, noWait, quiet, asJSON bool) error {
-	var progress io.Writer = env.Stderr
-	if quiet {
-		progress = nil
-	}
-	opts.Progress = backup.Lines{W: progress}
-	if progress != nil && env.Terminal != nil {
-		b := newBars(env.Terminal)
-		defer b.Wait()
-		opts.Progress = b
-	}
-	opts.Logger = newLogger(progress)
+	var wait func()
+	opts.Progress, opts.Logger, wait = reporting(env, quiet)
+	defer wait()
 	if f, ok := env.Stdin.(*os.File); ok && env.Terminal != nil && term.IsTerminal(f.Fd()) {
 		opts.Confirm = func(q string) (bool, error) { return confirm(env.Stderr, f, q) }
 	}
@@ -91,9 +81,7 @@ func runRestore(c *cli.Context, env *Env, opts restore.Options, noWait, quiet, a
 		return err
 	}
 	if asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return printJSON(env.Stdout, res)
 	}
 	if !quiet && !res.DryRun {
 		fmt.Fprintf(env.Stderr, "project %s restored from %s\n", res.Project, res.Archive)

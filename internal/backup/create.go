@@ -125,17 +125,11 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 	if err != nil {
 		return nil, err
 	}
-	if opts.Lock != nil {
-		release, err := opts.Lock(ctx, p.Name)
-		if err != nil {
-			return nil, err
-		}
-		defer release()
-		// Another run may have changed the project while we waited.
-		if p, err = project.Load(ctx, api, opts.Project); err != nil {
-			return nil, err
-		}
+	p, release, err := LockProject(ctx, api, p, opts.Project, opts.Lock)
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	services, err := selectServices(p, opts.Services)
 	if err != nil {
 		return nil, err
@@ -271,6 +265,23 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 	res.Duration = time.Since(start)
 	res.Seconds = res.Duration.Seconds()
 	return res, nil
+}
+
+// LockProject takes the lock of project p with lock (nil: none) and, since
+// another run may have changed the project while we waited, loads it again.
+// release must be called when done.
+func LockProject(ctx context.Context, api project.ContainerLister, p *project.Project, opts project.Options, lock func(context.Context, string) (func(), error)) (_ *project.Project, release func(), err error) {
+	if lock == nil {
+		return p, func() {}, nil
+	}
+	if release, err = lock(ctx, p.Name); err != nil {
+		return nil, nil, err
+	}
+	if p, err = project.Load(ctx, api, opts); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return p, release, nil
 }
 
 func selectServices(p *project.Project, names []string) ([]*project.Service, error) {

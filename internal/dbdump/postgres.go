@@ -46,14 +46,23 @@ func pgCreds(ctx context.Context, x execer, t Target) (user, password string, er
 	return user, password, err
 }
 
-func (postgres) Plan(ctx context.Context, x execer, t Target) (*Plan, error) {
+// pgEnv finds the credentials and puts them where libpq reads them.
+func pgEnv(ctx context.Context, x execer, t Target) (user string, env []string, err error) {
 	user, password, err := pgCreds(ctx, x, t)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	env := []string{"PGUSER=" + user, "PGCONNECT_TIMEOUT=10"}
+	env = []string{"PGUSER=" + user, "PGCONNECT_TIMEOUT=10"}
 	if password != "" {
 		env = append(env, "PGPASSWORD="+password)
+	}
+	return user, env, nil
+}
+
+func (postgres) Plan(ctx context.Context, x execer, t Target) (*Plan, error) {
+	user, env, err := pgEnv(ctx, x, t)
+	if err != nil {
+		return nil, err
 	}
 	query := func(sql string) (string, error) {
 		return capture(ctx, x, t.ContainerID, []string{"psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql}, env)

@@ -10,13 +10,9 @@ import (
 )
 
 func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
-	user, password, err := pgCreds(ctx, x, t)
+	user, env, err := pgEnv(ctx, x, t)
 	if err != nil {
 		return nil, err
-	}
-	env := []string{"PGUSER=" + user, "PGCONNECT_TIMEOUT=10"}
-	if password != "" {
-		env = append(env, "PGPASSWORD="+password)
 	}
 	id := t.ContainerID
 	// template1 always exists, and is never a database we drop.

@@ -109,15 +109,15 @@ func (p *Project) Service(name string) (*Service, error) {
 	return nil, fmt.Errorf("%w %q in project %s", ErrUnknownService, name, p.Name)
 }
 
-// containerLister is what Load needs from the engine.
-type containerLister interface {
+// ContainerLister is what Load needs from the engine.
+type ContainerLister interface {
 	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
 }
 
 // Load finds the project: from compose files when there are any (flags,
 // COMPOSE_FILE, or compose.yaml in the folder or a parent), else from the
 // running containers of the project named by -p or COMPOSE_PROJECT_NAME.
-func Load(ctx context.Context, api containerLister, opts Options) (*Project, error) {
+func Load(ctx context.Context, api ContainerLister, opts Options) (*Project, error) {
 	model, err := loadModel(ctx, opts)
 	var p *Project
 	switch {
@@ -334,7 +334,7 @@ var anonymousVolume = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // attachContainers finds the project's service containers by compose's
 // labels (one-off `run` containers excluded), as compose itself does.
-func attachContainers(ctx context.Context, api containerLister, p *Project) error {
+func attachContainers(ctx context.Context, api ContainerLister, p *Project) error {
 	list, err := api.ContainerList(ctx, container.ListOptions{
 		All: true,
 		Filters: filters.NewArgs(

@@ -136,17 +136,11 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 	if p.Name != m.Project.Name && !opts.NameGiven && !opts.Force {
 		return nil, fmt.Errorf("the archive is of project %s, not %s: to restore it into %s anyway (a copy), name it with -p %s or use --force", m.Project.Name, p.Name, p.Name, p.Name)
 	}
-	if opts.Lock != nil {
-		release, err := opts.Lock(ctx, p.Name)
-		if err != nil {
-			return nil, err
-		}
-		defer release()
-		// Another run may have changed the project while we waited.
-		if p, err = project.Load(ctx, api, opts.Project); err != nil {
-			return nil, err
-		}
+	p, release, err := backup.LockProject(ctx, api, p, opts.Project, opts.Lock)
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 
 	// 2. What goes where, and whether the servers can load it.
 	pl, err := makePlan(p, m, opts)
