@@ -288,6 +288,17 @@ func TestRestoreRefusesBadArchives(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := startedAt(t, p)
+	if r := backup(t, p.Dir, nil, "verify", arch); r.Err != nil || !strings.Contains(r.Stderr, "OK") {
+		t.Errorf("verify of a good archive: %s", r)
+	}
+	r := backup(t, p.Dir, nil, "inspect", "--json", arch)
+	var im archive.Manifest
+	if err := json.Unmarshal([]byte(r.Stdout), &im); r.Err != nil || err != nil || im.Project.Name != p.Name || len(im.Databases) != 1 {
+		t.Errorf("inspect --json: %v %s", err, r)
+	}
+	if r := backup(t, p.Dir, nil, "inspect", arch); r.Err != nil || !strings.Contains(r.Stdout, "appdb") || !strings.Contains(r.Stdout, "appdata") {
+		t.Errorf("inspect: %s", r)
+	}
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name string
@@ -303,6 +314,9 @@ func TestRestoreRefusesBadArchives(t *testing.T) {
 		if err := os.WriteFile(path, tc.data, 0o600); err != nil {
 			t.Fatal(err)
 		}
+		if r := backup(t, p.Dir, nil, "verify", path); r.Err == nil || !strings.Contains(r.Stderr, "failed verification") {
+			t.Errorf("%s: verify passed: %s", tc.name, r)
+		}
 		r := backup(t, p.Dir, nil, "restore", "-p", p.Name, "-y", path)
 		refused(t, p, r, before, tc.msg)
 		if !strings.Contains(r.Stderr, "nothing was changed") {
@@ -311,7 +325,7 @@ func TestRestoreRefusesBadArchives(t *testing.T) {
 	}
 	// The version refusal: a dump taken from a newer major version.
 	newer := rewriteManifest(t, arch, func(m *archive.Manifest) { m.Databases[0].Version = "16.4 (Debian 16.4-1.pgdg120+2)" })
-	r := backup(t, p.Dir, nil, "restore", "-p", p.Name, "-y", newer)
+	r = backup(t, p.Dir, nil, "restore", "-p", p.Name, "-y", newer)
 	refused(t, p, r, before, "dump taken from PostgreSQL 16.4; service db runs 15.")
 	if !strings.Contains(r.Stderr, "restore into PostgreSQL 16 or newer") {
 		t.Errorf("the refusal should name the version needed: %s", r.Stderr)

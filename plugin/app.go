@@ -50,6 +50,8 @@ func NewApp(env *Env) *cli.App {
 		Commands: []*cli.Command{
 			createCommand(env),
 			restoreCommand(env),
+			inspectCommand(env),
+			verifyCommand(env),
 			versionCommand(env),
 		},
 		// Without a verb, help; with an unknown one, an error that names it

@@ -41,14 +41,15 @@ project does not exist yet, it is created with docker compose up --no-start.`,
 			&cli.BoolFlag{Name: "json", Usage: "Print a summary as JSON on stdout"},
 		),
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return fmt.Errorf("restore needs exactly one ARCHIVE: see '%s restore --help'", env.HelpName)
+			path, err := oneArchive(c, env, "restore")
+			if err != nil {
+				return err
 			}
 			po := projectOptions(c)
 			opts := restore.Options{
 				Project:        po,
 				NameGiven:      po.Name != "" || os.Getenv("COMPOSE_PROJECT_NAME") != "",
-				Archive:        c.Args().First(),
+				Archive:        path,
 				Services:       c.StringSlice("service"),
 				Databases:      c.StringSlice("database"),
 				Yes:            c.Bool("yes"),
