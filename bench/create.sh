@@ -28,8 +28,9 @@
 # "Empty server": app stopped, the databases other than postgres and the
 # templates dropped; the role stays (the dump's CREATE ROLE app fails
 # harmlessly, psql runs without ON_ERROR_STOP). "Emptied volume": everything
-# under /srv/data deleted. Preparing that is not timed, and after each load
-# the row counts and the files are checked against the generated ones.
+# under /srv/data deleted. Emptying is timed apart and not counted in (a)
+# and (b) (the plugin does it inside (c)), and after each load the row
+# counts and the files are checked, untimed, against the generated ones.
 #
 # It prints markdown tables, the ratios against the targets and the machine.
 #
@@ -439,121 +440,6 @@ ARCHIVE_FILES=$(awk '$1 ~ /^-/ && $6 ~ /^volumes\/appdata\// { n++ } END { print
 ARCHIVE_DUMPS=$(awk '$6 ~ /^databases\// { s += $3 } END { print s + 0 }' "$TMP/listing.txt")
 DUMPALL_BYTES=$(gzip -l "$OUT/dump.sql.gz" | awk 'NR == 2 { print $2 }')
 
-# -------------------------------------------------------------- restore ---
-# The same data, restored three ways: (b) the raw loads, (a) the manual
-# procedure, (c) docker backup restore of (c)'s archive. Each load starts
-# from an empty server or an emptied volume, made untimed; each is checked
-# afterwards, untimed, against what was generated: a timed load that failed
-# would be worthless.
-DB_STATE_SQL="SELECT (SELECT count(*) FROM orders) || ' orders, ' || (SELECT count(*) FROM customers) || ' customers, '
-  || (SELECT count(*) FROM pg_indexes WHERE schemaname = 'public') || ' indexes, '
-  || (SELECT count(*) FROM pg_constraint WHERE contype = 'f') || ' foreign keys'"
-db_state() { dc exec -T db psql -X -A -t -v ON_ERROR_STOP=1 -U app -d appdb -c "$DB_STATE_SQL" 2>&1 || true; }
-vol_state() { # files and their bytes under /srv/data
-  dc exec -T app sh -c 'find /srv/data -type f -printf "%s\n" | awk "{ n++; s += \$1 } END { printf \"%d files, %d bytes\n\", n, s }"' 2>&1 || true
-}
-ORIG_DB_STATE=$(db_state)
-ORIG_VOL_STATE=$(vol_state)
-log "restore: the original state is $ORIG_DB_STATE; $ORIG_VOL_STATE"
-case "$ORIG_DB_STATE" in *' orders, '*' foreign keys') ;; *) die "cannot read the database's state: $ORIG_DB_STATE" ;; esac
-case "$ORIG_VOL_STATE" in *' files, '*' bytes') ;; *) die "cannot read the volume's state: $ORIG_VOL_STATE" ;; esac
-
-check_db() { # STEP: the database holds what was generated
-  local now
-  now=$(db_state)
-  [ "$now" = "$ORIG_DB_STATE" ] || die "restore $1: the database holds $now, not $ORIG_DB_STATE"
-  log "restore $1: database checked: $now"
-}
-check_vol() { # STEP: the volume holds what was generated
-  local now
-  now=$(vol_state)
-  [ "$now" = "$ORIG_VOL_STATE" ] || die "restore $1: the volume holds $now, not $ORIG_VOL_STATE"
-  log "restore $1: volume checked: $now"
-}
-# The services as the archive was made: all running.
-up_all() { dc up -d --wait --quiet-pull >/dev/null 2>"$TMP/up.log" || { cat "$TMP/up.log" >&2; die "compose up failed"; }; }
-empty_server() { # app stopped, every database but postgres and the templates dropped
-  local db
-  dc stop app >/dev/null 2>&1 || die "cannot stop app"
-  for db in $(dc exec -T db psql -X -A -t -v ON_ERROR_STOP=1 -U app -d postgres \
-    -c "SELECT quote_ident(datname) FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'"); do
-    dc exec -T db psql -X -q -v ON_ERROR_STOP=1 -U app -d postgres -c "DROP DATABASE $db WITH (FORCE)" >/dev/null ||
-      die "cannot drop database $db"
-  done
-  [ "$(dc exec -T db psql -X -A -t -U app -d postgres -c "SELECT count(*) FROM pg_database WHERE NOT datistemplate")" = 1 ] ||
-    die "the server still has databases besides postgres"
-}
-empty_volume() { # app running, /srv/data empty (the mount point stays)
-  up_all
-  dc exec -T app sh -c 'find /srv/data -mindepth 1 -delete' || die "cannot empty /srv/data"
-  [ -z "$(dc exec -T app find /srv/data -mindepth 1 -print -quit)" ] || die "/srv/data is not empty"
-}
-# psql as a user would load pg_dumpall's output: without ON_ERROR_STOP, so
-# the dump's CREATE ROLE app fails ("already exists": the role stays when
-# the databases are dropped) and the load goes on. Its stdout (the results
-# of the dump's SELECT set_config) goes to /dev/null, its errors to a log.
-psql_load() { dc exec -T db psql -X -q -U app -d postgres > /dev/null 2>>"$TMP/psql-$1.log"; }
-check_psql_log() { # STEP: psql reported no errors but "already exists"
-  local bad
-  bad=$(grep 'ERROR:' "$TMP/psql-$1.log" | grep -v 'already exists' | head -n5 || true)
-  [ -z "$bad" ] || die "restore $1: psql reported errors: $bad"
-}
-raw_load_sql() { psql_load b < "$OUT/dump.sql"; }
-raw_load_tar() { dc exec -T app tar -xf - -C /srv/data < "$OUT/files.tar"; }
-manual_load_sql() { gunzip < "$OUT/dump.sql.gz" | psql_load a; }
-# tar -xj runs bzip2 -d as a child process; the image has no bzip2, so the
-# same bzip2 runs on the host, as for tar -cj above.
-manual_load_tar() { bzip2 -dc "$OUT/files.tar.bz2" | dc exec -T app tar -xf - -C /srv/data; }
-plugin_restore() { # (c): like a user, through the docker CLI, in the project's folder
-  (cd "$PROJ" && /usr/bin/time -v -o "$TMP/time-restore.txt" docker backup restore -p "$NAME" -y --json "$OUT/backup.tar.zst") \
-    >"$TMP/restore.json" 2>"$TMP/restore.log"
-}
-json_field() { # FILE KEY: a top-level number or string of a JSON object
-  if command -v python3 >/dev/null; then
-    python3 -c 'import json, sys; v = json.load(open(sys.argv[1])).get(sys.argv[2], ""); print(" ".join(v) if isinstance(v, list) else v)' "$1" "$2"
-  else
-    tr -d '\n' < "$1" | sed -n "s/.*\"$2\": *\\(\"[^\"]*\"\\|[0-9.eE+-]*\\).*/\\1/p" | tr -d '"'
-  fi
-}
-
-log "restore: preparing the plain SQL and the plain tar for (b)"
-gunzip -c "$OUT/dump.sql.gz" > "$OUT/dump.sql"
-bzip2 -dc "$OUT/files.tar.bz2" > "$OUT/files.tar"
-: > "$TMP/psql-b.log"
-: > "$TMP/psql-a.log"
-
-log "timing restore (b) raw loads"
-empty_server
-timed rb_sql raw_load_sql || die "restore (b): psql failed"
-check_psql_log b
-check_db "(b)"
-empty_volume
-timed rb_tar raw_load_tar || die "restore (b): tar -x failed"
-check_vol "(b)"
-
-log "timing restore (a) manual procedure"
-empty_server
-timed ra_sql manual_load_sql || die "restore (a): gunzip | psql failed"
-check_psql_log a
-check_db "(a)"
-empty_volume
-timed ra_tar manual_load_tar || die "restore (a): bzip2 -dc | tar -x failed"
-check_vol "(a)"
-
-log "timing restore (c) docker backup restore"
-up_all
-timed rc plugin_restore || { cat "$TMP/restore.log" >&2; die "docker backup restore failed"; }
-check_db "(c)"
-check_vol "(c)"
-RC_SAFETY=$(json_field "$TMP/restore.json" safetyBackupSeconds)
-RC_SAFETY_FILE=$(json_field "$TMP/restore.json" safetyBackup)
-RC_PLUGIN=$(json_field "$TMP/restore.json" durationSeconds)
-RC_WHAT="volumes $(json_field "$TMP/restore.json" volumes); databases $(json_field "$TMP/restore.json" databases)"
-awk -v s="$RC_SAFETY" 'BEGIN { exit !(s + 0 > 0) }' || { cat "$TMP/restore.json" >&2; die "restore (c): no safetyBackupSeconds in the JSON summary"; }
-case "$RC_SAFETY_FILE" in /*) ;; *) RC_SAFETY_FILE=$PROJ/$RC_SAFETY_FILE ;; esac
-[ -s "$RC_SAFETY_FILE" ] || die "restore (c): the safety backup $RC_SAFETY_FILE is missing"
-log "restore (c): safety backup $RC_SAFETY s of ${T[rc]} s; $RC_WHAT"
-
 # --------------------------------------------------------------- report ---
 size() { stat -c %s "$1"; }
 A_DUMP=$(size "$OUT/dump.sql.gz")
@@ -623,5 +509,184 @@ What the plugin printed in (c):
 
 \`\`\`
 $(cat "$TMP/c.log")
+\`\`\`
+EOF
+
+# -------------------------------------------------------------- restore ---
+# The same data, restored three ways: (b) the raw loads, (a) the manual
+# procedure, (c) docker backup restore of (c)'s archive. Each load of (a)
+# and (b) starts from an empty server or an emptied volume, timed apart and
+# not counted in their totals; each load is checked afterwards, untimed,
+# against what was generated: a timed load that failed would be worthless.
+# After the create report, so that a failure here does not lose it.
+DB_STATE_SQL="SELECT (SELECT count(*) FROM orders) || ' orders, ' || (SELECT count(*) FROM customers) || ' customers, '
+  || (SELECT count(*) FROM pg_indexes WHERE schemaname = 'public') || ' indexes, '
+  || (SELECT count(*) FROM pg_constraint WHERE contype = 'f') || ' foreign keys'"
+db_state() { dc exec -T db psql -X -A -t -v ON_ERROR_STOP=1 -U app -d appdb -c "$DB_STATE_SQL" 2>&1 || true; }
+vol_state() { # files and their bytes under /srv/data
+  dc exec -T app sh -c 'find /srv/data -type f -printf "%s\n" | awk "{ n++; s += \$1 } END { printf \"%.0f files, %.0f bytes\n\", n, s }"' 2>&1 || true
+}
+ORIG_DB_STATE=$(db_state)
+ORIG_VOL_STATE=$(vol_state)
+log "restore: the original state is $ORIG_DB_STATE; $ORIG_VOL_STATE"
+case "$ORIG_DB_STATE" in *' orders, '*' foreign keys') ;; *) die "cannot read the database's state: $ORIG_DB_STATE" ;; esac
+case "$ORIG_VOL_STATE" in *' files, '*' bytes') ;; *) die "cannot read the volume's state: $ORIG_VOL_STATE" ;; esac
+
+check_db() { # STEP: the database holds what was generated
+  local now
+  now=$(db_state)
+  [ "$now" = "$ORIG_DB_STATE" ] || die "restore $1: the database holds $now, not $ORIG_DB_STATE"
+  log "restore $1: database checked: $now"
+}
+check_vol() { # STEP: the volume holds what was generated
+  local now
+  now=$(vol_state)
+  [ "$now" = "$ORIG_VOL_STATE" ] || die "restore $1: the volume holds $now, not $ORIG_VOL_STATE"
+  log "restore $1: volume checked: $now"
+}
+# The services as the archive was made: all running.
+up_all() { dc up -d --wait --quiet-pull >/dev/null 2>"$TMP/up.log" || { cat "$TMP/up.log" >&2; die "compose up failed"; }; }
+empty_server() { # app stopped, every database but postgres and the templates dropped
+  local db
+  dc stop app >/dev/null 2>&1 || die "cannot stop app"
+  for db in $(dc exec -T db psql -X -A -t -v ON_ERROR_STOP=1 -U app -d postgres \
+    -c "SELECT quote_ident(datname) FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'"); do
+    dc exec -T db psql -X -q -v ON_ERROR_STOP=1 -U app -d postgres -c "DROP DATABASE $db WITH (FORCE)" >/dev/null ||
+      die "cannot drop database $db"
+  done
+  [ "$(dc exec -T db psql -X -A -t -U app -d postgres -c "SELECT count(*) FROM pg_database WHERE NOT datistemplate")" = 1 ] ||
+    die "the server still has databases besides postgres"
+}
+empty_volume() { # app running, /srv/data empty (the mount point stays)
+  up_all
+  dc exec -T app sh -c 'find /srv/data -mindepth 1 -delete' || die "cannot empty /srv/data"
+  [ -z "$(dc exec -T app find /srv/data -mindepth 1 -print -quit)" ] || die "/srv/data is not empty"
+}
+# psql as a user would load pg_dumpall's output: without ON_ERROR_STOP, so
+# the dump's CREATE ROLE app fails ("already exists": the role stays when
+# the databases are dropped) and the load goes on. Its stdout (the results
+# of the dump's SELECT set_config) goes to /dev/null, its errors to a log.
+psql_load() { dc exec -T db psql -X -q -U app -d postgres > /dev/null 2>>"$TMP/psql-$1.log"; }
+check_psql_log() { # STEP: psql reported no errors but "already exists"
+  local bad
+  bad=$(grep 'ERROR:' "$TMP/psql-$1.log" | grep -v 'already exists' | head -n5 || true)
+  [ -z "$bad" ] || die "restore $1: psql reported errors: $bad"
+}
+raw_load_sql() { psql_load b < "$OUT/dump.sql"; }
+raw_load_tar() { dc exec -T app tar -xf - -C /srv/data < "$OUT/files.tar"; }
+manual_load_sql() { gunzip < "$OUT/dump.sql.gz" | psql_load a; }
+# tar -xj runs bzip2 -d as a child process; the image has no bzip2, so the
+# same bzip2 runs on the host, as for tar -cj above.
+manual_load_tar() { bzip2 -dc "$OUT/files.tar.bz2" | dc exec -T app tar -xf - -C /srv/data; }
+stamp() { # prefixes each line with the seconds since it started
+  local t0=${EPOCHREALTIME/[.,]/} now line
+  while IFS= read -r line; do
+    if [ -n "$t0" ]; then
+      now=$(( ${EPOCHREALTIME/[.,]/} - t0 ))
+      printf '%3d.%02d %s\n' $((now / 1000000)) $((now % 1000000 / 10000)) "$line"
+    else
+      printf '%s\n' "$line"
+    fi
+  done
+}
+plugin_restore() { # (c): like a user, through the docker CLI, in the project's folder
+  { (cd "$PROJ" && /usr/bin/time -v -o "$TMP/time-restore.txt" docker backup restore -p "$NAME" -y --json "$OUT/backup.tar.zst") \
+    2>&1 >"$TMP/restore.json"; } | stamp >"$TMP/restore.log"
+}
+json_field() { # FILE KEY: a top-level number, string or list of strings of a JSON object
+  if command -v python3 >/dev/null; then
+    python3 -c 'import json, sys; v = json.load(open(sys.argv[1])).get(sys.argv[2], ""); print(" ".join(v) if isinstance(v, list) else v)' "$1" "$2"
+  else # no jq or python3: good enough for the plugin's indented JSON
+    tr -d '\n' < "$1" | sed -n "s/.*\"$2\": *\\(\\[[^]]*]\\|\"[^\"]*\"\\|[0-9.eE+-]*\\).*/\\1/p" |
+      tr -d '"[],' | tr -s ' ' | sed 's/^ //; s/ $//'
+  fi
+}
+
+log "restore: preparing the plain SQL and the plain tar for (b)"
+gunzip -c "$OUT/dump.sql.gz" > "$OUT/dump.sql"
+bzip2 -dc "$OUT/files.tar.bz2" > "$OUT/files.tar"
+: > "$TMP/psql-b.log"
+: > "$TMP/psql-a.log"
+
+log "timing restore (b) raw loads"
+timed rb_empty_db empty_server || die "restore (b): cannot empty the server"
+timed rb_sql raw_load_sql || die "restore (b): psql failed"
+check_psql_log b
+check_db "(b)"
+timed rb_empty_vol empty_volume || die "restore (b): cannot empty the volume"
+timed rb_tar raw_load_tar || die "restore (b): tar -x failed"
+check_vol "(b)"
+
+log "timing restore (a) manual procedure"
+timed ra_empty_db empty_server || die "restore (a): cannot empty the server"
+timed ra_sql manual_load_sql || die "restore (a): gunzip | psql failed"
+check_psql_log a
+check_db "(a)"
+timed ra_empty_vol empty_volume || die "restore (a): cannot empty the volume"
+timed ra_tar manual_load_tar || die "restore (a): bzip2 -dc | tar -x failed"
+check_vol "(a)"
+
+log "timing restore (c) docker backup restore"
+up_all
+timed rc plugin_restore || { cat "$TMP/restore.log" >&2; die "docker backup restore failed"; }
+check_db "(c)"
+check_vol "(c)"
+RC_SAFETY=$(json_field "$TMP/restore.json" safetyBackupSeconds)
+RC_SAFETY_FILE=$(json_field "$TMP/restore.json" safetyBackup)
+RC_PLUGIN=$(json_field "$TMP/restore.json" durationSeconds)
+RC_WHAT="volumes $(json_field "$TMP/restore.json" volumes); databases $(json_field "$TMP/restore.json" databases)"
+awk -v s="$RC_SAFETY" 'BEGIN { exit !(s + 0 > 0) }' || { cat "$TMP/restore.json" >&2; die "restore (c): no safetyBackupSeconds in the JSON summary"; }
+case "$RC_SAFETY_FILE" in /*) ;; *) RC_SAFETY_FILE=$PROJ/$RC_SAFETY_FILE ;; esac
+[ -s "$RC_SAFETY_FILE" ] || die "restore (c): the safety backup $RC_SAFETY_FILE is missing"
+log "restore (c): safety backup $RC_SAFETY s of ${T[rc]} s; $RC_WHAT"
+
+# -------------------------------------------------------- restore report ---
+SQL_BYTES=$(size "$OUT/dump.sql")
+TAR_BYTES=$(size "$OUT/files.tar")
+RB=$(calc "printf \"%.2f\", ${T[rb_sql]} + ${T[rb_tar]}")
+RA=$(calc "printf \"%.2f\", ${T[ra_sql]} + ${T[ra_tar]}")
+RC=${T[rc]}
+RC_SAFETY=$(calc "printf \"%.2f\", $RC_SAFETY")
+RC_NET=$(calc "printf \"%.2f\", $RC - $RC_SAFETY")
+RC_PLUGIN=$(calc "printf \"%.2f\", ${RC_PLUGIN:-0}")
+RSS_RESTORE=$(maxrss_kb "$TMP/time-restore.txt")
+psql_errors() { # STEP: psql's distinct errors, how often each
+  grep 'ERROR:' "$TMP/psql-$1.log" | sed 's/^.*ERROR: */ERROR: /' | sort | uniq -c |
+    awk '{ n = $1; $1 = ""; printf "%s`%s` (%d x)", (NR > 1 ? ", " : ""), substr($0, 2), n } END { if (NR == 0) printf "no error" }'
+}
+
+cat <<EOF
+
+## Restore results (one run each, after the create steps, in the order b, a, c; page cache $CACHES)
+
+The data of the create steps, loaded back. Each SQL load goes into an empty server: app stopped, every database but postgres and the templates dropped, the role app kept. Each tar goes into the emptied volume (everything under /srv/data deleted). Emptying is not counted in (a) and (b). After every load, the database and the volume were checked against the generated data, untimed: $ORIG_DB_STATE; $ORIG_VOL_STATE.
+
+| step | what | wall time (s) | input (MB) |
+|---|---|---:|---:|
+| (b) | psql < dump.sql (plain SQL, gunzip -c of (a)'s dump) | ${T[rb_sql]} | $(mb "$SQL_BYTES") |
+| (b) | plain tar (bzip2 -dc of (a)'s files) \| tar -x in the volume (exec in app) | ${T[rb_tar]} | $(mb "$TAR_BYTES") |
+| **(b)** | **raw loads, total** | **$RB** | **$(mb "$((SQL_BYTES + TAR_BYTES))")** |
+| (a) | gunzip < dump.sql.gz \| psql | ${T[ra_sql]} | $(mb "$A_DUMP") |
+| (a) | bzip2 -dc files.tar.bz2 \| tar -x in the volume (exec in app) | ${T[ra_tar]} | $(mb "$A_TAR") |
+| **(a)** | **manual procedure, total** | **$RA** | **$(mb "$A_SIZE")** |
+| (c) | docker backup restore -y of (c)'s archive, via the docker CLI: the whole command | $RC | $(mb "$C_SIZE") |
+| (c) | of which its safety backup (safetyBackupSeconds; $(mb "$(size "$RC_SAFETY_FILE")") MB written) | $RC_SAFETY | |
+| **(c)** | **docker backup restore without its safety backup** | **$RC_NET** | |
+
+- psql, run without ON_ERROR_STOP as a user would, reported in (b): $(psql_errors b); in (a): $(psql_errors a). The role app exists already: expected and harmless.
+- (c) restored $RC_WHAT; the plugin's own durationSeconds: $RC_PLUGIN s. It verifies the whole archive first, empties the server and the volume, and stops and starts app itself. For (a) and (b) the emptying was timed apart and is not in their totals: server (stop app, drop the databases) ${T[rb_empty_db]} s and ${T[ra_empty_db]} s, volume (start app, find -delete) ${T[rb_empty_vol]} s and ${T[ra_empty_vol]} s.
+- (c) peak RSS, /usr/bin/time -v docker backup restore: $(mbk "$RSS_RESTORE") MB = $(mib "$RSS_RESTORE") MiB (the largest of the docker CLI and the plugin it waits for)
+
+## Restore targets
+
+| target | measured | |
+|---|---|---|
+| (c) wall without the safety backup <= 0.5 x (a) | $RC_NET s = $(calc "printf \"%.3f\", $RC_NET / $RA") x (a) | $(verdict "$RC_NET <= 0.5 * $RA") |
+| (c) wall without the safety backup <= 1.1 x (b) | $RC_NET s = $(calc "printf \"%.3f\", $RC_NET / $RB") x (b) | $(verdict "$RC_NET <= 1.1 * $RB") |
+
+What the plugin printed in restore (c), on stderr, each line after the seconds since the command started:
+
+\`\`\`
+$(cat "$TMP/restore.log")
 \`\`\`
 EOF
