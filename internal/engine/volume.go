@@ -97,21 +97,19 @@ var emptyCmd = []string{"find", helperMount, "-mindepth", "1", "-delete"}
 // root's own owner, mode and mtime are applied too.
 const VolumeTarPrefix = "docker-backup-volume/"
 
-// WriteVolume replaces a volume's content with the tar stream r (entries
-// under VolumeTarPrefix), keeping the tar's numeric owners, modes and mtimes. It empties
-// the volume with a helper container started from the first of images that
-// has find (as root, without network), then copies r into a created helper
-// with CopyToContainer. The helpers are always removed.
-func (e *Engine) WriteVolume(ctx context.Context, images []string, volume string, r io.Reader) error {
-	m := mount.Mount{
-		Type: mount.TypeVolume, Source: volume, Target: helperMount,
-		VolumeOptions: &mount.VolumeOptions{NoCopy: true},
-	}
-	img, err := e.emptyVolume(ctx, images, m)
-	if err != nil {
-		return err
-	}
-	id, err := e.createHelper(ctx, img, m)
+// EmptyVolume deletes everything in a volume with a helper container
+// started from the first of images that has find (as root, without
+// network), and returns that image. The helper is always removed.
+func (e *Engine) EmptyVolume(ctx context.Context, images []string, volume string) (string, error) {
+	return e.emptyVolume(ctx, images, writeMount(volume))
+}
+
+// CopyIntoVolume extracts the tar stream r (entries under VolumeTarPrefix)
+// into a volume through a created, never started, helper container of
+// image and CopyToContainer, keeping the tar's numeric owners, modes and
+// mtimes. The helper is always removed.
+func (e *Engine) CopyIntoVolume(ctx context.Context, image, volume string, r io.Reader) error {
+	id, err := e.createHelper(ctx, image, writeMount(volume))
 	if err != nil {
 		return err
 	}
@@ -124,6 +122,13 @@ func (e *Engine) WriteVolume(ctx context.Context, images []string, volume string
 		return fmt.Errorf("cannot write volume %s: %w", volume, err)
 	}
 	return nil
+}
+
+func writeMount(volume string) mount.Mount {
+	return mount.Mount{
+		Type: mount.TypeVolume, Source: volume, Target: helperMount,
+		VolumeOptions: &mount.VolumeOptions{NoCopy: true},
+	}
 }
 
 // emptyVolume runs emptyCmd in a helper and returns the image that could.

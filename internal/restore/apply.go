@@ -23,7 +23,8 @@ type loader interface {
 
 // volumeWriter replaces a volume's content (engine.Engine in production).
 type volumeWriter interface {
-	WriteVolume(ctx context.Context, images []string, volume string, r io.Reader) error
+	EmptyVolume(ctx context.Context, images []string, volume string) (string, error)
+	CopyIntoVolume(ctx context.Context, image, volume string, r io.Reader) error
 }
 
 // volumeTarget is an archived volume and the engine volume it goes into.
@@ -33,6 +34,8 @@ type volumeTarget struct {
 	Target string
 	// Images may empty it (the first that has find).
 	Images []string
+	// image is the one that emptied it, and copies into it.
+	image string
 }
 
 // dbTarget is a database service and the dumps to load into it, in the
@@ -79,6 +82,23 @@ func apply(ctx context.Context, r io.Reader, m *archive.Manifest, w *work, vw vo
 		return err
 	}
 	defer ar.Close()
+	// Emptied first, two at a time, so that the pass over the archive
+	// never waits for it.
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.SetLimit(2)
+	for _, v := range w.volumes {
+		eg.Go(func() error {
+			img, err := vw.EmptyVolume(ectx, v.Images, v.Target)
+			if err != nil {
+				return fmt.Errorf("emptying volume %s: %w", v.Target, err)
+			}
+			v.image = img
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	g := &errgroup.Group{}
@@ -131,7 +151,7 @@ type dispatcher struct {
 }
 
 type volumeSink struct {
-	pw *io.PipeWriter
+	pw *chunkPipe
 	tw *tar.Writer
 }
 
@@ -143,8 +163,7 @@ type dbSink struct {
 
 type dumpStream struct {
 	dump  archive.Dump
-	pr    *io.PipeReader
-	pw    *io.PipeWriter
+	p     *chunkPipe
 	parts int
 	got   int
 }
@@ -182,22 +201,22 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 	}
 	s := d.vols[name]
 	if s == nil {
-		pr, pw := io.Pipe()
-		s = &volumeSink{pw: pw, tw: tar.NewWriter(pw)}
+		pr := newChunkPipe()
+		s = &volumeSink{pw: pr, tw: tar.NewWriter(pr)}
 		d.vols[name] = s
 		d.g.Go(func() error {
 			counter := d.prog.Start("volume " + t.Name)
 			// Not a Closer: the HTTP client closes a request body it can,
 			// and the drain below must still read the pipe.
 			body := struct{ io.Reader }{counter.Reader(pr)}
-			err := d.vw.WriteVolume(d.ctx, t.Images, t.Target, body)
+			err := d.vw.CopyIntoVolume(d.ctx, t.image, t.Target, body)
 			if err == nil {
 				_, err = io.Copy(io.Discard, pr)
 			}
 			counter.Done(err)
 			if err != nil {
 				err = fmt.Errorf("restoring volume %s into %s: %w", t.Name, t.Target, err)
-				pr.CloseWithError(err)
+				pr.CloseRead(err)
 				d.cancel(err)
 				return err
 			}
@@ -259,19 +278,18 @@ func (d *dispatcher) dumpEntry(hdr *tar.Header, r io.Reader) error {
 		if (s.cur != nil && s.cur.got < s.cur.parts) || ref.index != s.next {
 			return fmt.Errorf("%w: dump %s is out of order", archive.ErrInvalid, base)
 		}
-		pr, pw := io.Pipe()
-		s.cur = &dumpStream{dump: db.Dumps[ref.index], pr: pr, pw: pw, parts: d.parts[base]}
+		s.cur = &dumpStream{dump: db.Dumps[ref.index], p: newChunkPipe(), parts: d.parts[base]}
 		s.next++
 		s.streams <- s.cur
 	} else if s.cur == nil || s.cur.dump.Path != base || part != s.cur.got {
 		return fmt.Errorf("%w: part %s is out of order", archive.ErrInvalid, hdr.Name)
 	}
-	if _, err := io.Copy(s.cur.pw, r); err != nil {
+	if _, err := io.Copy(s.cur.p, r); err != nil {
 		return err
 	}
 	s.cur.got++
 	if s.cur.got == s.cur.parts {
-		s.cur.pw.Close()
+		s.cur.p.Close()
 	}
 	return nil
 }
@@ -281,7 +299,7 @@ func (d *dispatcher) load(db *dbTarget, streams <-chan *dumpStream) error {
 	var failed error
 	for st := range streams {
 		if failed != nil {
-			st.pr.CloseWithError(errAborted)
+			st.p.CloseRead(errAborted)
 			continue
 		}
 		label := db.Service + "/" + st.dump.Database
@@ -289,7 +307,7 @@ func (d *dispatcher) load(db *dbTarget, streams <-chan *dumpStream) error {
 			label = db.Service + " (" + st.dump.Kind + ")"
 		}
 		counter := d.prog.Start(label)
-		rd := counter.Reader(st.pr)
+		rd := counter.Reader(st.p)
 		var err error
 		if st.dump.Kind == "globals" {
 			err = db.server.LoadGlobals(d.ctx, rd)
@@ -298,11 +316,11 @@ func (d *dispatcher) load(db *dbTarget, streams <-chan *dumpStream) error {
 		}
 		if err == nil {
 			// Whatever the tool did not read must not block the archive.
-			_, err = io.Copy(io.Discard, st.pr)
+			_, err = io.Copy(io.Discard, st.p)
 		}
 		counter.Done(err)
 		if err != nil {
-			st.pr.CloseWithError(err)
+			st.p.CloseRead(err)
 			failed = err
 			d.cancel(err)
 			continue
@@ -344,15 +362,11 @@ func (d *dispatcher) closeAll(err error) {
 			s.pw.CloseWithError(cerr)
 			continue
 		}
-		s.pw.Close()
+		s.pw.CloseWithError(nil)
 	}
 	for _, s := range d.dbs {
 		if s.cur != nil {
-			if err != nil {
-				s.cur.pw.CloseWithError(err)
-			} else {
-				s.cur.pw.Close()
-			}
+			s.cur.p.CloseWithError(err)
 		}
 		close(s.streams)
 	}

@@ -26,9 +26,16 @@ type fakeVolumes struct {
 	fail    error
 }
 
-func (f *fakeVolumes) WriteVolume(_ context.Context, images []string, volume string, r io.Reader) error {
+func (f *fakeVolumes) EmptyVolume(_ context.Context, images []string, volume string) (string, error) {
 	if len(images) == 0 {
-		return fmt.Errorf("no image")
+		return "", fmt.Errorf("no image")
+	}
+	return images[0], nil
+}
+
+func (f *fakeVolumes) CopyIntoVolume(_ context.Context, image, volume string, r io.Reader) error {
+	if image != "img" {
+		return fmt.Errorf("copy with image %q, not the one that emptied the volume", image)
 	}
 	if f.fail != nil {
 		return f.fail
