@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -192,4 +193,104 @@ func (e *Engine) helperLogs(ctx context.Context, id string) string {
 	var b strings.Builder
 	_, _ = stdcopy.StdCopy(&b, &b, io.LimitReader(rc, 64<<10))
 	return strings.TrimSpace(b.String())
+}
+
+// errNoTar: the helper's image has no tar; CopyToContainer is used instead.
+var errNoTar = errors.New("no tar in the image")
+
+// ExtractIntoVolume extracts the tar stream r (entries under
+// VolumeTarPrefix) into a volume like CopyIntoVolume, but with the image's
+// own tar, run in a started helper (as root, without network or logging)
+// that reads r on its stdin: several times faster than the daemon's
+// extraction for many files. Images without tar fall back to
+// CopyIntoVolume. The archive carries no owner names, so tar -p as root
+// keeps the numeric owners; it also sets modes and mtimes, directories'
+// after their content.
+func (e *Engine) ExtractIntoVolume(ctx context.Context, image, volume string, r io.Reader) error {
+	err := e.extract(ctx, image, volume, r)
+	if errors.Is(err, errNoTar) {
+		return e.CopyIntoVolume(ctx, image, volume, r)
+	}
+	return err
+}
+
+func (e *Engine) extract(ctx context.Context, image, volume string, r io.Reader) error {
+	resp, err := e.api.ContainerCreate(ctx, &container.Config{
+		Image:           image,
+		Entrypoint:      []string{"tar", "-x", "-p", "-f", "-", "-C", "/"},
+		Cmd:             []string{},
+		User:            "0:0",
+		OpenStdin:       true,
+		StdinOnce:       true,
+		AttachStdin:     true,
+		AttachStdout:    true,
+		AttachStderr:    true,
+		Labels:          map[string]string{HelperLabel: "true"},
+		NetworkDisabled: true,
+	}, &container.HostConfig{
+		NetworkMode: "none",
+		Mounts:      []mount.Mount{writeMount(volume)},
+		LogConfig:   container.LogConfig{Type: "none"},
+	}, &network.NetworkingConfig{}, nil, "")
+	if err != nil {
+		return fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", volume, image, err)
+	}
+	defer e.removeHelper(ctx, resp.ID)
+	hj, err := e.api.ContainerAttach(ctx, resp.ID, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return fmt.Errorf("cannot attach to the helper of volume %s: %w", volume, err)
+	}
+	defer hj.Close()
+	stop := context.AfterFunc(ctx, hj.Close)
+	defer stop()
+	waitC, errC := e.api.ContainerWait(ctx, resp.ID, container.WaitConditionNextExit)
+	if err := e.api.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		if strings.Contains(err.Error(), "executable file not found") || strings.Contains(err.Error(), "no such file or directory") {
+			return errNoTar
+		}
+		return fmt.Errorf("cannot start the helper of volume %s: %w", volume, err)
+	}
+	out := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		_, _ = stdcopy.StdCopy(io.Discard, &limitWriter{w: &b, n: 8 << 10}, hj.Reader)
+		out <- strings.TrimSpace(b.String())
+	}()
+	_, copyErr := io.Copy(hj.Conn, r)
+	_ = hj.CloseWrite()
+	var code int64
+	select {
+	case res := <-waitC:
+		code = res.StatusCode
+	case err := <-errC:
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("waiting for the helper of volume %s: %w", volume, err)
+	}
+	stderr := <-out
+	if code != 0 {
+		return fmt.Errorf("cannot write volume %s: tar exited with %d: %s", volume, code, stderr)
+	}
+	// tar stops reading at the end-of-archive marker: writing what
+	// follows may fail once it exited, with everything extracted.
+	if copyErr != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// limitWriter keeps the first n bytes written to it.
+type limitWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		_, _ = l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
 }

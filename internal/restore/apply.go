@@ -24,7 +24,7 @@ type loader interface {
 // volumeWriter replaces a volume's content (engine.Engine in production).
 type volumeWriter interface {
 	EmptyVolume(ctx context.Context, images []string, volume string) (string, error)
-	CopyIntoVolume(ctx context.Context, image, volume string, r io.Reader) error
+	ExtractIntoVolume(ctx context.Context, image, volume string, r io.Reader) error
 }
 
 // volumeTarget is an archived volume and the engine volume it goes into.
@@ -209,7 +209,7 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 			// Not a Closer: the HTTP client closes a request body it can,
 			// and the drain below must still read the pipe.
 			body := struct{ io.Reader }{counter.Reader(pr)}
-			err := d.vw.CopyIntoVolume(d.ctx, t.image, t.Target, body)
+			err := d.vw.ExtractIntoVolume(d.ctx, t.image, t.Target, body)
 			if err == nil {
 				_, err = io.Copy(io.Discard, pr)
 			}

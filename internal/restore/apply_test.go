@@ -33,7 +33,7 @@ func (f *fakeVolumes) EmptyVolume(_ context.Context, images []string, volume str
 	return images[0], nil
 }
 
-func (f *fakeVolumes) CopyIntoVolume(_ context.Context, image, volume string, r io.Reader) error {
+func (f *fakeVolumes) ExtractIntoVolume(_ context.Context, image, volume string, r io.Reader) error {
 	if image != "img" {
 		return fmt.Errorf("copy with image %q, not the one that emptied the volume", image)
 	}
