@@ -128,7 +128,9 @@ func build(t testing.TB, c Compression, dumpSize int) built {
 	m := &Manifest{
 		ToolVersion: "test",
 		CreatedAt:   mtime,
-		Project:     Project{Name: "proj"},
+		// Cold: the tree holds a fifo.
+		Cold:    true,
+		Project: Project{Name: "proj"},
 		Services:    []Service{{Name: "db", Image: "postgres:16", Containers: 1, Running: true}},
 		Databases: []Database{{Service: "db", Engine: "postgres", Flavor: "PostgreSQL", Version: "16.3",
 			Dumps: []Dump{
@@ -881,7 +883,7 @@ func TestDeviceAndPAX(t *testing.T) {
 	if _, err := w.WriteTree(context.Background(), "volumes/dev/", tar.NewReader(bytes.NewReader(tarOf(t, tree)))); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(&Manifest{Volumes: []Volume{{Name: "dev"}}}); err != nil {
+	if err := w.Close(&Manifest{Cold: true, Volumes: []Volume{{Name: "dev"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := verifyBytes(t, out.Bytes()); err != nil {

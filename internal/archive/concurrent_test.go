@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"time"
 	"testing"
 
 	"golang.org/x/sync/errgroup"
@@ -55,6 +56,13 @@ func TestConcurrentStreamsAndTreesInterleaveAndVerify(t *testing.T) {
 	tarData := tarOf(t, volumeTree())
 	for _, vol := range []string{"one", "two"} {
 		g.Go(func() error {
+			// The trees start once a dump's first part is in the archive, so
+			// that the interleaving does not depend on the machine's load: a
+			// writer that serialised whole streams would still not
+			// interleave.
+			for deadline := time.Now().Add(10 * time.Second); w.Written() < ChunkSize/2 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
 			s, err := w.WriteTree(ctx, "volumes/"+vol+"/", tar.NewReader(slowReader{bytes.NewReader(tarData)}))
 			if err != nil {
 				return err
@@ -71,7 +79,7 @@ func TestConcurrentStreamsAndTreesInterleaveAndVerify(t *testing.T) {
 	if trees["one"].Digest != trees["two"].Digest {
 		t.Errorf("the same tree written concurrently got two digests")
 	}
-	m := &Manifest{Project: Project{Name: "p"}, Volumes: []Volume{{Name: "one"}, {Name: "two"}}}
+	m := &Manifest{Cold: true, Project: Project{Name: "p"}, Volumes: []Volume{{Name: "one"}, {Name: "two"}}}
 	if err := w.Close(m); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +110,7 @@ func TestConcurrentStreamsAndTreesInterleaveAndVerify(t *testing.T) {
 			switches++
 		}
 	}
-	if switches < 4 {
+	if switches < 3 { // d...v...d...m or v...d...v...m at least
 		t.Errorf("entries did not interleave (%d switches in %q)", switches, kinds)
 	}
 }

@@ -17,6 +17,9 @@ type TreeSummary struct {
 	Entries int64
 	Bytes   int64
 	Digest  string
+	// Dropped counts the device and fifo nodes WriteTree left out
+	// (Writer.DropSpecial); they are not in the tree.
+	Dropped int
 }
 
 // TreeEntry is one entry of a volume tree as the tree digest sees it.

@@ -41,8 +41,9 @@ func Verify(ctx context.Context, r io.Reader) (*Manifest, error) {
 		ar:    ar,
 		plain: map[string]*seenFile{},
 		parts: map[string]*seenParts{},
-		trees: map[string]*TreeDigest{},
-		buf:   make([]byte, 1<<20),
+		trees:  map[string]*TreeDigest{},
+		shapes: map[string]*treeShape{},
+		buf:    make([]byte, 1<<20),
 	}
 	var manifest []byte
 	for {
@@ -139,6 +140,7 @@ type verifier struct {
 	partList  []string // bases, in order
 	trees     map[string]*TreeDigest
 	treeList  []string // volume names, in order
+	shapes    map[string]*treeShape
 	problems  []error
 	dropped   int
 	buf       []byte
@@ -315,6 +317,15 @@ func (v *verifier) treeEntry(hdr *tar.Header) error {
 			return nil
 		}
 	}
+	shape := v.shapes[vol]
+	if shape == nil {
+		shape = newTreeShape()
+		v.shapes[vol] = shape
+	}
+	if err := shape.add(rel, linkRel, hdr.Typeflag); err != nil {
+		v.problem(fmt.Errorf("%w: volume %s: %v", ErrInvalid, vol, err))
+		return nil
+	}
 	sum := ""
 	if hdr.Typeflag == tar.TypeReg {
 		if _, sum, err = v.hashEntry(nil); err != nil {
@@ -394,6 +405,11 @@ func (v *verifier) compare(m *Manifest) {
 			v.problem(fmt.Errorf("%s: %w: the manifest lists %d bytes, the archive has %d", prefix, ErrChecksum, vol.Bytes, s.Bytes))
 		case s.Digest != vol.TreeSHA256:
 			v.problem(fmt.Errorf("%s: %w: tree digest is %s, the manifest lists %s", prefix, ErrChecksum, s.Digest, vol.TreeSHA256))
+		}
+	}
+	for _, vol := range m.Volumes {
+		if sh := v.shapes[vol.Name]; sh != nil && sh.special != "" && !m.Cold {
+			v.problem(fmt.Errorf("%w: volume %s holds device or fifo %s, which only cold archives (create --stop) may", ErrInvalid, vol.Name, sh.special))
 		}
 	}
 	for _, name := range v.treeList {

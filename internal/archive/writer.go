@@ -31,6 +31,10 @@ import (
 // The first error poisons the Writer: every later call returns it, and the
 // archive must be thrown away (call Abort, then delete the file).
 type Writer struct {
+	// DropSpecial leaves device and fifo nodes out of volume trees: a
+	// reader accepts them only in cold archives (Manifest.Cold), where
+	// they belong to a stopped database's files. Set it before writing.
+	DropSpecial bool
 	// mu guards the tar stream and everything below it.
 	mu      sync.Mutex
 	c       Compression
@@ -338,6 +342,7 @@ func (w *Writer) WriteTree(ctx context.Context, prefix string, tr *tar.Reader) (
 	}
 	d := NewTreeDigest()
 	buf := make([]byte, treeCopyBuffer)
+	dropped := 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return TreeSummary{}, w.failLocked(fmt.Errorf("copy %s: %w", prefix, err))
@@ -349,11 +354,19 @@ func (w *Writer) WriteTree(ctx context.Context, prefix string, tr *tar.Reader) (
 		if err != nil {
 			return TreeSummary{}, w.failLocked(fmt.Errorf("read volume tree for %s: %w", prefix, err))
 		}
+		switch hdr.Typeflag {
+		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+			if w.DropSpecial {
+				dropped++
+				continue
+			}
+		}
 		if err := w.copyTreeEntry(ctx, prefix, d, hdr, tr, buf); err != nil {
 			return TreeSummary{}, w.failLocked(err)
 		}
 	}
 	s := d.Summary()
+	s.Dropped = dropped
 	w.mu.Lock()
 	w.trees[vol] = s
 	w.order = append(w.order, vol)

@@ -211,6 +211,10 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 		if err != nil {
 			return err
 		}
+		// Device and fifo nodes are kept only in cold archives, where they
+		// belong to a stopped database's files; a restore refuses them
+		// elsewhere (a hostile archive could plant a device in a volume).
+		w.DropSpecial = !opts.Stop
 		defer func() {
 			if err != nil {
 				w.Abort()
@@ -248,6 +252,8 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 			return err
 		}
 		out.sort()
+		sort.Strings(out.notes)
+		notes = append(notes, out.notes...)
 		manifest.Notes = notes
 		if err := w.Close(manifest); err != nil {
 			return fmt.Errorf("writing the archive: %w", err)
@@ -338,9 +344,16 @@ const maxConcurrent = 2
 // collector gathers what concurrent readers produced for the manifest and
 // the result, in a stable order at the end.
 type collector struct {
-	mu  sync.Mutex
-	m   *archive.Manifest
-	res *Result
+	mu    sync.Mutex
+	m     *archive.Manifest
+	res   *Result
+	notes []string
+}
+
+func (c *collector) note(msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.notes = append(c.notes, msg)
 }
 
 func (c *collector) database(d archive.Database, entries []Entry) {
@@ -489,6 +502,9 @@ func writeVolume(ctx context.Context, eng Engine, w *archive.Writer, v *volumeJo
 	counter.Done(err)
 	if err != nil {
 		return fmt.Errorf("archiving volume %s: %w", v.key, err)
+	}
+	if sum.Dropped > 0 {
+		out.note(fmt.Sprintf("volume %s: %d device or fifo node(s) left out: only a cold backup (--stop) keeps them", v.key, sum.Dropped))
 	}
 	out.volume(archive.Volume{
 		Name: v.key, EngineName: v.name, Services: v.services, Raw: v.raw,

@@ -21,10 +21,12 @@ const HelperLabel = "org.docker-backup.helper"
 const helperMount = "/" + "docker-backup-volume"
 
 // ReadVolume streams a volume's content as a tar (entries "./...") and calls
-// fn with it. It creates, but never starts, a helper container from an image
-// already present (nothing is pulled), mounts the volume read-only, and
-// always removes the helper. The daemon holds the helper's lock while the
-// stream is open, which is why this never runs on a user's container.
+// fn with it, through a helper container from an image already present
+// (nothing is pulled) with the volume mounted read-only, always removed:
+// started to run the image's own tar when it has one (readWithTar), else
+// created but never started and read with CopyFromContainer. The daemon
+// holds that helper's lock while the stream is open, which is why this
+// never runs on a user's container.
 func (e *Engine) ReadVolume(ctx context.Context, image, volume string, fn func(io.Reader) error) error {
 	return e.read(ctx, image, mount.Mount{
 		Type: mount.TypeVolume, Source: volume, Target: helperMount, ReadOnly: true,
@@ -34,6 +36,10 @@ func (e *Engine) ReadVolume(ctx context.Context, image, volume string, fn func(i
 }
 
 func (e *Engine) read(ctx context.Context, image string, m mount.Mount, fn func(io.Reader) error) error {
+	err := e.readWithTar(ctx, image, m, fn)
+	if !errors.Is(err, errNoTar) {
+		return err
+	}
 	volume := m.Source
 	id, err := e.createHelper(ctx, image, m)
 	if err != nil {
@@ -293,4 +299,86 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 		l.n -= k
 	}
 	return len(p), nil
+}
+
+// readWithTar streams a volume with the image's own tar, run in a started
+// helper (as root, read-only, without network or logging) whose stdout is
+// attached: for many files about twice as fast as the daemon's
+// CopyFromContainer. It returns errNoTar, before calling fn, when the
+// image has no tar.
+func (e *Engine) readWithTar(ctx context.Context, image string, m mount.Mount, fn func(io.Reader) error) error {
+	volume := m.Source
+	resp, err := e.api.ContainerCreate(ctx, &container.Config{
+		Image:           image,
+		Entrypoint:      []string{"tar", "-c", "-f", "-", "-C", helperMount, "."},
+		Cmd:             []string{},
+		User:            "0:0",
+		AttachStdout:    true,
+		AttachStderr:    true,
+		Labels:          map[string]string{HelperLabel: "true"},
+		NetworkDisabled: true,
+	}, &container.HostConfig{
+		NetworkMode: "none",
+		Mounts:      []mount.Mount{m},
+		LogConfig:   container.LogConfig{Type: "none"},
+	}, &network.NetworkingConfig{}, nil, "")
+	if err != nil {
+		return fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", volume, image, err)
+	}
+	defer e.removeHelper(ctx, resp.ID)
+	hj, err := e.api.ContainerAttach(ctx, resp.ID, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return fmt.Errorf("cannot attach to the helper of volume %s: %w", volume, err)
+	}
+	defer hj.Close()
+	stop := context.AfterFunc(ctx, hj.Close)
+	defer stop()
+	waitC, errC := e.api.ContainerWait(ctx, resp.ID, container.WaitConditionNextExit)
+	if err := e.api.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		if strings.Contains(err.Error(), "executable file not found") || strings.Contains(err.Error(), "no such file or directory") {
+			return errNoTar
+		}
+		return fmt.Errorf("cannot start the helper of volume %s: %w", volume, err)
+	}
+	pr, pw := io.Pipe()
+	var stderr strings.Builder
+	go func() {
+		_, err := stdcopy.StdCopy(pw, &limitWriter{w: &stderr, n: 8 << 10}, hj.Reader)
+		pw.CloseWithError(err)
+	}()
+	fnErr := fn(pr)
+	pr.Close()
+	hj.Close()
+	var code int64
+	select {
+	case res := <-waitC:
+		code = res.StatusCode
+	case err := <-errC:
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("waiting for the helper of volume %s: %w", volume, err)
+	}
+	if fnErr != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fnErr
+	}
+	// GNU tar exits with 1 when a file changed while it was read (a live
+	// volume): the archive is whole, each file as tar saw it. Anything
+	// else (a file it could not read) fails the backup.
+	if code != 0 && !(code == 1 && onlyChangedWarnings(stderr.String())) {
+		return fmt.Errorf("cannot read volume %s: tar exited with %d: %s", volume, code, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+func onlyChangedWarnings(stderr string) bool {
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if l != "" && !strings.Contains(l, "file changed as we read it") && !strings.Contains(l, "file removed before we read it") && !strings.Contains(l, "socket ignored") {
+			return false
+		}
+	}
+	return true
 }
