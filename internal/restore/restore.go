@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
@@ -247,6 +248,29 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 	return res, nil
 }
 
+// applyAll restores volumes and databases in two passes over the archive
+// that run side by side, one for the databases and one for the volumes:
+// the archive interleaves their entries only as fast as create read them,
+// so a single pass would make the database load wait for the volume's
+// entries and the reverse. Each pass decompresses the whole archive, which
+// costs far less than that wait.
+func applyAll(ctx context.Context, f io.ReaderAt, size int64, m *archive.Manifest, vols []*volumeTarget, dbs []*dbTarget, vw volumeWriter, prog backup.Progress) error {
+	var passes []*work
+	if len(dbs) > 0 {
+		passes = append(passes, &work{dbs: dbs})
+	}
+	if len(vols) > 0 {
+		passes = append(passes, &work{volumes: vols})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, w := range passes {
+		g.Go(func() error {
+			return apply(gctx, io.NewSectionReader(f, 0, size), m, w, vw, prog)
+		})
+	}
+	return g.Wait()
+}
+
 // safetyPath is where the safety backup goes:
 // ./backups/<project>-<time>-pre-restore.tar.zst.
 func safetyPath(opts Options, name string, t time.Time) (string, error) {
@@ -279,11 +303,8 @@ func replace(ctx context.Context, api dockerAPI, eng Engine, pl *plan, f *os.Fil
 	if now.Size() != before.Size() || !now.ModTime().Equal(before.ModTime()) {
 		return fmt.Errorf("the archive changed while it was being restored")
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
 	fmt.Fprintf(opts.Out, "restoring %d volume(s) and %d database service(s)\n", len(pl.volumes), len(pl.dbs))
-	if err := apply(ctx, f, pl.m, &work{volumes: pl.volumes, dbs: pl.dbs}, eng, opts.Progress); err != nil {
+	if err := applyAll(ctx, f, now.Size(), pl.m, pl.volumes, pl.dbs, eng, opts.Progress); err != nil {
 		return err
 	}
 	if err := runHooks(ctx, eng, pl.p, pl.hooks("before-start"), opts.Out); err != nil {
@@ -394,10 +415,11 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 	if err := back.connect(ctx, api, eng, true, true); err != nil {
 		return err
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return err
 	}
-	if err := apply(ctx, f, m, &work{volumes: back.volumes, dbs: back.dbs}, eng, opts.Progress); err != nil {
+	if err := applyAll(ctx, f, fi.Size(), m, back.volumes, back.dbs, eng, opts.Progress); err != nil {
 		return err
 	}
 	// Roles, users and databases the failed restore added, which the
