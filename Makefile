@@ -7,7 +7,7 @@ PLUGINDIR ?= $(if $(DOCKER_CONFIG),$(DOCKER_CONFIG),$(HOME)/.docker)/cli-plugins
 STATICCHECK_VERSION ?= v0.8.2
 E2E_TIMEOUT ?= 60m
 
-.PHONY: build install test test-unit e2e lint clean bench
+.PHONY: build install test test-unit e2e lint clean bench fuzz
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/docker-backup
@@ -45,3 +45,10 @@ clean:
 # trial. Results: docs/BENCHMARKS.md.
 bench:
 	bash bench/create.sh
+
+# Each fuzz target for FUZZTIME; found crashers land in testdata/fuzz/ and
+# then run with every go test.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/archive/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME) ./internal/archive/
