@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 )
 
 // FuzzVerify feeds arbitrary bytes to Verify: it must never panic, hang or
@@ -16,7 +17,18 @@ func FuzzVerify(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("not an archive"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := Verify(context.Background(), bytes.NewReader(data))
+		var m *Manifest
+		var err error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			m, err = Verify(context.Background(), bytes.NewReader(data))
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Verify hangs on %d bytes", len(data))
+		}
 		if err != nil {
 			if m != nil {
 				t.Fatal("a manifest with an error")

@@ -128,6 +128,9 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 	fmt.Fprintf(opts.Out, "verifying %s (%s)\n", opts.Archive, backup.HumanBytes(before.Size()))
 	m, err := archive.Verify(ctx, f)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("restore interrupted while verifying the archive, nothing was changed: %w", err)
+		}
 		return nil, fmt.Errorf("archive %s refused, nothing was changed: %w", opts.Archive, err)
 	}
 	p, err := project.Load(ctx, api, opts.Project)
