@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -588,4 +589,91 @@ func TestRestoreColdArchive(t *testing.T) {
 			t.Errorf("service %s is %s after the restore", svc, st)
 		}
 	}
+}
+
+// TestRestoreRefusesDamageInEverySection damages an uncompressed archive in
+// each of its sections (a dump part, a volume file, the manifest) and cuts
+// it at several offsets: every copy is refused by verify and by restore,
+// with nothing stopped.
+func TestRestoreRefusesDamageInEverySection(t *testing.T) {
+	p := newProject(t, postgresProject(t))
+	p.up()
+	seedPostgres(t, p)
+	arch := create(t, p, "--compression", "none")
+	data, err := os.ReadFile(arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Where each section's data starts in the tar stream.
+	offsets := map[string]int64{}
+	var pos int64
+	counter := &countingReader{r: bytes.NewReader(data)}
+	tr := tar.NewReader(counter)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// archive/tar reads no further than the header: data starts here.
+		pos = counter.n
+		switch {
+		case hdr.Name == archive.ManifestName:
+			offsets["manifest"] = pos
+		case strings.HasPrefix(hdr.Name, "databases/db/appdb.pgdump.") && offsets["dump"] == 0:
+			offsets["dump"] = pos + 100
+		case strings.HasSuffix(hdr.Name, "/big.bin"):
+			offsets["volume"] = pos + hdr.Size/2
+		}
+	}
+	if len(offsets) != 3 {
+		t.Fatalf("sections found: %v", offsets)
+	}
+	before := startedAt(t, p)
+	dir := t.TempDir()
+	cases := map[string][]byte{}
+	for section, off := range offsets {
+		b := append([]byte(nil), data...)
+		if section == "manifest" {
+			// A digit of a size or a checksum: still valid JSON.
+			i := bytes.Index(b[off:], []byte(`"sha256":"`))
+			off += int64(i + len(`"sha256":"`))
+			if b[off] == 'a' {
+				b[off] = 'b'
+			} else {
+				b[off] = 'a'
+			}
+		} else {
+			b[off] ^= 0x01
+		}
+		cases["flip-"+section] = b
+	}
+	for _, frac := range []int{10, 50, 90} {
+		cases[fmt.Sprintf("cut-%d", frac)] = data[:len(data)*frac/100]
+	}
+	cases["cut-last-byte"] = data[:len(data)-1]
+	for name, b := range cases {
+		path := filepath.Join(dir, name+".tar")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if r := backup(t, p.Dir, nil, "verify", path); r.Err == nil {
+			t.Errorf("%s: verify passed", name)
+		}
+		refused(t, p, backup(t, p.Dir, nil, "restore", "-p", p.Name, "-y", path), before, "nothing was changed")
+	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
