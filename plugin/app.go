@@ -52,6 +52,7 @@ func NewApp(env *Env) *cli.App {
 			restoreCommand(env),
 			inspectCommand(env),
 			verifyCommand(env),
+			decryptCommand(env),
 			versionCommand(env),
 		},
 		// Without a verb, help; with an unknown one, an error that names it

@@ -10,6 +10,7 @@ import (
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/crypt"
 	"github.com/docker-backup/docker-backup/internal/engine"
 )
 
@@ -30,6 +31,9 @@ says otherwise, under a temporary name until it is complete.`,
 			&cli.BoolFlag{Name: "stop", Usage: "Cold backup: stop the services, copy every volume raw (databases included), start them again"},
 			&cli.BoolFlag{Name: "include-bind-mounts", Usage: "Also archive the services' bind mounts"},
 			&cli.BoolFlag{Name: "include-env", Usage: "Also archive the project's .env file (it usually holds secrets)"},
+			&cli.StringSliceFlag{Name: "encrypt-to", Aliases: []string{"r"}, Usage: "Encrypt the archive with age to `RECIPIENT` (an age1... key or an SSH public key; repeatable)"},
+			&cli.StringFlag{Name: "recipients-file", Usage: "Encrypt to the recipients listed in `FILE`, one per line"},
+			&cli.StringFlag{Name: "passphrase-file", Usage: "Encrypt with the passphrase in `FILE` (scrypt)"},
 			&cli.BoolFlag{Name: "no-wait", Usage: "Fail at once if another backup or restore of the project runs"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print nothing but errors"},
 			&cli.BoolFlag{Name: "json", Usage: "Print a summary as JSON on stdout"},
@@ -47,6 +51,11 @@ says otherwise, under a temporary name until it is complete.`,
 				IncludeEnv:        c.Bool("include-env"),
 				Stdout:            env.Stdout,
 			}
+			rs, err := crypt.Recipients(c.StringSlice("encrypt-to"), c.String("recipients-file"), c.String("passphrase-file"))
+			if err != nil {
+				return err
+			}
+			opts.Recipients = rs
 			return runCreate(c, env, opts, c.Bool("no-wait"), c.Bool("quiet"), c.Bool("json"))
 		},
 	}

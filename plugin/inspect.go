@@ -13,6 +13,7 @@ import (
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/crypt"
 )
 
 func inspectCommand(env *Env) *cli.Command {
@@ -22,9 +23,9 @@ func inspectCommand(env *Env) *cli.Command {
 		ArgsUsage: "ARCHIVE",
 		Description: `Reads the archive's manifest. It does not check the content against it:
 docker backup verify does.`,
-		Flags: []cli.Flag{
+		Flags: append(identityFlags(),
 			&cli.BoolFlag{Name: "json", Usage: "Print the manifest as JSON on stdout"},
-		},
+		),
 		Action: func(c *cli.Context) error {
 			path, err := oneArchive(c, env, "inspect")
 			if err != nil {
@@ -35,18 +36,26 @@ docker backup verify does.`,
 				return fmt.Errorf("cannot open the archive: %w", err)
 			}
 			defer f.Close()
+			ids, err := identities(c)
+			if err != nil {
+				return err
+			}
+			plain, encrypted, err := crypt.Open(f, ids)
+			if err != nil {
+				return fmt.Errorf("cannot read %s: %w", path, err)
+			}
 			fi, err := f.Stat()
 			if err != nil {
 				return err
 			}
-			m, err := archive.ReadManifest(c.Context, f)
+			m, err := archive.ReadManifest(c.Context, plain)
 			if err != nil {
 				return fmt.Errorf("cannot read %s: %w", path, err)
 			}
 			if c.Bool("json") {
 				return printJSON(env.Stdout, m)
 			}
-			return printManifest(env.Stdout, m, fi.Size(), time.Now())
+			return printManifest(env.Stdout, m, fi.Size(), encrypted, time.Now())
 		},
 	}
 }
@@ -60,7 +69,7 @@ func oneArchive(c *cli.Context, env *Env, verb string) (string, error) {
 }
 
 // printManifest describes an archive for people, as docker's tables do.
-func printManifest(w io.Writer, m *archive.Manifest, size int64, now time.Time) error {
+func printManifest(w io.Writer, m *archive.Manifest, size int64, encrypted bool, now time.Time) error {
 	sizes := map[string]int64{}
 	for _, f := range m.Files {
 		sizes[f.Path] = f.Size
@@ -76,7 +85,11 @@ func printManifest(w io.Writer, m *archive.Manifest, size int64, now time.Time) 
 	fmt.Fprintf(tw, "Format version:\t%d\n", m.FormatVersion)
 	fmt.Fprintf(tw, "Kind:\t%s\n", kind)
 	fmt.Fprintf(tw, "Compression:\t%s\n", m.Compression)
-	fmt.Fprintf(tw, "Encryption:\tnone\n")
+	encryption := "none"
+	if encrypted {
+		encryption = "age"
+	}
+	fmt.Fprintf(tw, "Encryption:\t%s\n", encryption)
 	fmt.Fprintf(tw, "Size:\t%s\n", backup.HumanBytes(size))
 	if err := tw.Flush(); err != nil {
 		return err

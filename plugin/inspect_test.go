@@ -21,14 +21,14 @@ func TestPrintManifest(t *testing.T) {
 		Files:   []archive.File{{Path: "databases/db/shop.pgdump", Size: 1500}},
 	}
 	var b bytes.Buffer
-	if err := printManifest(&b, m, 4200, created.Add(90*time.Minute)); err != nil {
+	if err := printManifest(&b, m, 4200, true, created.Add(90*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
 	for _, want := range []string{
 		"Project:         shop", "2026-11-23 10:00:00 UTC (1h30m0s ago)", "v1.2.3", "Size:            4.2 kB",
 		"db        postgres:15   yes", "(roles/users)", "shop            db        PostgreSQL 15.18   pg_dump-custom   1.5 kB",
-		"excluded rows *.public.sessions", "uploads   shop_uploads   app        12        2.5 MB",
+		"excluded rows *.public.sessions", "Encryption:      age", "uploads   shop_uploads   app        12        2.5 MB",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

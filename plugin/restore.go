@@ -28,7 +28,7 @@ first; then the plan is shown and confirmed, the current state is backed up
 databases reloaded, and everything that ran is started again. If anything
 fails, or on Ctrl-C, the safety backup is restored. On a host where the
 project does not exist yet, it is created with docker compose up --no-start.`,
-		Flags: append(projectFlags(),
+		Flags: append(append(projectFlags(), identityFlags()...),
 			&cli.StringSliceFlag{Name: "service", Usage: "Restore only the volumes and databases of `SERVICE`"},
 			&cli.StringSliceFlag{Name: "database", Usage: "Restore only database `NAME` (no volumes)"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "Do not ask for confirmation"},
@@ -59,6 +59,9 @@ project does not exist yet, it is created with docker compose up --no-start.`,
 				SafetyDir:      c.String("safety-dir"),
 				Out:            env.Stderr,
 				Compose:        composeRunner(env, po),
+			}
+			if opts.Identities, err = identities(c); err != nil {
+				return err
 			}
 			return runRestore(c, env, opts, c.Bool("no-wait"), c.Bool("quiet"), c.Bool("json"))
 		},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/crypt"
 )
 
 func verifyCommand(env *Env) *cli.Command {
@@ -17,9 +18,9 @@ func verifyCommand(env *Env) *cli.Command {
 		ArgsUsage: "ARCHIVE",
 		Description: `Reads the whole archive, streaming, and checks that nothing is missing,
 truncated, corrupt or unlisted. Exits non-zero on any problem.`,
-		Flags: []cli.Flag{
+		Flags: append(identityFlags(),
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print nothing but errors"},
-		},
+		),
 		Action: func(c *cli.Context) error {
 			path, err := oneArchive(c, env, "verify")
 			if err != nil {
@@ -30,7 +31,15 @@ truncated, corrupt or unlisted. Exits non-zero on any problem.`,
 				return fmt.Errorf("cannot open the archive: %w", err)
 			}
 			defer f.Close()
-			m, err := archive.Verify(c.Context, f)
+			ids, err := identities(c)
+			if err != nil {
+				return err
+			}
+			plain, encrypted, err := crypt.Open(f, ids)
+			if err != nil {
+				return fmt.Errorf("cannot read %s: %w", path, err)
+			}
+			m, err := archive.Verify(c.Context, plain)
 			if err != nil {
 				return fmt.Errorf("%s failed verification: %w", path, err)
 			}
@@ -46,7 +55,11 @@ truncated, corrupt or unlisted. Exits non-zero on any problem.`,
 				for _, d := range m.Databases {
 					dumps += len(d.Dumps)
 				}
-				fmt.Fprintf(env.Stderr, "%s: OK (project %s, %d dump(s), %d volume(s), %s checked)\n", path, m.Project.Name, dumps, len(m.Volumes), backup.HumanBytes(bytes))
+				how := ""
+				if encrypted {
+					how = ", decrypted with age"
+				}
+				fmt.Fprintf(env.Stderr, "%s: OK (project %s, %d dump(s), %d volume(s), %s checked%s)\n", path, m.Project.Name, dumps, len(m.Volumes), backup.HumanBytes(bytes), how)
 			}
 			return nil
 		},

@@ -129,9 +129,9 @@ func build(t testing.TB, c Compression, dumpSize int) built {
 		ToolVersion: "test",
 		CreatedAt:   mtime,
 		// Cold: the tree holds a fifo.
-		Cold:    true,
-		Project: Project{Name: "proj"},
-		Services:    []Service{{Name: "db", Image: "postgres:16", Containers: 1, Running: true}},
+		Cold:     true,
+		Project:  Project{Name: "proj"},
+		Services: []Service{{Name: "db", Image: "postgres:16", Containers: 1, Running: true}},
 		Databases: []Database{{Service: "db", Engine: "postgres", Flavor: "PostgreSQL", Version: "16.3",
 			Dumps: []Dump{
 				{Path: "databases/db/globals.sql", Kind: "globals", Format: "sql", Tool: "pg_dumpall 16.3"},

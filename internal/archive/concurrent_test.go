@@ -6,8 +6,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"time"
 	"testing"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 )

@@ -37,10 +37,10 @@ func Verify(ctx context.Context, r io.Reader) (*Manifest, error) {
 	}
 	defer ar.Close()
 	v := &verifier{
-		ctx:   ctx,
-		ar:    ar,
-		plain: map[string]*seenFile{},
-		parts: map[string]*seenParts{},
+		ctx:    ctx,
+		ar:     ar,
+		plain:  map[string]*seenFile{},
+		parts:  map[string]*seenParts{},
 		trees:  map[string]*TreeDigest{},
 		shapes: map[string]*treeShape{},
 		buf:    make([]byte, 1<<20),

@@ -14,12 +14,14 @@ import (
 	"sync"
 	"time"
 
+	"filippo.io/age"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
+	"github.com/docker-backup/docker-backup/internal/crypt"
 	"github.com/docker-backup/docker-backup/internal/dbdump"
 	"github.com/docker-backup/docker-backup/internal/engine"
 	"github.com/docker-backup/docker-backup/internal/project"
@@ -44,6 +46,8 @@ type Options struct {
 	// Progress receives progress; nil for none.
 	Progress Progress
 	Logger   *slog.Logger
+	// Recipients encrypt the archive with age; none for a plain archive.
+	Recipients []age.Recipient
 	// Lock takes the project's lock once its name is known; nil for none
 	// (a restore's safety backup runs under the restore's lock).
 	Lock func(ctx context.Context, project string) (release func(), err error)
@@ -57,7 +61,9 @@ type Result struct {
 	Duration time.Duration `json:"durationNs"`
 	Seconds  float64       `json:"durationSeconds"`
 	Entries  []Entry       `json:"entries"`
-	Notes    []string      `json:"notes,omitempty"`
+	// Encrypted: the archive is an age file.
+	Encrypted bool     `json:"encrypted,omitempty"`
+	Notes     []string `json:"notes,omitempty"`
 }
 
 // Entry is one database dump, volume or config file in the result.
@@ -201,13 +207,22 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 			return nil, err
 		}
 	}
-	dest, err := openDestination(opts.Output, workDir, p.Name, start, opts.Compression, opts.Stdout)
+	dest, err := openDestination(opts.Output, workDir, p.Name, start, ext(opts.Compression, len(opts.Recipients) > 0), opts.Stdout)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Path: dest.final, Project: p.Name}
+	res := &Result{Path: dest.final, Project: p.Name, Encrypted: len(opts.Recipients) > 0}
 	err = func() (err error) {
-		w, err := archive.NewWriter(dest.w, opts.Compression)
+		// Encrypted as it is written: no plaintext reaches the disk.
+		sink := io.Writer(dest.w)
+		var enc io.WriteCloser
+		if len(opts.Recipients) > 0 {
+			if enc, err = crypt.Encrypt(dest.w, opts.Recipients); err != nil {
+				return err
+			}
+			sink = enc
+		}
+		w, err := archive.NewWriter(sink, opts.Compression)
 		if err != nil {
 			return err
 		}
@@ -259,6 +274,12 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 			return fmt.Errorf("writing the archive: %w", err)
 		}
 		res.Size = w.Written()
+		if enc != nil {
+			if err := enc.Close(); err != nil {
+				return fmt.Errorf("finishing the encryption: %w", err)
+			}
+			res.Size = dest.written()
+		}
 		return dest.commit()
 	}()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
+	"github.com/docker-backup/docker-backup/internal/crypt"
 )
 
 // DefaultDir is where archives go without -o, relative to the working dir.
@@ -19,24 +20,48 @@ const DefaultDir = "backups"
 // destination is where an archive is being written: a temporary file beside
 // the final name, renamed only once everything succeeded, or stdout.
 type destination struct {
-	w      io.Writer
+	w      *byteCounter
 	file   *os.File
 	final  string
 	stdout bool
 }
+
+// byteCounter counts what goes to the destination.
+type byteCounter struct {
+	w io.Writer
+	n int64
+}
+
+func (b *byteCounter) Write(p []byte) (int, error) {
+	n, err := b.w.Write(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// written is the archive file's size so far.
+func (d *destination) written() int64 { return d.w.n }
 
 // archiveName is <project>-<UTC time><ext>.
 func archiveName(project string, t time.Time, c archive.Compression) string {
 	return project + "-" + t.UTC().Format("20060102T150405Z") + c.Ext()
 }
 
+// ext is the archive file's extension: the compression's, then .age when
+// encrypted.
+func ext(c archive.Compression, encrypted bool) string {
+	if encrypted {
+		return c.Ext() + crypt.Ext
+	}
+	return c.Ext()
+}
+
 // openDestination resolves -o: "" (./backups/), "-" (stdout), an existing
 // folder or a name ending in "/" (a folder), or a file name.
-func openDestination(output, workDir, project string, now time.Time, c archive.Compression, stdout io.Writer) (*destination, error) {
+func openDestination(output, workDir, project string, now time.Time, ext string, stdout io.Writer) (*destination, error) {
 	if output == "-" {
-		return &destination{w: stdout, stdout: true, final: "-"}, nil
+		return &destination{w: &byteCounter{w: stdout}, stdout: true, final: "-"}, nil
 	}
-	name := archiveName(project, now, c)
+	name := project + "-" + now.UTC().Format("20060102T150405Z") + ext
 	var final string
 	switch {
 	case output == "":
@@ -70,7 +95,7 @@ func openDestination(output, workDir, project string, now time.Time, c archive.C
 		os.Remove(f.Name())
 		return nil, err
 	}
-	return &destination{w: f, file: f, final: final}, nil
+	return &destination{w: &byteCounter{w: f}, file: f, final: final}, nil
 }
 
 // commit makes the archive visible under its final name: fsync, rename,

@@ -80,12 +80,12 @@ func TestOpenDestination(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t, wd)
 			}
-			d, err := openDestination(tt.output(wd), wd, "shop", testTime, archive.Zstd, nil)
+			d, err := openDestination(tt.output(wd), wd, "shop", testTime, archive.Zstd.Ext(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			want := tt.want(wd)
-			if d.final != want || d.stdout || d.file == nil || d.w != d.file {
+			if d.final != want || d.stdout || d.file == nil || d.w.w != any(d.file) {
 				t.Fatalf("destination %+v, want final %s", d, want)
 			}
 			dir := filepath.Dir(want)
@@ -136,7 +136,7 @@ func mkdir(name string) func(t *testing.T, wd string) {
 
 func TestOpenDestinationDefaultFolderMode(t *testing.T) {
 	wd := t.TempDir()
-	d, err := openDestination("", wd, "shop", testTime, archive.Gzip, nil)
+	d, err := openDestination("", wd, "shop", testTime, archive.Gzip.Ext(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestOpenDestinationDefaultFolderMode(t *testing.T) {
 func TestOpenDestinationStdout(t *testing.T) {
 	wd := t.TempDir()
 	var buf bytes.Buffer
-	d, err := openDestination("-", wd, "shop", testTime, archive.Zstd, &buf)
+	d, err := openDestination("-", wd, "shop", testTime, archive.Zstd.Ext(), &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,20 +188,20 @@ func TestOpenDestinationExisting(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, out := range []string{"old.tar.zst", existing, "dangling"} {
-		_, err := openDestination(out, wd, "shop", testTime, archive.Zstd, nil)
+		_, err := openDestination(out, wd, "shop", testTime, archive.Zstd.Ext(), nil)
 		if err == nil || !strings.Contains(err.Error(), "already exists") {
 			t.Errorf("openDestination(%s) = %v, want already exists", out, err)
 		}
 	}
 	// The same second twice in the default folder.
-	d, err := openDestination("", wd, "shop", testTime, archive.Zstd, nil)
+	d, err := openDestination("", wd, "shop", testTime, archive.Zstd.Ext(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := d.commit(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openDestination("", wd, "shop", testTime, archive.Zstd, nil); err == nil {
+	if _, err := openDestination("", wd, "shop", testTime, archive.Zstd.Ext(), nil); err == nil {
 		t.Error("second archive of the same second overwrote the first")
 	}
 	if b, _ := os.ReadFile(existing); string(b) != "precious" {
@@ -214,7 +214,7 @@ func TestOpenDestinationExisting(t *testing.T) {
 
 func TestDestinationFail(t *testing.T) {
 	wd := t.TempDir()
-	d, err := openDestination("out.tar", wd, "shop", testTime, archive.None, nil)
+	d, err := openDestination("out.tar", wd, "shop", testTime, archive.None.Ext(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestDestinationFail(t *testing.T) {
 func TestDestinationCommitRace(t *testing.T) {
 	// A file that appears under the final name meanwhile is never replaced.
 	wd := t.TempDir()
-	d, err := openDestination("out.tar", wd, "shop", testTime, archive.None, nil)
+	d, err := openDestination("out.tar", wd, "shop", testTime, archive.None.Ext(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@
 package restore
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"filippo.io/age"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/crypt"
 	"github.com/docker-backup/docker-backup/internal/project"
 )
 
@@ -48,6 +51,8 @@ type Options struct {
 	// Compose runs docker compose with the project's flags and args, to
 	// create a project that does not exist yet.
 	Compose func(ctx context.Context, args ...string) error
+	// Identities open an encrypted archive (age); none for a plain one.
+	Identities []age.Identity
 	// Lock takes the project's lock; nil for none.
 	Lock func(ctx context.Context, project string) (release func(), err error)
 	// Out gets the plan and what happens, for people (stderr).
@@ -126,7 +131,11 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 
 	// 1. Verify every byte before anything else.
 	fmt.Fprintf(opts.Out, "verifying %s (%s)\n", opts.Archive, backup.HumanBytes(before.Size()))
-	m, err := archive.Verify(ctx, f)
+	plain, err := decrypted(f, opts.Identities)
+	if err != nil {
+		return nil, fmt.Errorf("archive %s refused, nothing was changed: %w", opts.Archive, err)
+	}
+	m, err := archive.Verify(ctx, plain)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("restore interrupted while verifying the archive, nothing was changed: %w", err)
@@ -257,7 +266,7 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 // so a single pass would make the database load wait for the volume's
 // entries and the reverse. Each pass decompresses the whole archive, which
 // costs far less than that wait.
-func applyAll(ctx context.Context, f io.ReaderAt, size int64, m *archive.Manifest, vols []*volumeTarget, dbs []*dbTarget, vw volumeWriter, prog backup.Progress) error {
+func applyAll(ctx context.Context, f io.ReaderAt, size int64, ids []age.Identity, m *archive.Manifest, vols []*volumeTarget, dbs []*dbTarget, vw volumeWriter, prog backup.Progress) error {
 	var passes []*work
 	if len(dbs) > 0 {
 		passes = append(passes, &work{dbs: dbs})
@@ -268,10 +277,21 @@ func applyAll(ctx context.Context, f io.ReaderAt, size int64, m *archive.Manifes
 	g, gctx := errgroup.WithContext(ctx)
 	for _, w := range passes {
 		g.Go(func() error {
-			return apply(gctx, io.NewSectionReader(f, 0, size), m, w, vw, prog)
+			r, err := decrypted(io.NewSectionReader(f, 0, size), ids)
+			if err != nil {
+				return err
+			}
+			return apply(gctx, r, m, w, vw, prog)
 		})
 	}
 	return g.Wait()
+}
+
+// decrypted is the archive's plaintext: r itself, or r decrypted when it
+// is an age file.
+func decrypted(r io.Reader, ids []age.Identity) (io.Reader, error) {
+	p, _, err := crypt.Open(r, ids)
+	return p, err
 }
 
 // safetyPath is where the safety backup goes:
@@ -307,7 +327,7 @@ func replace(ctx context.Context, api dockerAPI, eng Engine, pl *plan, f *os.Fil
 		return fmt.Errorf("the archive changed while it was being restored")
 	}
 	fmt.Fprintf(opts.Out, "restoring %d volume(s) and %d database service(s)\n", len(pl.volumes), len(pl.dbs))
-	if err := applyAll(ctx, f, now.Size(), pl.m, pl.volumes, pl.dbs, eng, opts.Progress); err != nil {
+	if err := applyAll(ctx, f, now.Size(), opts.Identities, pl.m, pl.volumes, pl.dbs, eng, opts.Progress); err != nil {
 		return err
 	}
 	if err := runHooks(ctx, eng, pl.p, pl.hooks("before-start"), opts.Out); err != nil {
@@ -384,7 +404,7 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 		return err
 	}
 	defer f.Close()
-	m, err := archive.Verify(ctx, f)
+	m, err := archive.Verify(ctx, bufio.NewReader(f))
 	if err != nil {
 		return fmt.Errorf("the safety backup is damaged: %w", err)
 	}
@@ -422,7 +442,7 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 	if err != nil {
 		return err
 	}
-	if err := applyAll(ctx, f, fi.Size(), m, back.volumes, back.dbs, eng, opts.Progress); err != nil {
+	if err := applyAll(ctx, f, fi.Size(), nil, m, back.volumes, back.dbs, eng, opts.Progress); err != nil {
 		return err
 	}
 	// Roles, users and databases the failed restore added, which the

@@ -1,0 +1,60 @@
+package plugin
+
+import (
+	"fmt"
+	"strings"
+
+	"filippo.io/age"
+	"github.com/urfave/cli/v2"
+
+	"github.com/docker-backup/docker-backup/internal/crypt"
+)
+
+// identityFlags are how commands that read archives open encrypted ones.
+func identityFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "identity", Aliases: []string{"i"}, Usage: "Decrypt with the age identity or SSH private key in `FILE`"},
+		&cli.StringFlag{Name: "passphrase-file", Usage: "Decrypt with the passphrase in `FILE`"},
+	}
+}
+
+func identities(c *cli.Context) ([]age.Identity, error) {
+	return crypt.Identities(c.String("identity"), c.String("passphrase-file"))
+}
+
+func decryptCommand(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:      "decrypt",
+		Usage:     "Write the plain archive of an encrypted one, for tar and zstd",
+		ArgsUsage: "ARCHIVE",
+		Description: `Decrypts an archive made with create --encrypt-to or --passphrase-file.
+The plain archive holds the data in clear: keep it as safe as the database.`,
+		Flags: append(identityFlags(),
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "Write to `FILE` (default: ARCHIVE without .age), or to stdout with -"},
+		),
+		Action: func(c *cli.Context) error {
+			path, err := oneArchive(c, env, "decrypt")
+			if err != nil {
+				return err
+			}
+			out := c.String("output")
+			if out == "" {
+				if !strings.HasSuffix(path, crypt.Ext) {
+					return fmt.Errorf("%s does not end in %s: name the output with -o", path, crypt.Ext)
+				}
+				out = strings.TrimSuffix(path, crypt.Ext)
+			}
+			ids, err := identities(c)
+			if err != nil {
+				return err
+			}
+			if err := crypt.DecryptFile(c.Context, path, out, ids, env.Stdout); err != nil {
+				return err
+			}
+			if out != "-" {
+				fmt.Fprintf(env.Stderr, "plain archive written to %s\n", out)
+			}
+			return nil
+		},
+	}
+}
