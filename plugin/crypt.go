@@ -2,6 +2,8 @@ package plugin
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
 	"filippo.io/age"
@@ -57,4 +59,38 @@ The plain archive holds the data in clear: keep it as safe as the database.`,
 			return nil
 		},
 	}
+}
+
+// openArchive opens a command's ARCHIVE argument and returns its plaintext
+// (decrypted when it is an age file, with the --identity or
+// --passphrase-file given), its file's size, and whether it was encrypted.
+// close closes the file.
+func openArchive(c *cli.Context, env *Env, verb string) (path string, plain io.Reader, size int64, encrypted bool, close func(), err error) {
+	if path, err = oneArchive(c, env, verb); err != nil {
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		err = fmt.Errorf("cannot open the archive: %w", err)
+		return
+	}
+	close = func() { f.Close() }
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil {
+		return
+	}
+	ids, err := identities(c)
+	if err != nil {
+		return
+	}
+	if plain, encrypted, err = crypt.Open(f, ids); err != nil {
+		err = fmt.Errorf("cannot read %s: %w", path, err)
+		return
+	}
+	return path, plain, fi.Size(), encrypted, close, nil
 }

@@ -3,7 +3,6 @@ package plugin
 import (
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
-	"github.com/docker-backup/docker-backup/internal/crypt"
 )
 
 func inspectCommand(env *Env) *cli.Command {
@@ -27,27 +25,11 @@ docker backup verify does.`,
 			&cli.BoolFlag{Name: "json", Usage: "Print the manifest as JSON on stdout"},
 		),
 		Action: func(c *cli.Context) error {
-			path, err := oneArchive(c, env, "inspect")
+			path, plain, size, encrypted, closeFile, err := openArchive(c, env, "inspect")
 			if err != nil {
 				return err
 			}
-			f, err := os.Open(path)
-			if err != nil {
-				return fmt.Errorf("cannot open the archive: %w", err)
-			}
-			defer f.Close()
-			ids, err := identities(c)
-			if err != nil {
-				return err
-			}
-			plain, encrypted, err := crypt.Open(f, ids)
-			if err != nil {
-				return fmt.Errorf("cannot read %s: %w", path, err)
-			}
-			fi, err := f.Stat()
-			if err != nil {
-				return err
-			}
+			defer closeFile()
 			m, err := archive.ReadManifest(c.Context, plain)
 			if err != nil {
 				return fmt.Errorf("cannot read %s: %w", path, err)
@@ -55,7 +37,7 @@ docker backup verify does.`,
 			if c.Bool("json") {
 				return printJSON(env.Stdout, m)
 			}
-			return printManifest(env.Stdout, m, fi.Size(), encrypted, time.Now())
+			return printManifest(env.Stdout, m, size, encrypted, time.Now())
 		},
 	}
 }

@@ -2,13 +2,11 @@ package plugin
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
-	"github.com/docker-backup/docker-backup/internal/crypt"
 )
 
 func verifyCommand(env *Env) *cli.Command {
@@ -22,23 +20,11 @@ truncated, corrupt or unlisted. Exits non-zero on any problem.`,
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print nothing but errors"},
 		),
 		Action: func(c *cli.Context) error {
-			path, err := oneArchive(c, env, "verify")
+			path, plain, _, encrypted, closeFile, err := openArchive(c, env, "verify")
 			if err != nil {
 				return err
 			}
-			f, err := os.Open(path)
-			if err != nil {
-				return fmt.Errorf("cannot open the archive: %w", err)
-			}
-			defer f.Close()
-			ids, err := identities(c)
-			if err != nil {
-				return err
-			}
-			plain, encrypted, err := crypt.Open(f, ids)
-			if err != nil {
-				return fmt.Errorf("cannot read %s: %w", path, err)
-			}
+			defer closeFile()
 			m, err := archive.Verify(c.Context, plain)
 			if err != nil {
 				return fmt.Errorf("%s failed verification: %w", path, err)

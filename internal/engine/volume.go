@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
@@ -221,41 +222,12 @@ func (e *Engine) ExtractIntoVolume(ctx context.Context, image, volume string, r 
 }
 
 func (e *Engine) extract(ctx context.Context, image, volume string, r io.Reader) error {
-	resp, err := e.api.ContainerCreate(ctx, &container.Config{
-		Image:           image,
-		Entrypoint:      []string{"tar", "-x", "-p", "-f", "-", "-C", "/"},
-		Cmd:             []string{},
-		User:            "0:0",
-		OpenStdin:       true,
-		StdinOnce:       true,
-		AttachStdin:     true,
-		AttachStdout:    true,
-		AttachStderr:    true,
-		Labels:          map[string]string{HelperLabel: "true"},
-		NetworkDisabled: true,
-	}, &container.HostConfig{
-		NetworkMode: "none",
-		Mounts:      []mount.Mount{writeMount(volume)},
-		LogConfig:   container.LogConfig{Type: "none"},
-	}, &network.NetworkingConfig{}, nil, "")
+	h, err := e.startTar(ctx, image, writeMount(volume), []string{"-x", "-p", "-f", "-", "-C", "/"}, true)
 	if err != nil {
-		return fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", volume, image, err)
+		return err
 	}
-	defer e.removeHelper(ctx, resp.ID)
-	hj, err := e.api.ContainerAttach(ctx, resp.ID, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
-	if err != nil {
-		return fmt.Errorf("cannot attach to the helper of volume %s: %w", volume, err)
-	}
-	defer hj.Close()
-	stop := context.AfterFunc(ctx, hj.Close)
-	defer stop()
-	waitC, errC := e.api.ContainerWait(ctx, resp.ID, container.WaitConditionNextExit)
-	if err := e.api.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
-		if strings.Contains(err.Error(), "executable file not found") || strings.Contains(err.Error(), "no such file or directory") {
-			return errNoTar
-		}
-		return fmt.Errorf("cannot start the helper of volume %s: %w", volume, err)
-	}
+	defer h.done()
+	hj := h.hj
 	out := make(chan string, 1)
 	go func() {
 		var b strings.Builder
@@ -264,15 +236,9 @@ func (e *Engine) extract(ctx context.Context, image, volume string, r io.Reader)
 	}()
 	_, copyErr := io.Copy(hj.Conn, r)
 	_ = hj.CloseWrite()
-	var code int64
-	select {
-	case res := <-waitC:
-		code = res.StatusCode
-	case err := <-errC:
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("waiting for the helper of volume %s: %w", volume, err)
+	code, err := h.exitCode(ctx, volume)
+	if err != nil {
+		return err
 	}
 	stderr := <-out
 	if code != 0 {
@@ -308,38 +274,12 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 // image has no tar.
 func (e *Engine) readWithTar(ctx context.Context, image string, m mount.Mount, fn func(io.Reader) error) error {
 	volume := m.Source
-	resp, err := e.api.ContainerCreate(ctx, &container.Config{
-		Image:           image,
-		Entrypoint:      []string{"tar", "-c", "-f", "-", "-C", helperMount, "."},
-		Cmd:             []string{},
-		User:            "0:0",
-		AttachStdout:    true,
-		AttachStderr:    true,
-		Labels:          map[string]string{HelperLabel: "true"},
-		NetworkDisabled: true,
-	}, &container.HostConfig{
-		NetworkMode: "none",
-		Mounts:      []mount.Mount{m},
-		LogConfig:   container.LogConfig{Type: "none"},
-	}, &network.NetworkingConfig{}, nil, "")
+	h, err := e.startTar(ctx, image, m, []string{"-c", "-f", "-", "-C", helperMount, "."}, false)
 	if err != nil {
-		return fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", volume, image, err)
+		return err
 	}
-	defer e.removeHelper(ctx, resp.ID)
-	hj, err := e.api.ContainerAttach(ctx, resp.ID, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
-	if err != nil {
-		return fmt.Errorf("cannot attach to the helper of volume %s: %w", volume, err)
-	}
-	defer hj.Close()
-	stop := context.AfterFunc(ctx, hj.Close)
-	defer stop()
-	waitC, errC := e.api.ContainerWait(ctx, resp.ID, container.WaitConditionNextExit)
-	if err := e.api.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
-		if strings.Contains(err.Error(), "executable file not found") || strings.Contains(err.Error(), "no such file or directory") {
-			return errNoTar
-		}
-		return fmt.Errorf("cannot start the helper of volume %s: %w", volume, err)
-	}
+	defer h.done()
+	hj := h.hj
 	pr, pw := io.Pipe()
 	var stderr strings.Builder
 	go func() {
@@ -349,15 +289,9 @@ func (e *Engine) readWithTar(ctx context.Context, image string, m mount.Mount, f
 	fnErr := fn(pr)
 	pr.Close()
 	hj.Close()
-	var code int64
-	select {
-	case res := <-waitC:
-		code = res.StatusCode
-	case err := <-errC:
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("waiting for the helper of volume %s: %w", volume, err)
+	code, err := h.exitCode(ctx, volume)
+	if err != nil {
+		return err
 	}
 	if fnErr != nil {
 		if ctx.Err() != nil {
@@ -381,4 +315,74 @@ func onlyChangedWarnings(stderr string) bool {
 		}
 	}
 	return true
+}
+
+// tarHelper is a started helper container running the image's tar, with
+// its streams attached.
+type tarHelper struct {
+	hj    types.HijackedResponse
+	waitC <-chan container.WaitResponse
+	errC  <-chan error
+	done  func()
+}
+
+// startTar starts tar with args in a helper from image (as root, without
+// network or logging, the volume mounted as m), attached to its output and,
+// with stdin, its input. It returns errNoTar when the image has no tar.
+// done closes the streams and removes the helper.
+func (e *Engine) startTar(ctx context.Context, image string, m mount.Mount, args []string, stdin bool) (*tarHelper, error) {
+	volume := m.Source
+	resp, err := e.api.ContainerCreate(ctx, &container.Config{
+		Image:           image,
+		Entrypoint:      append([]string{"tar"}, args...),
+		Cmd:             []string{},
+		User:            "0:0",
+		OpenStdin:       stdin,
+		StdinOnce:       stdin,
+		AttachStdin:     stdin,
+		AttachStdout:    true,
+		AttachStderr:    true,
+		Labels:          map[string]string{HelperLabel: "true"},
+		NetworkDisabled: true,
+	}, &container.HostConfig{
+		NetworkMode: "none",
+		Mounts:      []mount.Mount{m},
+		LogConfig:   container.LogConfig{Type: "none"},
+	}, &network.NetworkingConfig{}, nil, "")
+	if err != nil {
+		return nil, fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", volume, image, err)
+	}
+	hj, err := e.api.ContainerAttach(ctx, resp.ID, container.AttachOptions{Stream: true, Stdin: stdin, Stdout: true, Stderr: true})
+	if err != nil {
+		e.removeHelper(ctx, resp.ID)
+		return nil, fmt.Errorf("cannot attach to the helper of volume %s: %w", volume, err)
+	}
+	stop := context.AfterFunc(ctx, hj.Close)
+	h := &tarHelper{hj: hj, done: func() {
+		stop()
+		hj.Close()
+		e.removeHelper(ctx, resp.ID)
+	}}
+	h.waitC, h.errC = e.api.ContainerWait(ctx, resp.ID, container.WaitConditionNextExit)
+	if err := e.api.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		h.done()
+		if strings.Contains(err.Error(), "executable file not found") || strings.Contains(err.Error(), "no such file or directory") {
+			return nil, errNoTar
+		}
+		return nil, fmt.Errorf("cannot start the helper of volume %s: %w", volume, err)
+	}
+	return h, nil
+}
+
+// exitCode waits for tar to end.
+func (h *tarHelper) exitCode(ctx context.Context, volume string) (int64, error) {
+	select {
+	case res := <-h.waitC:
+		return res.StatusCode, nil
+	case err := <-h.errC:
+		if ctx.Err() != nil {
+			return -1, ctx.Err()
+		}
+		return -1, fmt.Errorf("waiting for the helper of volume %s: %w", volume, err)
+	}
 }
