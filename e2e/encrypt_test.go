@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +60,44 @@ func TestEncryptedRoundTrip(t *testing.T) {
 	}
 	if r := backup(t, p.Dir, nil, "verify", "--passphrase-file", pass, passArch); r.Err != nil {
 		t.Errorf("verify: %s", r)
+	}
+	// verify --deep restores every database into a throwaway server and
+	// counts what came back.
+	r = backup(t, p.Dir, nil, "verify", "--deep", "--json", "-i", key, keyed[0])
+	if r.Err != nil {
+		t.Fatalf("verify --deep: %s", r)
+	}
+	var deep []struct {
+		Service, Database string
+		OK                bool
+		Rows              int64
+		Tables            []struct {
+			Table string
+			Rows  int64
+		}
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &deep); err != nil {
+		t.Fatalf("verify --deep --json: %v\n%s", err, r)
+	}
+	counts := map[string]int64{}
+	for _, d := range deep {
+		if !d.OK {
+			t.Errorf("%s/%s did not restore", d.Service, d.Database)
+		}
+		for _, tb := range d.Tables {
+			counts[d.Database+"."+tb.Table] = tb.Rows
+		}
+	}
+	for table, n := range map[string]int64{"appdb.public.users": 3000, "appdb.billing.invoices": 1000, "appdb.public.sessions": 500, "appdb.public.tokens": 100, "analytics.public.events": 2000} {
+		if counts[table] != n {
+			t.Errorf("verify --deep counted %d rows in %s, want %d (all: %v)", counts[table], table, n, counts)
+		}
+	}
+	if left := run(context.Background(), p.Dir, nil, "docker", "ps", "-aq", "--filter", "label=org.docker-backup.helper"); left.Stdout != "" {
+		t.Errorf("verify --deep left containers: %s", left.Stdout)
+	}
+	if left := run(context.Background(), p.Dir, nil, "docker", "volume", "ls", "-q", "--filter", "label=org.docker-backup.helper"); left.Stdout != "" {
+		t.Errorf("verify --deep left volumes: %s", left.Stdout)
 	}
 	// decrypt gives a plain archive that plain tools read.
 	plain := filepath.Join(dir, "plain.tar.zst")

@@ -2,11 +2,14 @@ package plugin
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/engine"
+	"github.com/docker-backup/docker-backup/internal/restore"
 )
 
 func verifyCommand(env *Env) *cli.Command {
@@ -15,8 +18,13 @@ func verifyCommand(env *Env) *cli.Command {
 		Usage:     "Check every entry of an archive against its manifest's sizes and SHA-256",
 		ArgsUsage: "ARCHIVE",
 		Description: `Reads the whole archive, streaming, and checks that nothing is missing,
-truncated, corrupt or unlisted. Exits non-zero on any problem.`,
+truncated, corrupt or unlisted. With --deep it also restores every database
+into a throwaway container of the original service's image (no network, a
+temporary volume, both removed afterwards) and counts what came back.
+Exits non-zero on any problem.`,
 		Flags: append(identityFlags(),
+			&cli.BoolFlag{Name: "deep", Usage: "Also test-restore every database into a throwaway container and count its tables' rows"},
+			&cli.BoolFlag{Name: "json", Usage: "Print the test restores' results as JSON on stdout (with --deep)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print nothing but errors"},
 		),
 		Action: func(c *cli.Context) error {
@@ -47,7 +55,64 @@ truncated, corrupt or unlisted. Exits non-zero on any problem.`,
 				}
 				fmt.Fprintf(env.Stderr, "%s: OK (project %s, %d dump(s), %d volume(s), %s checked%s)\n", path, m.Project.Name, dumps, len(m.Volumes), backup.HumanBytes(bytes), how)
 			}
-			return nil
+			if !c.Bool("deep") {
+				return nil
+			}
+			return deepVerify(c, env, path, m)
 		},
 	}
+}
+
+// deepVerify test-restores the archive's databases and reports them.
+func deepVerify(c *cli.Context, env *Env, path string, m *archive.Manifest) error {
+	api, err := env.Client(c.Context)
+	if err != nil {
+		return err
+	}
+	var files []func()
+	defer func() {
+		for _, f := range files {
+			f()
+		}
+	}()
+	open := func() (io.Reader, error) {
+		_, plain, _, _, closeFile, err := openArchive(c, env, "verify")
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, closeFile)
+		return plain, nil
+	}
+	progress, _, wait := reporting(env, c.Bool("quiet") || c.Bool("json"))
+	results, err := restore.DeepVerify(c.Context, engine.New(api), m, open, progress)
+	wait()
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, r := range results {
+		if !r.OK {
+			failed++
+		}
+	}
+	if c.Bool("json") {
+		if err := printJSON(env.Stdout, results); err != nil {
+			return err
+		}
+	} else if !c.Bool("quiet") {
+		for _, r := range results {
+			if !r.OK {
+				fmt.Fprintf(env.Stderr, "%s/%s: FAILED: %s\n", r.Service, r.Database, r.Error)
+				continue
+			}
+			fmt.Fprintf(env.Stderr, "%s/%s: restored, %d table(s), %d row(s)\n", r.Service, r.Database, len(r.Tables), r.Rows)
+			for _, t := range r.Tables {
+				fmt.Fprintf(env.Stderr, "  %s: %d\n", t.Table, t.Rows)
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%s: %d of %d database(s) did not restore", path, failed, len(results))
+	}
+	return nil
 }

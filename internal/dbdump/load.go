@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/docker-backup/docker-backup/internal/engine"
 )
@@ -24,6 +25,59 @@ type Server struct {
 	// "database" objects by name.
 	list func(ctx context.Context, kind string) ([]string, error)
 	drop func(ctx context.Context, kind, name string) error
+	// count lists a database's tables with their exact row counts.
+	count func(ctx context.Context, db string) ([]TableCount, error)
+}
+
+// TableCount is a table and its number of rows.
+type TableCount struct {
+	Table string `json:"table"`
+	Rows  int64  `json:"rows"`
+}
+
+// Tables lists db's tables and counts their rows exactly (count(*)).
+func (s *Server) Tables(ctx context.Context, db string) ([]TableCount, error) {
+	return s.count(ctx, db)
+}
+
+// parseCounts reads "table<TAB or |>count" lines.
+func parseCounts(out string) ([]TableCount, error) {
+	var tables []TableCount
+	for _, l := range lines(out) {
+		i := strings.LastIndexAny(l, "|\t")
+		if i < 0 {
+			return nil, fmt.Errorf("unexpected output %q", l)
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(l[i+1:]), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("unexpected output %q", l)
+		}
+		tables = append(tables, TableCount{Table: l[:i], Rows: n})
+	}
+	return tables, nil
+}
+
+// WaitListening waits until the server of a freshly started container
+// listens on TCP: the official images first run a temporary server on the
+// socket only, then restart it, and a load into that one would be cut off.
+func WaitListening(ctx context.Context, x execer, engineName, id string) error {
+	cmd := []string{"pg_isready", "-q", "-h", "127.0.0.1"}
+	if engineName == MySQL {
+		cmd = []string{"sh", "-c", "if command -v mariadb-admin >/dev/null; then exec mariadb-admin ping -h127.0.0.1 --protocol=tcp --silent; else exec mysqladmin ping -h127.0.0.1 --protocol=tcp --silent; fi"}
+	}
+	for {
+		code, err := x.Exec(ctx, id, engine.ExecOptions{Cmd: cmd})
+		if err == nil && code == 0 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("the test server never accepted connections: %w", ctx.Err())
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // Objects lists the server's accounts (kind "account": roles or

@@ -54,6 +54,21 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		}
 		return nil
 	}
+	s.count = func(ctx context.Context, db string) ([]TableCount, error) {
+		q := "SELECT CONCAT('SELECT ', QUOTE(CONCAT(table_schema, '.', table_name)), ', COUNT(*) FROM `', REPLACE(table_schema, '`', '``'), '`.`', REPLACE(table_name, '`', '``'), '`;') FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema = " + mysqlQuote(db) + " ORDER BY table_name"
+		stmts, err := capture(ctx, x, id, append(client, "--batch", "--skip-column-names", "--raw", "-e", q), env)
+		if err != nil {
+			return nil, fmt.Errorf("listing the tables of %s: %w", db, err)
+		}
+		if strings.TrimSpace(stmts) == "" {
+			return nil, nil
+		}
+		out, err := capture(ctx, x, id, append(client, "--batch", "--skip-column-names", "--raw", "-e", stmts), env)
+		if err != nil {
+			return nil, fmt.Errorf("counting the rows of %s: %w", db, err)
+		}
+		return parseCounts(out)
+	}
 	s.loadGlobals = func(ctx context.Context, r io.Reader) error {
 		// MariaDB's dump says CREATE USER IF NOT EXISTS; the statements
 		// read from MySQL's SHOW CREATE USER do not.
@@ -104,4 +119,9 @@ func createUserIfNotExists(r io.Reader) io.ReadCloser {
 		}
 	}()
 	return pr
+}
+
+// mysqlQuote quotes a string literal for MySQL and MariaDB.
+func mysqlQuote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(s) + "'"
 }

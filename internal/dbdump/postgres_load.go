@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/docker-backup/docker-backup/internal/engine"
 )
 
 func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
@@ -50,6 +52,20 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 			return fmt.Errorf("dropping %s %s of service %s: %w", kind, name, t.Service, err)
 		}
 		return nil
+	}
+	s.count = func(ctx context.Context, db string) ([]TableCount, error) {
+		q := "SELECT format('SELECT %L || ''|'' || count(*) FROM %I.%I', schemaname || '.' || tablename, schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY schemaname, tablename \\gexec\n"
+		cmd := []string{"psql", "-X", "-A", "-t", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-d", pgDBName(db)}
+		out := &limitedBuffer{max: maxCapture}
+		stderr := &tailBuffer{max: 8 << 10}
+		code, err := x.Exec(ctx, id, engine.ExecOptions{Cmd: cmd, Env: env, Stdin: strings.NewReader(q), Stdout: out, Stderr: stderr})
+		if err != nil {
+			return nil, err
+		}
+		if code != 0 {
+			return nil, toolError(cmd, code, stderr.String())
+		}
+		return parseCounts(out.String())
 	}
 	s.loadGlobals = func(ctx context.Context, r io.Reader) error {
 		// Without ON_ERROR_STOP, so that roles that exist already are

@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
 )
 
 // StopContainer stops a container, giving it timeout seconds (nil: its own
@@ -59,4 +63,42 @@ func name(info container.InspectResponse) string {
 		return ""
 	}
 	return strings.TrimPrefix(info.Name, "/")
+}
+
+// Throwaway starts a container of image with env, no network and a fresh
+// volume at dataDir, labelled as a helper; remove stops it and deletes it
+// and the volume, also after a cancel. Nothing is pulled: the image must be
+// present.
+func (e *Engine) Throwaway(ctx context.Context, image string, env []string, dataDir string) (id string, remove func(), err error) {
+	vol, err := e.api.VolumeCreate(ctx, volume.CreateOptions{Labels: map[string]string{HelperLabel: "true"}})
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot create a temporary volume: %w", err)
+	}
+	removeVolume := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		_ = e.api.VolumeRemove(rctx, vol.Name, true)
+	}
+	resp, err := e.api.ContainerCreate(ctx, &container.Config{
+		Image:           image,
+		Env:             env,
+		Labels:          map[string]string{HelperLabel: "true"},
+		NetworkDisabled: true,
+	}, &container.HostConfig{
+		NetworkMode: "none",
+		Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: vol.Name, Target: dataDir}},
+	}, &network.NetworkingConfig{}, nil, "")
+	if err != nil {
+		removeVolume()
+		return "", nil, fmt.Errorf("cannot create a test container from image %s: %w", image, err)
+	}
+	remove = func() {
+		e.removeHelper(ctx, resp.ID)
+		removeVolume()
+	}
+	if err := e.api.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		remove()
+		return "", nil, fmt.Errorf("cannot start a test container from image %s: %w", image, err)
+	}
+	return resp.ID, remove, nil
 }
