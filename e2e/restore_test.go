@@ -6,6 +6,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -339,6 +341,29 @@ func TestRestoreRefusesBadArchives(t *testing.T) {
 	// MySQL into MariaDB's kin: refused without --force.
 	other := rewriteManifest(t, arch, func(m *archive.Manifest) { m.Databases[0].Flavor = "MySQL" })
 	refused(t, p, backup(t, p.Dir, nil, "restore", "-p", p.Name, "-y", other), before, "different database products")
+	// A dump that matches its manifest but does not load: verify passes,
+	// verify --deep says which database failed, and exits non-zero.
+	garbage := []byte("this is not a pg_dump archive\n")
+	sum := sha256.Sum256(garbage)
+	broken := rewriteArchive(t, arch, func(name string, body []byte) []byte {
+		if name == "databases/db/appdb.pgdump.000000" {
+			return garbage
+		}
+		return body
+	}, func(m *archive.Manifest) {
+		for i, f := range m.Files {
+			if f.Path == "databases/db/appdb.pgdump" {
+				m.Files[i].Size, m.Files[i].SHA256 = int64(len(garbage)), hex.EncodeToString(sum[:])
+			}
+		}
+	})
+	if r := backup(t, p.Dir, nil, "verify", broken); r.Err != nil {
+		t.Fatalf("the rewritten archive does not verify, the test proves nothing: %s", r)
+	}
+	r = backup(t, p.Dir, nil, "verify", "--deep", broken)
+	if r.Err == nil || !strings.Contains(r.Stderr, "db/appdb: FAILED") || !strings.Contains(r.Stderr, "did not restore") {
+		t.Errorf("verify --deep of an unloadable dump: %s", r)
+	}
 	// Not on a terminal and no --yes: refused.
 	refused(t, p, backup(t, p.Dir, nil, "restore", "-p", p.Name, arch), before, "--yes")
 	// --dry-run prints the plan and stops.
@@ -360,6 +385,13 @@ func flip(data []byte, at int) []byte {
 // rewriteManifest copies an archive with its manifest edited; the manifest
 // is not covered by a checksum, so the copy verifies.
 func rewriteManifest(t *testing.T, path string, edit func(*archive.Manifest)) string {
+	t.Helper()
+	return rewriteArchive(t, path, nil, edit)
+}
+
+// rewriteArchive copies an archive with entries' bodies replaced by
+// entry (nil: unchanged) and the manifest edited.
+func rewriteArchive(t *testing.T, path string, entry func(name string, body []byte) []byte, edit func(*archive.Manifest)) string {
 	t.Helper()
 	in, err := os.Open(path)
 	if err != nil {
@@ -390,6 +422,10 @@ func rewriteManifest(t *testing.T, path string, edit func(*archive.Manifest)) st
 		body, err := io.ReadAll(tr)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if entry != nil && hdr.Name != archive.ManifestName {
+			body = entry(hdr.Name, body)
+			hdr.Size = int64(len(body))
 		}
 		if hdr.Name == archive.ManifestName {
 			var m archive.Manifest
