@@ -41,9 +41,9 @@ func (b *byteCounter) Write(p []byte) (int, error) {
 // written is the archive file's size so far.
 func (d *destination) written() int64 { return d.w.n }
 
-// archiveName is <project>-<UTC time><ext>.
-func archiveName(project string, t time.Time, c archive.Compression) string {
-	return project + "-" + t.UTC().Format("20060102T150405Z") + c.Ext()
+// ArchiveName is <project>-<UTC time><ext>, the name archives get by default.
+func ArchiveName(project string, t time.Time, ext string) string {
+	return project + "-" + t.UTC().Format("20060102T150405Z") + ext
 }
 
 // ext is the archive file's extension: the compression's, then .age when
@@ -61,7 +61,7 @@ func openDestination(output, workDir, project string, now time.Time, ext string,
 	if output == "-" {
 		return &destination{w: &byteCounter{w: stdout}, stdout: true, final: "-"}, nil
 	}
-	name := project + "-" + now.UTC().Format("20060102T150405Z") + ext
+	name := ArchiveName(project, now, ext)
 	var final string
 	switch {
 	case output == "":

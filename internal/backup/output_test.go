@@ -25,13 +25,13 @@ func TestArchiveName(t *testing.T) {
 		{archive.None, "shop-20240305T220708Z.tar"},
 	}
 	for _, tt := range tests {
-		if got := archiveName("shop", testTime, tt.c); got != tt.want {
-			t.Errorf("archiveName(%s) = %q, want %q", tt.c, got, tt.want)
+		if got := ArchiveName("shop", testTime, tt.c.Ext()); got != tt.want {
+			t.Errorf("ArchiveName(%s) = %q, want %q", tt.c, got, tt.want)
 		}
 	}
 	format := regexp.MustCompile(`^my-app-\d{8}T\d{6}Z\.tar\.zst$`)
-	if got := archiveName("my-app", time.Now(), archive.Zstd); !format.MatchString(got) {
-		t.Errorf("archiveName = %q", got)
+	if got := ArchiveName("my-app", time.Now(), archive.Zstd.Ext()); !format.MatchString(got) {
+		t.Errorf("ArchiveName = %q", got)
 	}
 }
 

@@ -43,3 +43,11 @@ func secret(ctx context.Context, x execer, t Target, keys ...string) (value stri
 	}
 	return "", false, nil
 }
+
+// connectError says that a server refused us, and what to check: the
+// credentials come from the container's environment, so a password
+// changed in the server but not there (or the reverse) shows up here.
+func connectError(server, service, user, passwordVar string, err error) error {
+	return fmt.Errorf("cannot connect to %s in service %s as %s: %w; check that %s (or %s_FILE) in the container's environment holds the server's password, or name the right variables with x-backup user-env and password-env",
+		server, service, user, err, passwordVar, passwordVar)
+}

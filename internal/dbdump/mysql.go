@@ -77,7 +77,7 @@ func (mysql) Plan(ctx context.Context, x execer, t Target) (*Plan, error) {
 	}
 	version, err := query("SELECT VERSION()")
 	if err != nil {
-		return nil, fmt.Errorf("cannot connect to the MySQL/MariaDB server of service %s as %s: %w", t.Service, user, err)
+		return nil, connectError("the MySQL/MariaDB server", t.Service, user, "MYSQL_ROOT_PASSWORD", err)
 	}
 	version = strings.TrimSpace(version)
 	tool, err := capture(ctx, x, t.ContainerID, []string{dumper, "--version"}, nil)

@@ -25,7 +25,7 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 	client := []string{lines(found)[0], "--user=" + user, "--default-character-set=utf8mb4", "--max-allowed-packet=1G"}
 	version, err := capture(ctx, x, id, append(client, "--batch", "--skip-column-names", "--raw", "-e", "SELECT VERSION()"), env)
 	if err != nil {
-		return nil, fmt.Errorf("cannot connect to the MySQL/MariaDB server of service %s as %s: %w", t.Service, user, err)
+		return nil, connectError("the MySQL/MariaDB server", t.Service, user, "MYSQL_ROOT_PASSWORD", err)
 	}
 	version = strings.TrimSpace(version)
 	s := &Server{Engine: MySQL, Flavor: "MySQL", Version: version}

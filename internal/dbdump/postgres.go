@@ -69,7 +69,7 @@ func (postgres) Plan(ctx context.Context, x execer, t Target) (*Plan, error) {
 	}
 	version, err := query("SHOW server_version")
 	if err != nil {
-		return nil, fmt.Errorf("cannot connect to PostgreSQL in service %s as %s: %w", t.Service, user, err)
+		return nil, connectError("PostgreSQL", t.Service, user, "POSTGRES_PASSWORD", err)
 	}
 	tool, err := capture(ctx, x, t.ContainerID, []string{"pg_dump", "--version"}, nil)
 	if err != nil {

@@ -21,7 +21,7 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 	psql := []string{"psql", "-X", "-A", "-t", "-q", "--no-password", "-d", "template1"}
 	version, err := capture(ctx, x, id, append(psql, "-v", "ON_ERROR_STOP=1", "-c", "SHOW server_version"), env)
 	if err != nil {
-		return nil, fmt.Errorf("cannot connect to PostgreSQL in service %s as %s: %w", t.Service, user, err)
+		return nil, connectError("PostgreSQL", t.Service, user, "POSTGRES_PASSWORD", err)
 	}
 	version = strings.TrimSpace(version)
 	s := &Server{Engine: Postgres, Flavor: "PostgreSQL", Version: version}

@@ -308,7 +308,7 @@ func safetyPath(opts Options, name string, t time.Time) (string, error) {
 		}
 		dir = filepath.Join(wd, backup.DefaultDir)
 	}
-	return filepath.Join(dir, name+"-"+t.UTC().Format("20060102T150405Z")+"-pre-restore"+archive.Zstd.Ext()), nil
+	return filepath.Join(dir, backup.ArchiveName(name, t, "-pre-restore"+archive.Zstd.Ext())), nil
 }
 
 // replace stops the services, replaces the data, runs the hooks and puts
