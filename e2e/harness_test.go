@@ -145,14 +145,36 @@ func newProject(t *testing.T, files map[string]string) *project {
 			t.Fatal(err)
 		}
 	}
+	before := danglingVolumes(t)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if r := p.compose(ctx, "down", "-v", "--remove-orphans", "--timeout", "5"); r.Err != nil {
 			t.Errorf("compose down: %s", r)
 		}
+		// Helpers are created from the services' images, whose VOLUME
+		// paths get anonymous volumes: removing a helper must remove them.
+		for v := range danglingVolumes(t) {
+			if !before[v] {
+				t.Errorf("volume %s was left behind (no container uses it)", v)
+			}
+		}
 	})
 	return p
+}
+
+// danglingVolumes lists the volumes no container uses.
+func danglingVolumes(t *testing.T) map[string]bool {
+	t.Helper()
+	out, err := exec.Command("docker", "volume", "ls", "-q", "--filter", "dangling=true").Output()
+	if err != nil {
+		t.Fatalf("docker volume ls: %v", err)
+	}
+	set := map[string]bool{}
+	for _, v := range strings.Fields(string(out)) {
+		set[v] = true
+	}
+	return set
 }
 
 // compose runs `docker compose -p NAME ...` in the project's folder.

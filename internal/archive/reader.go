@@ -100,13 +100,15 @@ func Open(r io.Reader) (*Reader, error) {
 	var stream io.Reader = br
 	switch ar.c {
 	case Zstd:
-		// One goroutine: errors then come in stream order, and a
-		// single-threaded zstd decoder is faster than the disk anyway.
+		// The decoder's own goroutines would report a corrupt block near
+		// the end as truncation: one goroutine, running ahead of the
+		// reader, keeps errors exact and still overlaps the decompression
+		// with the hashing.
 		dec, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			return nil, fmt.Errorf("start zstd decompressor: %w", err)
 		}
-		ar.dec = dec.IOReadCloser()
+		ar.dec = newReadAhead(dec.IOReadCloser())
 		stream = ar.dec
 	case Gzip:
 		dec, err := pgzip.NewReader(br)

@@ -4,6 +4,7 @@ package backup
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -212,6 +213,16 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 		return nil, err
 	}
 	res := &Result{Path: dest.final, Project: p.Name, Encrypted: len(opts.Recipients) > 0}
+	// restart starts what --stop stopped, once, as soon as the data is
+	// read, and in any case before Create returns.
+	var restart func() error
+	var restartErr error
+	restartNow := func() {
+		if restart != nil {
+			restartErr = restart()
+			restart = nil
+		}
+	}
 	err = func() (err error) {
 		// Encrypted as it is written: no plaintext reaches the disk.
 		sink := io.Writer(dest.w)
@@ -239,14 +250,10 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 			return err
 		}
 		if opts.Stop {
-			restart, err := stopProject(ctx, eng, p, services, log)
-			defer func() {
-				if rerr := restart(); rerr != nil && err == nil {
-					err = rerr
-				}
-			}()
-			if err != nil {
-				return err
+			var serr error
+			restart, serr = stopProject(ctx, eng, p, services, log)
+			if serr != nil {
+				return serr
 			}
 		}
 		// Databases and volumes are read concurrently, a few at a time:
@@ -266,6 +273,9 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 		if err := g.Wait(); err != nil {
 			return err
 		}
+		// Everything is read: the stopped containers need not wait for
+		// the archive's end.
+		restartNow()
 		out.sort()
 		sort.Strings(out.notes)
 		notes = append(notes, out.notes...)
@@ -282,11 +292,16 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 		}
 		return dest.commit()
 	}()
+	restartNow()
 	if err != nil {
 		if ctx.Err() != nil && !strings.Contains(err.Error(), "interrupted") {
 			err = fmt.Errorf("backup interrupted, no archive written: %w", err)
 		}
-		return nil, dest.fail(err)
+		return nil, errors.Join(dest.fail(err), restartErr)
+	}
+	if restartErr != nil {
+		// The archive is whole; the project is not as it was.
+		return nil, fmt.Errorf("backup of project %s written to %s, but %w", p.Name, dest.final, restartErr)
 	}
 	res.Notes = notes
 	res.Duration = time.Since(start)

@@ -10,6 +10,7 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
 )
 
 // StopContainer stops a container, giving it timeout seconds (nil: its own
@@ -21,12 +22,48 @@ func (e *Engine) StopContainer(ctx context.Context, id string, timeout *int) err
 	return nil
 }
 
-// StartContainer starts a stopped container.
+// engineRestartWait bounds how long StartContainer waits for an engine
+// that does not answer.
+const engineRestartWait = 90 * time.Second
+
+// StartContainer starts a stopped container. When the engine does not
+// answer, or fails the start while it shuts down (a restart, say, which is
+// also what broke the backup or restore that now puts the containers
+// back), it waits for the engine and tries again: a container we stopped
+// must not stay stopped because the engine was away for a moment.
 func (e *Engine) StartContainer(ctx context.Context, id string) error {
-	if err := e.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		return fmt.Errorf("cannot start container %.12s: %w", id, err)
+	give := time.Now().Add(engineRestartWait)
+	for {
+		err := e.api.ContainerStart(ctx, id, container.StartOptions{})
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(give) || !(client.IsErrConnectionFailed(err) || e.goingAway(ctx)) {
+			return fmt.Errorf("cannot start container %.12s: %w", id, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cannot start container %.12s: %w", id, err)
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	return nil
+}
+
+// goingAway tells whether the engine stops answering within a few
+// seconds: an engine that shuts down fails requests for a moment before
+// its socket closes.
+func (e *Engine) goingAway(ctx context.Context) bool {
+	for range 6 {
+		if _, err := e.api.Ping(ctx); client.IsErrConnectionFailed(err) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return false
 }
 
 // WaitReady waits until a started container runs and, when it has a health

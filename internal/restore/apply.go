@@ -23,8 +23,8 @@ type loader interface {
 
 // volumeWriter replaces a volume's content (engine.Engine in production).
 type volumeWriter interface {
-	EmptyVolume(ctx context.Context, images []string, volume string) (string, error)
-	ExtractIntoVolume(ctx context.Context, image, volume string, r io.Reader) error
+	PrepareReplace(ctx context.Context, images []string, volume string) (engine.Replacement, error)
+	ExtractIntoVolume(ctx context.Context, rep engine.Replacement, r io.Reader) error
 }
 
 // volumeTarget is an archived volume and the engine volume it goes into.
@@ -32,10 +32,10 @@ type volumeTarget struct {
 	archive.Volume
 	// Target is the engine's name of the volume to replace.
 	Target string
-	// Images may empty it (the first that has find).
+	// Images may prepare it (the first that has the tools).
 	Images []string
-	// image is the one that emptied it, and copies into it.
-	image string
+	// rep is the volume made ready for its new content.
+	rep engine.Replacement
 }
 
 // dbTarget is a database service and the dumps to load into it, in the
@@ -82,17 +82,17 @@ func apply(ctx context.Context, r io.Reader, m *archive.Manifest, w *work, vw vo
 		return err
 	}
 	defer ar.Close()
-	// Emptied first, two at a time, so that the pass over the archive
+	// Made ready first, two at a time, so that the pass over the archive
 	// never waits for it.
 	eg, ectx := errgroup.WithContext(ctx)
 	eg.SetLimit(2)
 	for _, v := range w.volumes {
 		eg.Go(func() error {
-			img, err := vw.EmptyVolume(ectx, v.Images, v.Target)
+			rep, err := vw.PrepareReplace(ectx, v.Images, v.Target)
 			if err != nil {
-				return fmt.Errorf("emptying volume %s: %w", v.Target, err)
+				return fmt.Errorf("clearing volume %s: %w", v.Target, err)
 			}
-			v.image = img
+			v.rep = rep
 			return nil
 		})
 	}
@@ -209,7 +209,7 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 			// Not a Closer: the HTTP client closes a request body it can,
 			// and the drain below must still read the pipe.
 			body := struct{ io.Reader }{counter.Reader(pr)}
-			err := d.vw.ExtractIntoVolume(d.ctx, t.image, t.Target, body)
+			err := d.vw.ExtractIntoVolume(d.ctx, t.rep, body)
 			if err == nil {
 				_, err = io.Copy(io.Discard, pr)
 			}

@@ -26,16 +26,17 @@ type fakeVolumes struct {
 	fail    error
 }
 
-func (f *fakeVolumes) EmptyVolume(_ context.Context, images []string, volume string) (string, error) {
+func (f *fakeVolumes) PrepareReplace(_ context.Context, images []string, volume string) (engine.Replacement, error) {
 	if len(images) == 0 {
-		return "", fmt.Errorf("no image")
+		return engine.Replacement{}, fmt.Errorf("no image")
 	}
-	return images[0], nil
+	return engine.Replacement{Volume: volume, Image: images[0], Aside: "aside"}, nil
 }
 
-func (f *fakeVolumes) ExtractIntoVolume(_ context.Context, image, volume string, r io.Reader) error {
-	if image != "img" {
-		return fmt.Errorf("copy with image %q, not the one that emptied the volume", image)
+func (f *fakeVolumes) ExtractIntoVolume(_ context.Context, rep engine.Replacement, r io.Reader) error {
+	volume := rep.Volume
+	if rep.Image != "img" || rep.Aside != "aside" {
+		return fmt.Errorf("copy into %+v, not the replacement prepared", rep)
 	}
 	if f.fail != nil {
 		return f.fail
