@@ -364,6 +364,10 @@ func TestRestoreRefusesBadArchives(t *testing.T) {
 	if r.Err == nil || !strings.Contains(r.Stderr, "db/appdb: FAILED") || !strings.Contains(r.Stderr, "did not restore") {
 		t.Errorf("verify --deep of an unloadable dump: %s", r)
 	}
+	// The other databases are test-restored all the same.
+	if !strings.Contains(r.Stderr, "db/analytics: restored") {
+		t.Errorf("verify --deep stopped at the unloadable dump: %s", r)
+	}
 	// Not on a terminal and no --yes: refused.
 	refused(t, p, backup(t, p.Dir, nil, "restore", "-p", p.Name, arch), before, "--yes")
 	// --dry-run prints the plan and stops.

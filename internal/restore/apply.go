@@ -48,6 +48,11 @@ type dbTarget struct {
 	// existed before the restore, by kind, for the rollback.
 	objects objecter
 	before  map[string][]string
+	// keepGoing (a test restore) loads every dump even when one fails,
+	// recording each failure in failures by database ("" for the roles
+	// and users) instead of failing the pass.
+	keepGoing bool
+	failures  map[string]error
 }
 
 // objecter lists and drops a server's accounts and databases
@@ -319,6 +324,19 @@ func (d *dispatcher) load(db *dbTarget, streams <-chan *dumpStream) error {
 			_, err = io.Copy(io.Discard, st.p)
 		}
 		counter.Done(err)
+		if err != nil && db.keepGoing && d.ctx.Err() == nil {
+			if db.failures == nil {
+				db.failures = map[string]error{}
+			}
+			key := st.dump.Database
+			if st.dump.Kind == "globals" {
+				key = ""
+			}
+			db.failures[key] = err
+			// The rest of its stream must not hold up the others.
+			_, _ = io.Copy(io.Discard, st.p)
+			continue
+		}
 		if err != nil {
 			st.p.CloseRead(err)
 			failed = err

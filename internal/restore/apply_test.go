@@ -266,6 +266,26 @@ func TestApplyStopsAtTheFirstLoadError(t *testing.T) {
 	}
 }
 
+// A test restore loads every database, each failure recorded apart.
+func TestApplyKeepsGoingForATestRestore(t *testing.T) {
+	data, m := testArchive(t)
+	srv := &fakeServer{failOn: "appdb"}
+	db := &dbTarget{Database: m.Databases[0], Dumps: m.Databases[0].Dumps, server: srv, keepGoing: true}
+	if err := apply(context.Background(), bytes.NewReader(data), m, &work{dbs: []*dbTarget{db}}, nil, backup.Lines{}); err != nil {
+		t.Fatalf("a failed load failed the test restore's pass: %v", err)
+	}
+	if err := db.failures["appdb"]; err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Errorf("appdb's failure: %v (all: %v)", err, db.failures)
+	}
+	if len(db.failures) != 1 {
+		t.Errorf("failures %v, want appdb's only", db.failures)
+	}
+	want := []string{"globals:17", fmt.Sprintf("db:other:5000:%x", pattern(5000, 2)[4999])}
+	if fmt.Sprint(srv.loads) != fmt.Sprint(want) {
+		t.Errorf("loads %q, want %q", srv.loads, want)
+	}
+}
+
 func TestApplyRefusesDumpsOutOfOrder(t *testing.T) {
 	data, m := testArchive(t)
 	srv := &fakeServer{}

@@ -25,6 +25,10 @@ type DeepResult struct {
 	Rows     int64               `json:"rows"`
 }
 
+// RolesAndUsers stands for a service's roles and users in a DeepResult
+// that reports they did not load.
+const RolesAndUsers = "(roles and users)"
+
 // deepEngine is what a test restore needs of the engine.
 type deepEngine interface {
 	Exec(ctx context.Context, containerID string, opts engine.ExecOptions) (int, error)
@@ -120,15 +124,25 @@ func deepOne(ctx context.Context, eng deepEngine, m *archive.Manifest, d archive
 	if err != nil {
 		return nil, err
 	}
-	if err := apply(ctx, r, m, &work{dbs: []*dbTarget{{Database: d, Dumps: d.Dumps, server: srv}}}, nil, prog); err != nil {
+	// Each database on its own: one that does not load does not hide
+	// whether the others do.
+	target := &dbTarget{Database: d, Dumps: d.Dumps, server: srv, keepGoing: true}
+	if err := apply(ctx, r, m, &work{dbs: []*dbTarget{target}}, nil, prog); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return failed(err), nil
 	}
 	var res []DeepResult
+	if err := target.failures[""]; err != nil {
+		res = append(res, DeepResult{Service: d.Service, Database: RolesAndUsers, Error: err.Error()})
+	}
 	for _, dump := range d.Dumps {
 		if dump.Kind != "database" {
+			continue
+		}
+		if err := target.failures[dump.Database]; err != nil {
+			res = append(res, DeepResult{Service: d.Service, Database: dump.Database, Error: err.Error()})
 			continue
 		}
 		r := DeepResult{Service: d.Service, Database: dump.Database, OK: true}

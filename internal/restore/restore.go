@@ -19,7 +19,6 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
@@ -260,31 +259,20 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 	return res, nil
 }
 
-// applyAll restores volumes and databases in two passes over the archive
-// that run side by side, one for the databases and one for the volumes:
-// the archive interleaves their entries only as fast as create read them,
-// so a single pass would make the database load wait for the volume's
-// entries and the reverse. Each pass decompresses the whole archive, which
-// costs far less than that wait.
+// applyAll restores volumes and databases in one pass over the archive.
+// The archive interleaves their entries as create read them, so each
+// loader gets its entries while the others work, each through a bounded
+// buffer. Two passes side by side, one for the databases and one for the
+// volumes, were measured too: each decompresses the whole archive, and on
+// two cores that extra work cost more than the loaders' waiting for each
+// other saves (bench scale 0.25: 11.2 s against 10.5 s, 6.1 s of the
+// plugin's CPU against 4.3 s).
 func applyAll(ctx context.Context, f io.ReaderAt, size int64, ids []age.Identity, m *archive.Manifest, vols []*volumeTarget, dbs []*dbTarget, vw volumeWriter, prog backup.Progress) error {
-	var passes []*work
-	if len(dbs) > 0 {
-		passes = append(passes, &work{dbs: dbs})
+	r, err := decrypted(io.NewSectionReader(f, 0, size), ids)
+	if err != nil {
+		return err
 	}
-	if len(vols) > 0 {
-		passes = append(passes, &work{volumes: vols})
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	for _, w := range passes {
-		g.Go(func() error {
-			r, err := decrypted(io.NewSectionReader(f, 0, size), ids)
-			if err != nil {
-				return err
-			}
-			return apply(gctx, r, m, w, vw, prog)
-		})
-	}
-	return g.Wait()
+	return apply(ctx, r, m, &work{dbs: dbs, volumes: vols}, vw, prog)
 }
 
 // decrypted is the archive's plaintext: r itself, or r decrypted when it
