@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 )
@@ -109,26 +108,10 @@ func TestCreateFailsWhenTheDatabaseDiesMidDump(t *testing.T) {
 	// Enough rows that the dump takes a while.
 	psql(t, p, "appdb", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat(md5((g*7)::text), 6) AS v FROM generate_series(1, 1500000) g;")
 	out := t.TempDir()
-	cmd := exec.Command("docker", "backup", "create", "-p", p.Name, "-o", out+"/")
-	cmd.Dir = p.Dir
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stderr := startBackup(t, p, "create", "-p", p.Name, "-o", out+"/")
 	// Kill the server once the dump of appdb is under way: its first part
 	// (8 MiB of dump) has reached the partial archive.
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		partial, _ := filepath.Glob(filepath.Join(out, ".*.partial"))
-		if len(partial) == 1 {
-			if fi, err := os.Stat(partial[0]); err == nil && fi.Size() > 1<<20 {
-				break
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForPartial(t, out, 1<<20)
 	if r := p.compose(context.Background(), "kill", "db"); r.Err != nil {
 		t.Fatal(r)
 	}

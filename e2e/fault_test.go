@@ -102,18 +102,11 @@ func TestCreateWhenTheEngineRestarts(t *testing.T) {
 			psql(t, p, "appdb", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat(md5((g*7)::text), 6) AS v FROM generate_series(1, 1500000) g;")
 			want := psql(t, p, "appdb", "SELECT count(*) || ':' || md5(string_agg(md5(v), '' ORDER BY id)) FROM big")
 			out := t.TempDir()
-			args := []string{"backup", "create", "-p", p.Name, "-o", out + "/"}
+			args := []string{"create", "-p", p.Name, "-o", out + "/"}
 			if cold {
 				args = append(args, "--stop")
 			}
-			cmd := exec.Command("docker", args...)
-			cmd.Dir = p.Dir
-			cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			cmd, stderr := startBackup(t, p, args...)
 			waitForPartial(t, out, 1<<20)
 			restartEngine(t)
 			// Either the restart cut the backup's streams, and it failed
@@ -162,21 +155,4 @@ func TestCreateWhenTheEngineRestarts(t *testing.T) {
 			}
 		})
 	}
-}
-
-// waitForPartial waits until the partial archive in dir holds more than n
-// bytes: the backup is under way.
-func waitForPartial(t *testing.T, dir string, n int64) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		partial, _ := filepath.Glob(filepath.Join(dir, ".*.partial"))
-		if len(partial) == 1 {
-			if fi, err := os.Stat(partial[0]); err == nil && fi.Size() > n {
-				return
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no partial archive of more than %d bytes in %s within 90 s", n, dir)
 }

@@ -207,6 +207,38 @@ func (p *project) exec(service, input string, args ...string) result {
 	return result{Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
 }
 
+// startBackup starts `docker backup ARGS...` in the project's folder and
+// returns it running, with its stderr collected.
+func startBackup(t *testing.T, p *project, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command("docker", append([]string{"backup"}, args...)...)
+	cmd.Dir = p.Dir
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &stderr
+}
+
+// waitForPartial waits until the partial archive in dir holds more than n
+// bytes: the backup is under way.
+func waitForPartial(t *testing.T, dir string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		partial, _ := filepath.Glob(filepath.Join(dir, ".*.partial"))
+		if len(partial) == 1 {
+			if fi, err := os.Stat(partial[0]); err == nil && fi.Size() > n {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no partial archive of more than %d bytes in %s within 90 s", n, dir)
+}
+
 // backup runs `docker backup ARGS...` through the real docker CLI, in dir.
 func backup(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()

@@ -530,15 +530,7 @@ func TestRestoreRollsBack(t *testing.T) {
 
 func startRestore(t *testing.T, p *project, arch string) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
-	cmd := exec.Command("docker", "backup", "restore", "-p", p.Name, "-y", arch)
-	cmd.Dir = p.Dir
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd, &stderr
+	return startBackup(t, p, "restore", "-p", p.Name, "-y", arch)
 }
 
 // waitForLoad waits until pg_restore runs in the database container.

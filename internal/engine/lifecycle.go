@@ -123,7 +123,7 @@ func (e *Engine) Throwaway(ctx context.Context, image string, env []string, data
 		NetworkDisabled: true,
 	}, &container.HostConfig{
 		NetworkMode: "none",
-		Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: vol.Name, Target: dataDir}},
+		Mounts:      e.helperMounts(ctx, image, mount.Mount{Type: mount.TypeVolume, Source: vol.Name, Target: dataDir}),
 	}, &network.NetworkingConfig{}, nil, "")
 	if err != nil {
 		removeVolume()

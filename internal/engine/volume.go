@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
+	"sort"
 	"strings"
 	"time"
 
@@ -76,12 +78,35 @@ func (e *Engine) createHelper(ctx context.Context, image string, m mount.Mount) 
 		NetworkDisabled: true,
 	}, &container.HostConfig{
 		NetworkMode: "none",
-		Mounts:      []mount.Mount{m},
+		Mounts:      e.helperMounts(ctx, image, m),
 	}, &network.NetworkingConfig{}, nil, "")
 	if err != nil {
 		return "", fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", volume, image, err)
 	}
 	return resp.ID, nil
+}
+
+// helperMounts is m, plus a tmpfs on every other path the image declares
+// a VOLUME for: otherwise the engine creates an anonymous volume there for
+// each helper, which a helper removed while the engine shuts down leaves
+// behind (removing the container with RemoveVolumes is not enough then).
+func (e *Engine) helperMounts(ctx context.Context, image string, m mount.Mount) []mount.Mount {
+	mounts := []mount.Mount{m}
+	img, err := e.api.ImageInspect(ctx, image)
+	if err != nil || img.Config == nil {
+		return mounts // ContainerCreate says what is wrong with the image
+	}
+	paths := make([]string, 0, len(img.Config.Volumes))
+	for p := range img.Config.Volumes {
+		if path.Clean(p) != path.Clean(m.Target) {
+			paths = append(paths, p)
+		}
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeTmpfs, Target: p})
+	}
+	return mounts
 }
 
 // removeHelper runs even after a cancel: a helper left behind would hold
@@ -152,7 +177,7 @@ func (e *Engine) emptyVolume(ctx context.Context, images []string, m mount.Mount
 			User:            "0:0",
 			Labels:          map[string]string{HelperLabel: "true"},
 			NetworkDisabled: true,
-		}, &container.HostConfig{NetworkMode: "none", Mounts: []mount.Mount{m}}, &network.NetworkingConfig{}, nil, "")
+		}, &container.HostConfig{NetworkMode: "none", Mounts: e.helperMounts(ctx, img, m)}, &network.NetworkingConfig{}, nil, "")
 		if err != nil {
 			return "", fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", m.Source, img, err)
 		}
@@ -278,7 +303,7 @@ func (e *Engine) runScript(ctx context.Context, image string, m mount.Mount, scr
 		User:            "0:0",
 		Labels:          map[string]string{HelperLabel: "true"},
 		NetworkDisabled: true,
-	}, &container.HostConfig{NetworkMode: "none", Mounts: []mount.Mount{m}}, &network.NetworkingConfig{}, nil, "")
+	}, &container.HostConfig{NetworkMode: "none", Mounts: e.helperMounts(ctx, image, m)}, &network.NetworkingConfig{}, nil, "")
 	if err != nil {
 		return -1, "", fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", m.Source, image, err)
 	}
@@ -444,7 +469,7 @@ func (e *Engine) startHelper(ctx context.Context, image string, m mount.Mount, c
 		NetworkDisabled: true,
 	}, &container.HostConfig{
 		NetworkMode: "none",
-		Mounts:      []mount.Mount{m},
+		Mounts:      e.helperMounts(ctx, image, m),
 		LogConfig:   container.LogConfig{Type: "none"},
 	}, &network.NetworkingConfig{}, nil, "")
 	if err != nil {
