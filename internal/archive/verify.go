@@ -14,6 +14,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/docker-backup/docker-backup/internal/ctxio"
 )
 
 // maxProblems bounds how many problems Verify lists.
@@ -176,7 +178,7 @@ func (v *verifier) hashEntry(extra io.Writer) (int64, string, error) {
 	if extra != nil {
 		w = io.MultiWriter(h, extra)
 	}
-	n, err := io.CopyBuffer(w, ctxReader{ctx: v.ctx, r: v.ar}, v.buf)
+	n, err := io.CopyBuffer(w, ctxio.Reader(v.ctx, v.ar), v.buf)
 	if err != nil {
 		return n, "", err
 	}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
+
+	"github.com/docker-backup/docker-backup/internal/ctxio"
 )
 
 // Writer writes an archive: one tar stream, compressed, with manifest.json
@@ -202,18 +204,6 @@ func PartName(name string, i int) string {
 // maxParts is how many parts the suffix width allows.
 const maxParts = 1_000_000
 
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
 // WriteStream writes a stream of unknown length (a database dump) as parts
 // NAME.000000, NAME.000001... of ChunkSize bytes each (the last may be
 // shorter; an empty stream gives one empty part), mode 0600, and records
@@ -237,7 +227,7 @@ func (w *Writer) WriteStream(ctx context.Context, name string, r io.Reader) (Fil
 	// One buffer per stream: the next chunk is read while other streams
 	// write theirs.
 	buf := make([]byte, ChunkSize)
-	src := ctxReader{ctx: ctx, r: r}
+	src := ctxio.Reader(ctx, r)
 	h := sha256.New()
 	var total int64
 	parts := 0
@@ -453,7 +443,7 @@ func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest
 	sum := ""
 	if typ == tar.TypeReg {
 		h := sha256.New()
-		n, err := io.CopyBuffer(io.MultiWriter(w.tw, h), ctxReader{ctx: ctx, r: tr}, buf)
+		n, err := io.CopyBuffer(io.MultiWriter(w.tw, h), ctxio.Reader(ctx, tr), buf)
 		if err != nil {
 			return fmt.Errorf("copy %s: %w", name, err)
 		}

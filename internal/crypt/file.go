@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"filippo.io/age"
+
+	"github.com/docker-backup/docker-backup/internal/ctxio"
 )
 
 // DecryptFile writes the plaintext of the age file src to dst ("-":
@@ -30,7 +32,7 @@ func DecryptFile(ctx context.Context, src, dst string, ids []age.Identity, stdou
 	if !encrypted {
 		return fmt.Errorf("%s is not encrypted: use it as it is", src)
 	}
-	r := ctxReader{ctx, plain}
+	r := ctxio.Reader(ctx, plain)
 	if dst == "-" {
 		if _, err := io.Copy(stdout, r); err != nil {
 			return fmt.Errorf("decrypting %s: %w", src, err)
@@ -72,16 +74,4 @@ func DecryptFile(ctx context.Context, src, dst string, ids []age.Identity, stdou
 	}
 	os.Remove(tmp.Name())
 	return nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -46,7 +46,7 @@ func (e *Engine) read(ctx context.Context, image string, m mount.Mount, fn func(
 		return err
 	}
 	volume := m.Source
-	id, err := e.createHelper(ctx, image, m)
+	id, err := e.createHelper(ctx, image, m, neverStarted, nil, false, false)
 	if err != nil {
 		return err
 	}
@@ -67,24 +67,36 @@ func (e *Engine) read(ctx context.Context, image string, m mount.Mount, fn func(
 	return nil
 }
 
-func (e *Engine) createHelper(ctx context.Context, image string, m mount.Mount) (string, error) {
-	volume := m.Source
-	resp, err := e.api.ContainerCreate(ctx, &container.Config{
-		Image: image,
-		// Never started: any command will do, but the engine wants one.
-		Entrypoint:      []string{"/docker-backup-helper-is-never-started"},
+// createHelper creates, without starting it, a helper of image running
+// cmd as root, without network, with the volume mounted as m. An attached
+// helper has its streams (stdin too with stdin) read by us and logs
+// nothing; the others keep their output in the engine's log, for errors.
+func (e *Engine) createHelper(ctx context.Context, image string, m mount.Mount, cmd, env []string, attached, stdin bool) (string, error) {
+	cfg := &container.Config{
+		Image:           image,
+		Entrypoint:      cmd,
 		Cmd:             []string{},
+		Env:             env,
+		User:            "0:0",
 		Labels:          map[string]string{HelperLabel: "true"},
 		NetworkDisabled: true,
-	}, &container.HostConfig{
-		NetworkMode: "none",
-		Mounts:      e.helperMounts(ctx, image, m),
-	}, &network.NetworkingConfig{}, nil, "")
+	}
+	host := &container.HostConfig{NetworkMode: "none", Mounts: e.helperMounts(ctx, image, m)}
+	if attached {
+		cfg.OpenStdin, cfg.StdinOnce, cfg.AttachStdin = stdin, stdin, stdin
+		cfg.AttachStdout, cfg.AttachStderr = true, true
+		host.LogConfig = container.LogConfig{Type: "none"}
+	}
+	resp, err := e.api.ContainerCreate(ctx, cfg, host, &network.NetworkingConfig{}, nil, "")
 	if err != nil {
-		return "", fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", volume, image, err)
+		return "", fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", m.Source, image, err)
 	}
 	return resp.ID, nil
 }
+
+// neverStarted is the command of helpers that are only created: the
+// engine wants one.
+var neverStarted = []string{"/docker-backup-helper-is-never-started"}
 
 // helperMounts is m, plus a tmpfs on every other path the image declares
 // a VOLUME for: otherwise the engine creates an anonymous volume there for
@@ -132,19 +144,12 @@ var emptyCmd = []string{"find", helperMount, "-mindepth", "1", "-delete"}
 // root's own owner, mode and mtime are applied too.
 const VolumeTarPrefix = "docker-backup-volume/"
 
-// EmptyVolume deletes everything in a volume with a helper container
-// started from the first of images that has find (as root, without
-// network), and returns that image. The helper is always removed.
-func (e *Engine) EmptyVolume(ctx context.Context, images []string, volume string) (string, error) {
-	return e.emptyVolume(ctx, images, writeMount(volume))
-}
-
-// CopyIntoVolume extracts the tar stream r (entries under VolumeTarPrefix)
+// copyIntoVolume extracts the tar stream r (entries under VolumeTarPrefix)
 // into a volume through a created, never started, helper container of
 // image and CopyToContainer, keeping the tar's numeric owners, modes and
 // mtimes. The helper is always removed.
-func (e *Engine) CopyIntoVolume(ctx context.Context, image, volume string, r io.Reader) error {
-	id, err := e.createHelper(ctx, image, writeMount(volume))
+func (e *Engine) copyIntoVolume(ctx context.Context, image, volume string, r io.Reader) error {
+	id, err := e.createHelper(ctx, image, writeMount(volume), neverStarted, nil, false, false)
 	if err != nil {
 		return err
 	}
@@ -166,23 +171,13 @@ func writeMount(volume string) mount.Mount {
 	}
 }
 
-// emptyVolume runs emptyCmd in a helper and returns the image that could.
-func (e *Engine) emptyVolume(ctx context.Context, images []string, m mount.Mount) (string, error) {
+// emptyVolume deletes everything in a volume with emptyCmd, run in a
+// helper started from the first of images that has find (as root, without
+// network), and returns that image. The helper is always removed.
+func (e *Engine) emptyVolume(ctx context.Context, images []string, volume string) (string, error) {
 	var errs []string
 	for _, img := range images {
-		resp, err := e.api.ContainerCreate(ctx, &container.Config{
-			Image:           img,
-			Entrypoint:      emptyCmd,
-			Cmd:             []string{},
-			User:            "0:0",
-			Labels:          map[string]string{HelperLabel: "true"},
-			NetworkDisabled: true,
-		}, &container.HostConfig{NetworkMode: "none", Mounts: e.helperMounts(ctx, img, m)}, &network.NetworkingConfig{}, nil, "")
-		if err != nil {
-			return "", fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", m.Source, img, err)
-		}
-		code, out, err := e.runHelper(ctx, resp.ID)
-		e.removeHelper(ctx, resp.ID)
+		code, out, err := e.runCmd(ctx, img, writeMount(volume), emptyCmd, nil)
 		if err != nil {
 			if ctx.Err() != nil {
 				return "", ctx.Err()
@@ -192,11 +187,11 @@ func (e *Engine) emptyVolume(ctx context.Context, images []string, m mount.Mount
 			continue
 		}
 		if code != 0 {
-			return "", fmt.Errorf("cannot empty volume %s (find exited with %d): %s", m.Source, code, out)
+			return "", fmt.Errorf("cannot empty volume %s (find exited with %d): %s", volume, code, out)
 		}
 		return img, nil
 	}
-	return "", fmt.Errorf("cannot empty volume %s: no image of the project has find (%s)", m.Source, strings.Join(errs, "; "))
+	return "", fmt.Errorf("cannot empty volume %s: no image of the project has find (%s)", volume, strings.Join(errs, "; "))
 }
 
 // runHelper starts a helper and waits for it, returning its exit code and
@@ -262,16 +257,16 @@ touch -m -r ` + helperMount + ` "$ref" && rm -rf -- ` + helperMount + `/"$ASIDE"
 // PrepareReplace makes a volume ready for ExtractIntoVolume: with a helper
 // started from the first of images that has sh, mv and tar (as root,
 // without network), its old content is set aside; when none has, it is
-// deleted with find (EmptyVolume). The helper is always removed.
+// deleted with find (emptyVolume). The helper is always removed.
 func (e *Engine) PrepareReplace(ctx context.Context, images []string, volume string) (Replacement, error) {
 	aside := ".docker-backup-replaced-" + randomSuffix()
 	for _, img := range images {
-		code, out, err := e.runScript(ctx, img, writeMount(volume), asideScript, []string{"ASIDE=" + aside})
+		code, out, err := e.runCmd(ctx, img, writeMount(volume), []string{"sh", "-c", asideScript}, []string{"ASIDE=" + aside})
 		if err != nil {
 			if ctx.Err() != nil {
 				return Replacement{}, ctx.Err()
 			}
-			// No sh in this image, most likely: EmptyVolume below says
+			// No sh in this image, most likely: emptyVolume below says
 			// what is wrong when no image can do even that.
 			continue
 		}
@@ -284,31 +279,24 @@ func (e *Engine) PrepareReplace(ctx context.Context, images []string, volume str
 			return Replacement{}, fmt.Errorf("cannot set aside the content of volume %s (exit code %d): %s", volume, code, out)
 		}
 	}
-	img, err := e.EmptyVolume(ctx, images, volume)
+	img, err := e.emptyVolume(ctx, images, volume)
 	if err != nil {
 		return Replacement{}, err
 	}
 	return Replacement{Volume: volume, Image: img}, nil
 }
 
-// runScript runs a shell script in a helper of image (as root, without
-// network), returning its exit code and the end of its output. err is set
-// when the helper could not run (no sh in the image).
-func (e *Engine) runScript(ctx context.Context, image string, m mount.Mount, script string, env []string) (int, string, error) {
-	resp, err := e.api.ContainerCreate(ctx, &container.Config{
-		Image:           image,
-		Entrypoint:      []string{"sh", "-c", script},
-		Cmd:             []string{},
-		Env:             env,
-		User:            "0:0",
-		Labels:          map[string]string{HelperLabel: "true"},
-		NetworkDisabled: true,
-	}, &container.HostConfig{NetworkMode: "none", Mounts: e.helperMounts(ctx, image, m)}, &network.NetworkingConfig{}, nil, "")
+// runCmd runs cmd in a helper of image (as root, without network),
+// returning its exit code and the end of its output. err is set when the
+// helper could not run (cmd's program is not in the image). The helper is
+// always removed.
+func (e *Engine) runCmd(ctx context.Context, image string, m mount.Mount, cmd, env []string) (int, string, error) {
+	id, err := e.createHelper(ctx, image, m, cmd, env, false, false)
 	if err != nil {
-		return -1, "", fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", m.Source, image, err)
+		return -1, "", err
 	}
-	defer e.removeHelper(ctx, resp.ID)
-	return e.runHelper(ctx, resp.ID)
+	defer e.removeHelper(ctx, id)
+	return e.runHelper(ctx, id)
 }
 
 func randomSuffix() string {
@@ -322,17 +310,17 @@ var errNoTar = errors.New("no tar in the image")
 
 // ExtractIntoVolume extracts the tar stream r (entries under
 // VolumeTarPrefix) into a volume PrepareReplace made ready, like
-// CopyIntoVolume, but with the image's own tar, run in a started helper
+// copyIntoVolume, but with the image's own tar, run in a started helper
 // (as root, without network or logging) that reads r on its stdin: several
 // times faster than the daemon's extraction for many files. Then it
 // deletes the content set aside. Images without tar fall back to
-// CopyIntoVolume. The archive carries no owner names, so tar -p as root
+// copyIntoVolume. The archive carries no owner names, so tar -p as root
 // keeps the numeric owners; it also sets modes and mtimes, directories'
 // after their content.
 func (e *Engine) ExtractIntoVolume(ctx context.Context, rep Replacement, r io.Reader) error {
 	err := e.extract(ctx, rep, r)
 	if errors.Is(err, errNoTar) {
-		return e.CopyIntoVolume(ctx, rep.Image, rep.Volume, r)
+		return e.copyIntoVolume(ctx, rep.Image, rep.Volume, r)
 	}
 	return err
 }
@@ -454,40 +442,23 @@ type tarHelper struct {
 // helper.
 func (e *Engine) startHelper(ctx context.Context, image string, m mount.Mount, cmd, env []string, stdin bool) (*tarHelper, error) {
 	volume := m.Source
-	resp, err := e.api.ContainerCreate(ctx, &container.Config{
-		Image:           image,
-		Entrypoint:      cmd,
-		Cmd:             []string{},
-		Env:             env,
-		User:            "0:0",
-		OpenStdin:       stdin,
-		StdinOnce:       stdin,
-		AttachStdin:     stdin,
-		AttachStdout:    true,
-		AttachStderr:    true,
-		Labels:          map[string]string{HelperLabel: "true"},
-		NetworkDisabled: true,
-	}, &container.HostConfig{
-		NetworkMode: "none",
-		Mounts:      e.helperMounts(ctx, image, m),
-		LogConfig:   container.LogConfig{Type: "none"},
-	}, &network.NetworkingConfig{}, nil, "")
+	id, err := e.createHelper(ctx, image, m, cmd, env, true, stdin)
 	if err != nil {
-		return nil, fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", volume, image, err)
+		return nil, err
 	}
-	hj, err := e.api.ContainerAttach(ctx, resp.ID, container.AttachOptions{Stream: true, Stdin: stdin, Stdout: true, Stderr: true})
+	hj, err := e.api.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdin: stdin, Stdout: true, Stderr: true})
 	if err != nil {
-		e.removeHelper(ctx, resp.ID)
+		e.removeHelper(ctx, id)
 		return nil, fmt.Errorf("cannot attach to the helper of volume %s: %w", volume, err)
 	}
 	stop := context.AfterFunc(ctx, hj.Close)
 	h := &tarHelper{hj: hj, done: func() {
 		stop()
 		hj.Close()
-		e.removeHelper(ctx, resp.ID)
+		e.removeHelper(ctx, id)
 	}}
-	h.waitC, h.errC = e.api.ContainerWait(ctx, resp.ID, container.WaitConditionNextExit)
-	if err := e.api.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+	h.waitC, h.errC = e.api.ContainerWait(ctx, id, container.WaitConditionNextExit)
+	if err := e.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		h.done()
 		if strings.Contains(err.Error(), "executable file not found") || strings.Contains(err.Error(), "no such file or directory") {
 			return nil, errNoTar
