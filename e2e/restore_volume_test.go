@@ -3,10 +3,14 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -87,4 +91,142 @@ volumes:
 	if strings.TrimSpace(ps.Stdout) != "app" {
 		t.Errorf("app is not running after the restore: %s", ps)
 	}
+}
+
+// TestRestoreKilledThenRunAgain kills restore with SIGKILL while it
+// extracts a volume, when nothing can clean up: the volume's old content
+// stays aside in a folder, which the next create notes, and the helper
+// stays, which the next run removes. The next restore brings the archive's
+// tree back whole, with neither left.
+func TestRestoreKilledThenRunAgain(t *testing.T) {
+	requireEngine(t)
+	p := newProject(t, map[string]string{"compose.yaml": `
+services:
+  app:
+    image: ` + debianImage + `
+    network_mode: none
+    init: true
+    command: ["sleep", "infinity"]
+    volumes:
+      - data:/srv/data
+volumes:
+  data:
+`})
+	p.up()
+	volume := p.Name + "_data"
+	inVolume := func(script string) string {
+		t.Helper()
+		out, err := exec.Command("docker", "run", "--rm", "--network", "none", "-v", volume+":/v", debianImage,
+			"bash", "-c", script, "_", "/v").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", script, err, out)
+		}
+		return string(out)
+	}
+	inVolume(`cd "$1" && mkdir docs && for i in $(seq 1 200); do echo "file $i" > docs/f$i.txt; done && head -c 50000000 /dev/urandom > big.bin && chown -R 1000:1000 docs`)
+	before := inVolume(restoreListing)
+	arch := filepath.Join(t.TempDir(), "app.tar.zst")
+	if r := backup(t, p.Dir, nil, "create", "-p", p.Name, "-o", arch); r.Err != nil {
+		t.Fatalf("create: %s", r)
+	}
+	inVolume(`cd "$1" && rm -rf docs/f1*.txt && echo new > added.txt`)
+
+	cmd, stderr := startBackup(t, p, "restore", "-p", p.Name, "-y", "--no-safety-backup", arch)
+	// The helper that extracts is paused, so that the kill lands mid-volume.
+	helper := waitForHelper(t, volume, "tar -x")
+	if r := run(context.Background(), p.Dir, nil, "docker", "pause", helper); r.Err != nil {
+		t.Fatal(r)
+	}
+	killPlugin(t, cmd.Process.Pid)
+	if err := cmd.Wait(); err == nil {
+		t.Fatalf("the killed restore succeeded: %s", stderr)
+	}
+	if left := helpersOf(t, p.Name); len(left) == 0 {
+		t.Fatal("no helper was left behind by the killed restore: the test proves nothing")
+	}
+	if root := inVolume(`ls -A "$1"`); !strings.Contains(root, ".docker-backup-replaced-") {
+		t.Fatalf("no folder set aside in the volume after the kill: the test proves nothing: %s", root)
+	}
+
+	// create removes the stale helper and says what the folder is.
+	r := backup(t, p.Dir, nil, "create", "-p", p.Name, "--json", "-o", t.TempDir()+"/")
+	if r.Err != nil {
+		t.Fatalf("create after the kill: %s", r)
+	}
+	if !strings.Contains(r.Stdout, "left by a restore that was interrupted") {
+		t.Errorf("create does not note the folder the killed restore left: %s", r.Stdout)
+	}
+	if !strings.Contains(r.Stderr, "removed 1 helper container(s) left by an interrupted run") {
+		t.Errorf("create does not say that it removed the stale helper: %s", r.Stderr)
+	}
+	if left := helpersOf(t, p.Name); len(left) > 0 {
+		t.Errorf("helpers left after the next create: %v", left)
+	}
+
+	// The restore run again puts the archive's tree back, and nothing else.
+	if r := backup(t, p.Dir, nil, "restore", "-p", p.Name, "-y", "--no-safety-backup", arch); r.Err != nil {
+		t.Fatalf("restore after the kill: %s", r)
+	}
+	if after := inVolume(restoreListing); after != before {
+		t.Errorf("volume after the second restore:\n%s\nwant:\n%s", after, before)
+	}
+	if left := helpersOf(t, p.Name); len(left) > 0 {
+		t.Errorf("helpers left after the second restore: %v", left)
+	}
+}
+
+// waitForHelper waits for a running helper container of volume whose
+// command holds what, and returns its ID.
+func waitForHelper(t *testing.T, volume, what string) string {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		r := run(context.Background(), "", nil, "docker", "ps", "--no-trunc", "--filter", "label=org.docker-backup.helper",
+			"--filter", "volume="+volume, "--format", "{{.ID}} {{.Command}}")
+		for _, l := range strings.Split(r.Stdout, "\n") {
+			if id, command, ok := strings.Cut(l, " "); ok && strings.Contains(command, what) {
+				return id
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no helper running %q on volume %s within 2 minutes", what, volume)
+	return ""
+}
+
+// helpersOf lists the helper containers, in any state, of a project.
+func helpersOf(t *testing.T, project string) []string {
+	t.Helper()
+	r := run(context.Background(), "", nil, "docker", "ps", "-a", "-q", "--filter", "label=org.docker-backup.helper.project="+project)
+	if r.Err != nil {
+		t.Fatal(r)
+	}
+	return strings.Fields(r.Stdout)
+}
+
+// killPlugin sends SIGKILL to the plugin process the docker CLI (pid)
+// runs: what the OOM killer or kill -9 does, with no chance to clean up.
+func killPlugin(t *testing.T, pid int) {
+	t.Helper()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || !bytes.Contains(b[:i], []byte("(docker-backup")) {
+			continue
+		}
+		fields := strings.Fields(string(b[i+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+			if err := syscall.Kill(child, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no docker-backup process under the docker CLI (pid %d)", pid)
 }

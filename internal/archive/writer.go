@@ -310,7 +310,7 @@ func volumeName(prefix string) (string, bool) {
 // and PAX records, drops user and group names, and re-roots hardlink
 // targets. Names that are absolute or climb out with ".." are errors. It
 // returns the tree's summary, which goes into the manifest's Volume.
-func (w *Writer) WriteTree(ctx context.Context, prefix string, tr *tar.Reader) (TreeSummary, error) {
+func (w *Writer) WriteTree(ctx context.Context, prefix string, tr TreeReader) (TreeSummary, error) {
 	if !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
@@ -364,10 +364,17 @@ func (w *Writer) WriteTree(ctx context.Context, prefix string, tr *tar.Reader) (
 	return s, nil
 }
 
+// TreeReader is a tar stream read entry by entry: a *tar.Reader, or one
+// that looks at the headers on their way.
+type TreeReader interface {
+	Next() (*tar.Header, error)
+	io.Reader
+}
+
 // treeCopyBuffer is the copy buffer of one volume's file contents.
 const treeCopyBuffer = 256 << 10
 
-func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest, hdr *tar.Header, tr *tar.Reader, buf []byte) error {
+func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest, hdr *tar.Header, tr TreeReader, buf []byte) error {
 	typ := hdr.Typeflag
 	switch typ {
 	case '\x00', tar.TypeGNUSparse:

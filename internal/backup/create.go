@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -89,6 +90,7 @@ type Engine interface {
 	ReadBind(ctx context.Context, image, hostPath string, fn func(io.Reader) error) error
 	StopContainer(ctx context.Context, id string, timeout *int) error
 	StartContainer(ctx context.Context, id string) error
+	RemoveStaleHelpers(ctx context.Context, project string) (int, error)
 }
 
 // database is a database service and its dump plan.
@@ -137,6 +139,8 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 		return nil, err
 	}
 	defer release()
+	ctx = engine.WithProject(ctx, p.Name)
+	RemoveStaleHelpers(ctx, eng, p.Name, log)
 	services, err := selectServices(p, opts.Services)
 	if err != nil {
 		return nil, err
@@ -307,6 +311,20 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 	res.Duration = time.Since(start)
 	res.Seconds = res.Duration.Seconds()
 	return res, nil
+}
+
+// RemoveStaleHelpers removes the helper containers a killed run of the
+// project left behind, which would hold its volumes (docker compose down -v
+// could not remove them). It must run under the project's lock. A failure
+// is only logged: the stale helpers do not keep this run from working.
+func RemoveStaleHelpers(ctx context.Context, eng Engine, project string, log *slog.Logger) {
+	n, err := eng.RemoveStaleHelpers(ctx, project)
+	if err != nil {
+		log.Warn(err.Error())
+	}
+	if n > 0 {
+		log.Info(fmt.Sprintf("removed %d helper container(s) left by an interrupted run of docker backup", n))
+	}
 }
 
 // LockProject takes the lock of project p with lock (nil: none) and, since
@@ -530,14 +548,20 @@ func writeVolume(ctx context.Context, eng Engine, w *archive.Writer, v *volumeJo
 	if v.bind {
 		read = eng.ReadBind
 	}
+	var left leftoverReader
 	err := read(ctx, v.image, v.name, func(r io.Reader) error {
 		var err error
-		sum, err = w.WriteTree(ctx, prefix, tar.NewReader(counter.Reader(io.NopCloser(r))))
+		left.Reader = tar.NewReader(counter.Reader(io.NopCloser(r)))
+		sum, err = w.WriteTree(ctx, prefix, &left)
 		return err
 	})
 	counter.Done(err)
 	if err != nil {
 		return fmt.Errorf("archiving volume %s: %w", v.key, err)
+	}
+	if len(left.found) > 0 {
+		out.note(fmt.Sprintf("volume %s holds %s, left by a restore that was interrupted: the volume's content from before that restore, backed up with the rest; delete it once you no longer need it (the next restore of the volume deletes it too)",
+			v.key, strings.Join(left.found, ", ")))
 	}
 	if sum.Dropped > 0 {
 		out.note(fmt.Sprintf("volume %s: %d device or fifo node(s) left out: only a cold backup (--stop) keeps them", v.key, sum.Dropped))
@@ -563,4 +587,23 @@ func describeServices(ctx context.Context, api dockerAPI, p *project.Project) []
 		out = append(out, as)
 	}
 	return out
+}
+
+// leftoverReader notes the folders at a volume's root in which a restore
+// that was killed left the volume's old content (engine.ReplacedPrefix).
+type leftoverReader struct {
+	*tar.Reader
+	found []string
+}
+
+func (l *leftoverReader) Next() (*tar.Header, error) {
+	hdr, err := l.Reader.Next()
+	if err == nil {
+		// The helper's tar names entries "./name".
+		name := path.Clean(hdr.Name)
+		if hdr.Typeflag == tar.TypeDir && !strings.Contains(name, "/") && strings.HasPrefix(name, engine.ReplacedPrefix) && len(l.found) < 5 {
+			l.found = append(l.found, name)
+		}
+	}
+	return hdr, err
 }

@@ -220,3 +220,5 @@ func TestStopProjectStartError(t *testing.T) {
 		t.Errorf("starts %v, want %v", eng.calls, want)
 	}
 }
+
+func (f *fakeEngine) RemoveStaleHelpers(context.Context, string) (int, error) { return 0, nil }

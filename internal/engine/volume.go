@@ -14,6 +14,7 @@ import (
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -21,6 +22,52 @@ import (
 
 // HelperLabel marks the containers docker-backup creates to reach volumes.
 const HelperLabel = "org.docker-backup.helper"
+
+// HelperProjectLabel names the compose project a helper works for (see
+// WithProject), so that the project's next run can remove the helpers of a
+// run that was killed: they would hold its volumes.
+const HelperProjectLabel = "org.docker-backup.helper.project"
+
+type projectKey struct{}
+
+// WithProject makes the helpers created under ctx carry the project's name.
+func WithProject(ctx context.Context, project string) context.Context {
+	return context.WithValue(ctx, projectKey{}, project)
+}
+
+func helperLabels(ctx context.Context) map[string]string {
+	labels := map[string]string{HelperLabel: "true"}
+	if p, _ := ctx.Value(projectKey{}).(string); p != "" {
+		labels[HelperProjectLabel] = p
+	}
+	return labels
+}
+
+// RemoveStaleHelpers removes the helpers of project that a killed run of
+// docker-backup left behind, and returns how many. Call it only while
+// holding the project's lock: no other run of the project has helpers then.
+func (e *Engine) RemoveStaleHelpers(ctx context.Context, project string) (int, error) {
+	list, err := e.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", HelperLabel),
+		filters.Arg("label", HelperProjectLabel+"="+project),
+	)})
+	if err != nil {
+		return 0, fmt.Errorf("cannot list the helper containers of project %s: %w", project, err)
+	}
+	for _, c := range list {
+		if err := e.api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			return 0, fmt.Errorf("cannot remove helper container %s, left by an interrupted run: %w (remove it with docker rm -f %s)", shortID(c.ID), err, shortID(c.ID))
+		}
+	}
+	return len(list), nil
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
 
 // helperMount is where a helper container mounts the volume.
 const helperMount = "/" + "docker-backup-volume"
@@ -78,7 +125,7 @@ func (e *Engine) createHelper(ctx context.Context, image string, m mount.Mount, 
 		Cmd:             []string{},
 		Env:             env,
 		User:            "0:0",
-		Labels:          map[string]string{HelperLabel: "true"},
+		Labels:          helperLabels(ctx),
 		NetworkDisabled: true,
 	}
 	host := &container.HostConfig{NetworkMode: "none", Mounts: e.helperMounts(ctx, image, m)}
@@ -234,6 +281,11 @@ type Replacement struct {
 	Aside  string
 }
 
+// ReplacedPrefix starts the name of the folder at a volume's root that holds
+// its old content while a restore replaces it. The restore deletes it; one
+// that was killed may leave it behind.
+const ReplacedPrefix = ".docker-backup-replaced-"
+
 // asideScript moves everything at the volume's root into the new folder
 // $ASIDE. Renames are instant where deleting first is not: on ext4 without
 // a journal, files created soon after many were deleted each scan the
@@ -259,7 +311,7 @@ touch -m -r ` + helperMount + ` "$ref" && rm -rf -- ` + helperMount + `/"$ASIDE"
 // without network), its old content is set aside; when none has, it is
 // deleted with find (emptyVolume). The helper is always removed.
 func (e *Engine) PrepareReplace(ctx context.Context, images []string, volume string) (Replacement, error) {
-	aside := ".docker-backup-replaced-" + randomSuffix()
+	aside := ReplacedPrefix + randomSuffix()
 	for _, img := range images {
 		code, out, err := e.runCmd(ctx, img, writeMount(volume), []string{"sh", "-c", asideScript}, []string{"ASIDE=" + aside})
 		if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/crypt"
+	"github.com/docker-backup/docker-backup/internal/engine"
 	"github.com/docker-backup/docker-backup/internal/project"
 )
 
@@ -205,6 +206,9 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 			return nil, fmt.Errorf("%w: nothing was changed", ErrNotConfirmed)
 		}
 	}
+
+	ctx = engine.WithProject(ctx, p.Name)
+	backup.RemoveStaleHelpers(ctx, eng, p.Name, log)
 
 	// A new host: create the project, then plan again with its containers.
 	if pl.fresh {
