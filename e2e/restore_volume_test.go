@@ -59,15 +59,7 @@ volumes:
 	p.up()
 	volume := p.Name + "_data"
 	// The app has no shell: the tree is made and listed from helpers.
-	inVolume := func(script string) string {
-		t.Helper()
-		out, err := exec.Command("docker", "run", "--rm", "--network", "none", "-v", volume+":/v", debianImage,
-			"bash", "-c", script, "_", "/v").CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s: %v: %s", script, err, out)
-		}
-		return string(out)
-	}
+	inVolume := func(script string) string { t.Helper(); return runInVolume(t, volume, script) }
 	inVolume(`cd "$1" && mkdir -p docs/a .hidden && echo one > docs/a/one.txt && echo two > .hidden/two && ln -s docs/a/one.txt link && head -c 3000000 /dev/urandom > big.bin && chown -R 1000:1000 docs && chmod 0750 docs && touch -d 2020-01-02T03:04:05 docs/a/one.txt docs/a docs . `)
 	before := inVolume(restoreListing)
 
@@ -114,15 +106,8 @@ volumes:
 `})
 	p.up()
 	volume := p.Name + "_data"
-	inVolume := func(script string) string {
-		t.Helper()
-		out, err := exec.Command("docker", "run", "--rm", "--network", "none", "-v", volume+":/v", debianImage,
-			"bash", "-c", script, "_", "/v").CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s: %v: %s", script, err, out)
-		}
-		return string(out)
-	}
+	// The restore stops app: the tree is made and listed from helpers.
+	inVolume := func(script string) string { t.Helper(); return runInVolume(t, volume, script) }
 	inVolume(`cd "$1" && mkdir docs && for i in $(seq 1 200); do echo "file $i" > docs/f$i.txt; done && head -c 50000000 /dev/urandom > big.bin && chown -R 1000:1000 docs`)
 	before := inVolume(restoreListing)
 	arch := filepath.Join(t.TempDir(), "app.tar.zst")
@@ -173,6 +158,18 @@ volumes:
 	if left := helpersOf(t, p.Name); len(left) > 0 {
 		t.Errorf("helpers left after the second restore: %v", left)
 	}
+}
+
+// runInVolume runs the bash script with the volume mounted at $1 in a
+// container of the Debian test image, and returns its output.
+func runInVolume(t *testing.T, volume, script string) string {
+	t.Helper()
+	out, err := exec.Command("docker", "run", "--rm", "--network", "none", "-v", volume+":/v", debianImage,
+		"bash", "-c", script, "_", "/v").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v: %s", script, err, out)
+	}
+	return string(out)
 }
 
 // waitForHelper waits for a running helper container of volume whose
