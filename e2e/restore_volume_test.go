@@ -45,19 +45,7 @@ func buildNoShellImage(t *testing.T) {
 func TestRestoreVolumeOfAnImageWithoutShell(t *testing.T) {
 	requireEngine(t)
 	buildNoShellImage(t)
-	p := newProject(t, map[string]string{"compose.yaml": `
-services:
-  app:
-    image: ` + noShellImage + `
-    network_mode: none
-    init: true
-    volumes:
-      - data:/srv/data
-volumes:
-  data:
-`})
-	p.up()
-	volume := p.Name + "_data"
+	p, volume := oneVolumeProject(t, noShellImage)
 	// The app has no shell: the tree is made and listed from helpers.
 	inVolume := func(script string) string { t.Helper(); return runInVolume(t, volume, script) }
 	inVolume(`cd "$1" && mkdir -p docs/a .hidden && echo one > docs/a/one.txt && echo two > .hidden/two && ln -s docs/a/one.txt link && head -c 3000000 /dev/urandom > big.bin && chown -R 1000:1000 docs && chmod 0750 docs && touch -d 2020-01-02T03:04:05 docs/a/one.txt docs/a docs . `)
@@ -92,20 +80,7 @@ volumes:
 // tree back whole, with neither left.
 func TestRestoreKilledThenRunAgain(t *testing.T) {
 	requireEngine(t)
-	p := newProject(t, map[string]string{"compose.yaml": `
-services:
-  app:
-    image: ` + debianImage + `
-    network_mode: none
-    init: true
-    command: ["sleep", "infinity"]
-    volumes:
-      - data:/srv/data
-volumes:
-  data:
-`})
-	p.up()
-	volume := p.Name + "_data"
+	p, volume := oneVolumeProject(t, debianImage)
 	// The restore stops app: the tree is made and listed from helpers.
 	inVolume := func(script string) string { t.Helper(); return runInVolume(t, volume, script) }
 	inVolume(`cd "$1" && mkdir docs && for i in $(seq 1 200); do echo "file $i" > docs/f$i.txt; done && head -c 50000000 /dev/urandom > big.bin && chown -R 1000:1000 docs`)
@@ -158,6 +133,26 @@ volumes:
 	if left := helpersOf(t, p.Name); len(left) > 0 {
 		t.Errorf("helpers left after the second restore: %v", left)
 	}
+}
+
+// oneVolumeProject starts a project whose one service, app, runs image
+// with the named volume data at /srv/data; it returns the volume's name.
+func oneVolumeProject(t *testing.T, image string) (*project, string) {
+	t.Helper()
+	p := newProject(t, map[string]string{"compose.yaml": `
+services:
+  app:
+    image: ` + image + `
+    network_mode: none
+    init: true
+    command: ["sleep", "infinity"]
+    volumes:
+      - data:/srv/data
+volumes:
+  data:
+`})
+	p.up()
+	return p, p.Name + "_data"
 }
 
 // runInVolume runs the bash script with the volume mounted at $1 in a
