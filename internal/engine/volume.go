@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +30,17 @@ const HelperLabel = "org.docker-backup.helper"
 // run that was killed: they would hold its volumes.
 const HelperProjectLabel = "org.docker-backup.helper.project"
 
+// HelperOwnerLabel says who created a helper ("uid@host"): the project's
+// lock is taken per user and host, so only that user's runs on that host
+// are known not to run when the lock is held.
+const HelperOwnerLabel = "org.docker-backup.helper.owner"
+
+// owner is this process's HelperOwnerLabel.
+var owner = func() string {
+	host, _ := os.Hostname()
+	return strconv.Itoa(os.Getuid()) + "@" + host
+}()
+
 type projectKey struct{}
 
 // WithProject makes the helpers created under ctx carry the project's name.
@@ -39,17 +52,20 @@ func helperLabels(ctx context.Context) map[string]string {
 	labels := map[string]string{HelperLabel: "true"}
 	if p, _ := ctx.Value(projectKey{}).(string); p != "" {
 		labels[HelperProjectLabel] = p
+		labels[HelperOwnerLabel] = owner
 	}
 	return labels
 }
 
 // RemoveStaleHelpers removes the helpers of project that a killed run of
-// docker-backup left behind, and returns how many. Call it only while
-// holding the project's lock: no other run of the project has helpers then.
+// docker-backup by this user on this host left behind, and returns how
+// many. Call it only while holding the project's lock: no other such run of
+// the project has helpers then.
 func (e *Engine) RemoveStaleHelpers(ctx context.Context, project string) (int, error) {
 	list, err := e.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
 		filters.Arg("label", HelperLabel),
 		filters.Arg("label", HelperProjectLabel+"="+project),
+		filters.Arg("label", HelperOwnerLabel+"="+owner),
 	)})
 	if err != nil {
 		return 0, fmt.Errorf("cannot list the helper containers of project %s: %w", project, err)
