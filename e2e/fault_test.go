@@ -71,14 +71,23 @@ func restartEngine(t *testing.T) {
 
 // running tells whether process pid exists and has not exited.
 func running(pid int) bool {
+	_, fields, ok := procStat(pid)
+	return ok && (len(fields) == 0 || fields[0] != "Z")
+}
+
+// procStat reads /proc/PID/stat: the command's name and the fields after
+// it (state, ppid, ...). The name may hold spaces and parentheses.
+func procStat(pid int) (comm string, fields []string, ok bool) {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return false
+		return "", nil, false
 	}
-	// pid (comm) state ...: comm may hold spaces and parentheses.
 	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return "", nil, true
+	}
+	return s[open+1 : end], strings.Fields(s[end+1:]), true
 }
 
 // TestCreateWhenTheEngineRestarts restarts the engine while a backup is

@@ -3,9 +3,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -200,20 +198,11 @@ func helpersOf(t *testing.T, project string) []string {
 // runs: what the OOM killer or kill -9 does, with no chance to clean up.
 func killPlugin(t *testing.T, pid int) {
 	t.Helper()
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, f := range stats {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 || !bytes.Contains(b[:i], []byte("(docker-backup")) {
-			continue
-		}
-		fields := strings.Fields(string(b[i+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, dir := range procs {
+		child, _ := strconv.Atoi(filepath.Base(dir))
+		comm, fields, ok := procStat(child)
+		if ok && comm == "docker-backup" && len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
 			if err := syscall.Kill(child, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}

@@ -107,7 +107,7 @@ func name(info container.InspectResponse) string {
 // and the volume, also after a cancel. Nothing is pulled: the image must be
 // present.
 func (e *Engine) Throwaway(ctx context.Context, image string, env []string, dataDir string) (id string, remove func(), err error) {
-	vol, err := e.api.VolumeCreate(ctx, volume.CreateOptions{Labels: map[string]string{HelperLabel: "true"}})
+	vol, err := e.api.VolumeCreate(ctx, volume.CreateOptions{Labels: helperLabels(ctx)})
 	if err != nil {
 		return "", nil, fmt.Errorf("cannot create a temporary volume: %w", err)
 	}
@@ -119,7 +119,7 @@ func (e *Engine) Throwaway(ctx context.Context, image string, env []string, data
 	resp, err := e.api.ContainerCreate(ctx, &container.Config{
 		Image:           image,
 		Env:             env,
-		Labels:          map[string]string{HelperLabel: "true"},
+		Labels:          helperLabels(ctx),
 		NetworkDisabled: true,
 	}, &container.HostConfig{
 		NetworkMode: "none",
