@@ -140,7 +140,11 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 	}
 	defer release()
 	ctx = engine.WithProject(ctx, p.Name)
-	RemoveStaleHelpers(ctx, eng, p.Name, log)
+	if opts.Lock != nil {
+		// Without a lock of its own (a restore's safety backup), the run
+		// that holds it has done this already.
+		RemoveStaleHelpers(ctx, eng, p.Name, log)
+	}
 	services, err := selectServices(p, opts.Services)
 	if err != nil {
 		return nil, err
