@@ -140,6 +140,9 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("restore interrupted while verifying the archive, nothing was changed: %w", err)
 		}
+		if errors.Is(err, archive.ErrTruncated) || errors.Is(err, archive.ErrChecksum) || errors.Is(err, archive.ErrInvalid) {
+			return nil, fmt.Errorf("archive %s refused, nothing was changed: %w: restore from another copy of it, or from another archive", opts.Archive, err)
+		}
 		return nil, fmt.Errorf("archive %s refused, nothing was changed: %w", opts.Archive, err)
 	}
 	p, err := project.Load(ctx, api, opts.Project)
