@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/cli/cli-plugins/metadata"
 	cliplugin "github.com/docker/cli/cli-plugins/plugin"
@@ -286,5 +288,35 @@ func TestRunningStandaloneDetection(t *testing.T) {
 	os.Args = []string{"docker-backup", "backup", "version"}
 	if cliplugin.RunningStandalone() {
 		t.Error("with DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND set the docker CLI runs us")
+	}
+}
+
+// Ctrl-C at the confirmation prompt ends the wait without an Enter.
+func TestConfirmReturnsOnInterrupt(t *testing.T) {
+	pr, pw := io.Pipe() // a terminal nobody types into
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := confirm(ctx, io.Discard, pr, "Replace?")
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "nothing was changed") {
+			t.Errorf("got %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("confirm still waits for Enter after the interrupt")
+	}
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{{"y\n", true}, {"YES\n", true}, {"\n", false}, {"no\n", false}, {"", false}} {
+		got, err := confirm(context.Background(), io.Discard, strings.NewReader(tc.in), "Replace?")
+		if err != nil || got != tc.want {
+			t.Errorf("%q: %v, %v", tc.in, got, err)
+		}
 	}
 }

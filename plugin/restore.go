@@ -73,7 +73,7 @@ func runRestore(c *cli.Context, env *Env, opts restore.Options, noWait, quiet, a
 	opts.Progress, opts.Logger, wait = reporting(env, quiet)
 	defer wait()
 	if f, ok := env.Stdin.(*os.File); ok && env.Terminal != nil && term.IsTerminal(f.Fd()) {
-		opts.Confirm = func(q string) (bool, error) { return confirm(env.Stderr, f, q) }
+		opts.Confirm = func(q string) (bool, error) { return confirm(c.Context, env.Stderr, f, q) }
 	}
 	api, err := env.Client(c.Context)
 	if err != nil {
@@ -96,18 +96,27 @@ func runRestore(c *cli.Context, env *Env, opts restore.Options, noWait, quiet, a
 	return nil
 }
 
-// confirm asks a yes/no question on the terminal; no is the default.
-func confirm(w io.Writer, in io.Reader, question string) (bool, error) {
+// confirm asks a yes/no question on the terminal; no is the default. Ctrl-C
+// ends the wait at once: the line is read in the background, since a read
+// from a terminal cannot be interrupted, and the process exits soon after.
+func confirm(ctx context.Context, w io.Writer, in io.Reader, question string) (bool, error) {
 	fmt.Fprintf(w, "%s [y/N] ", question)
-	line, err := bufio.NewReader(in).ReadString('\n')
-	if err != nil && line == "" {
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(in).ReadString('\n')
+		answer <- line
+	}()
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(w)
+		return false, fmt.Errorf("restore interrupted at the confirmation, nothing was changed: %w", ctx.Err())
+	case line := <-answer:
+		switch strings.ToLower(strings.TrimSpace(line)) {
+		case "y", "yes":
+			return true, nil
+		}
 		return false, nil
 	}
-	switch strings.ToLower(strings.TrimSpace(line)) {
-	case "y", "yes":
-		return true, nil
-	}
-	return false, nil
 }
 
 // composeRunner runs docker compose with the project's flags, against the

@@ -18,7 +18,8 @@ func verifyCommand(env *Env) *cli.Command {
 		Usage:     "Check every entry of an archive against its manifest's sizes and SHA-256",
 		ArgsUsage: "ARCHIVE",
 		Description: `Reads the whole archive, streaming, and checks that nothing is missing,
-truncated, corrupt or unlisted. With --deep it also restores every database
+truncated, corrupt or unlisted, and that no dump holds anything but SQL
+for its database client (no psql meta-command, no mysql client command). With --deep it also restores every database
 into a throwaway container of the original service's image (no network, a
 temporary volume, both removed afterwards) and counts what came back.
 Exits non-zero on any problem.`,
@@ -33,7 +34,7 @@ Exits non-zero on any problem.`,
 				return err
 			}
 			defer closeFile()
-			m, err := archive.Verify(c.Context, plain)
+			m, err := restore.Verify(c.Context, plain)
 			if err != nil {
 				return fmt.Errorf("%s failed verification: %w", path, err)
 			}

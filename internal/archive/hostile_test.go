@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 )
@@ -109,4 +110,100 @@ func TestWriterDropsSpecialNodesWhenAsked(t *testing.T) {
 	if _, err := verifyBytes(t, out.Bytes()); err != nil {
 		t.Errorf("a hot archive without its fifo does not verify: %v", err)
 	}
+}
+
+// Names must be written exactly as the Writer writes them. verify used to
+// clean names while restore wrote them as they were: volumes/v/a/../b
+// passed verify as "b" and was then written through "a/..".
+func TestReaderRefusesUncleanNames(t *testing.T) {
+	root := tar.Header{Name: "volumes/v/", Typeflag: tar.TypeDir, Mode: 0o755}
+	dir := func(name string) tar.Header { return tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755} }
+	file := func(name string) tar.Header { return tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644} }
+	for _, tc := range []struct {
+		name  string
+		entry tar.Header
+	}{
+		{"dot-dot", file("volumes/v/a/../b")},
+		{"dot", file("volumes/v/./b")},
+		{"trailing dot", dir("volumes/v/a/./")},
+		{"empty segment", file("volumes/v//b")},
+		{"directory without its slash", dir("volumes/v/d")},
+		{"absolute", file("/volumes/v/b")},
+		{"compose dot-dot", file("compose/../volumes/v/b")},
+		{"database empty segment", file("databases//db/x.sql.000000")},
+		{"hardlink target unclean", tar.Header{Name: "volumes/v/h", Typeflag: tar.TypeLink, Linkname: "volumes/v/x/../a"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := rawArchive(t, []tar.Header{root, file("volumes/v/a"), tc.entry})
+			_, err := Verify(context.Background(), bytes.NewReader(data))
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.entry.Name) {
+				t.Errorf("verify: got %v, want a refusal naming %q", err, tc.entry.Name)
+			}
+			// The reader refuses it, so restore, which reads entries
+			// with it, cannot write it either.
+			ar, err := Open(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ar.Close()
+			for {
+				_, err = ar.Next()
+				if err != nil {
+					break
+				}
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("reader: got %v, want ErrInvalid", err)
+			}
+		})
+	}
+	// The names the Writer writes pass.
+	data := rawArchive(t, []tar.Header{root, file("volumes/v/a"), dir("volumes/v/d/"), file("volumes/v/d/.hidden"), file("volumes/v/d/..x"),
+		{Name: "volumes/v/h", Typeflag: tar.TypeLink, Linkname: "volumes/v/a"}})
+	ar, _ := Open(bytes.NewReader(data))
+	for {
+		_, err := ar.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("a clean archive: %v", err)
+		}
+	}
+}
+
+// rawArchive writes entries as they are, then a manifest whose volume v
+// matches what a lenient reader (one that cleans names) would see.
+func rawArchive(t *testing.T, entries []tar.Header) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	d := NewTreeDigest()
+	for _, h := range entries {
+		h.Format = tar.FormatPAX
+		h.ModTime = mtime
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := cleanRel(strings.TrimPrefix(strings.TrimPrefix(h.Name, "/"), "volumes/v/"))
+		linkRel := ""
+		if h.Typeflag == tar.TypeLink {
+			linkRel, _ = cleanRel(strings.TrimPrefix(h.Linkname, "volumes/v/"))
+		}
+		sum := ""
+		if h.Typeflag == tar.TypeReg {
+			sum = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+		}
+		d.Add(treeEntry(rel, linkRel, &h, sum))
+	}
+	s := d.Summary()
+	m := Manifest{FormatVersion: FormatVersion, Project: Project{Name: "p"}, Files: []File{},
+		Volumes: []Volume{{Name: "v", EngineName: "p_v", Entries: s.Entries, Bytes: s.Bytes, TreeSHA256: s.Digest}}}
+	b, _ := json.Marshal(m)
+	if err := tw.WriteHeader(&tar.Header{Name: ManifestName, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(b))}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(b)
+	tw.Close()
+	return out.Bytes()
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
@@ -215,6 +216,15 @@ func (r *Reader) Next() (*tar.Header, error) {
 	}
 	r.n++
 	r.name = hdr.Name
+	if err := canonical(hdr); err != nil {
+		if r.n == 1 {
+			// A tar of a folder ("./", "./a"): not one of ours.
+			return nil, fmt.Errorf("%w: its first entry is %q", ErrNotArchive, hdr.Name)
+		}
+		// verify, inspect and restore all read entries here: none of
+		// them may see a name the others would read differently.
+		return nil, fmt.Errorf("%w: entry %q: %v", ErrInvalid, hdr.Name, err)
+	}
 	r.end = r.tap.n
 	if !isSparse(hdr) {
 		switch hdr.Typeflag {
@@ -325,4 +335,49 @@ func (p *partsReader) Read(b []byte) (int, error) {
 		p.next++
 	}
 	return 0, io.EOF
+}
+
+// canonical checks that an entry's name, and a hardlink's target, are
+// written exactly as the Writer writes them: relative, with no ".", ".."
+// or empty segment, and ending with "/" when, and only when, the entry is
+// a directory. Nothing cleans a name after this: what verify checked is
+// what restore writes.
+func canonical(hdr *tar.Header) error {
+	if err := canonicalName(hdr.Name, hdr.Typeflag == tar.TypeDir); err != nil {
+		return err
+	}
+	if hdr.Typeflag == tar.TypeLink {
+		if err := canonicalName(hdr.Linkname, false); err != nil {
+			return fmt.Errorf("hardlink target %q: %v", hdr.Linkname, err)
+		}
+	}
+	return nil
+}
+
+func canonicalName(name string, dir bool) error {
+	body := name
+	switch {
+	case name == "":
+		return errors.New("empty name")
+	case strings.ContainsRune(name, 0):
+		return errors.New("the name holds a NUL byte")
+	case strings.HasPrefix(name, "/"):
+		return errors.New("absolute name")
+	case dir:
+		var ok bool
+		if body, ok = strings.CutSuffix(name, "/"); !ok {
+			return errors.New("a directory's name must end with /")
+		}
+	case strings.HasSuffix(name, "/"):
+		return errors.New("only a directory's name may end with /")
+	}
+	for _, seg := range strings.Split(body, "/") {
+		switch seg {
+		case "":
+			return errors.New("empty path segment")
+		case ".", "..":
+			return fmt.Errorf("path segment %q", seg)
+		}
+	}
+	return nil
 }

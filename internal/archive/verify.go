@@ -33,6 +33,23 @@ const maxProblems = 20
 // ErrNotArchive, ErrTruncated, ErrChecksum, ErrFormatVersion or ErrInvalid
 // (several problems are joined with errors.Join) and the manifest is nil.
 func Verify(ctx context.Context, r io.Reader) (*Manifest, error) {
+	return VerifyWith(ctx, r, nil)
+}
+
+// ContentCheck looks at the content of one logical file (a plain entry,
+// or a stream's parts joined) as Verify reads it. Result, called once the
+// manifest is read and everything else matched it, says whether the
+// content is acceptable for what the manifest says the file is.
+type ContentCheck interface {
+	io.Writer
+	Result(m *Manifest) error
+}
+
+// VerifyWith is Verify, with checks of content besides: check is asked,
+// for each logical file outside volumes/, for a ContentCheck (nil for
+// none), which then sees the file's bytes. A check's refusal fails the
+// verification like a checksum mismatch.
+func VerifyWith(ctx context.Context, r io.Reader, check func(path string) ContentCheck) (*Manifest, error) {
 	ar, err := Open(r)
 	if err != nil {
 		return nil, err
@@ -46,6 +63,8 @@ func Verify(ctx context.Context, r io.Reader) (*Manifest, error) {
 		trees:  map[string]*TreeDigest{},
 		shapes: map[string]*treeShape{},
 		buf:    make([]byte, 1<<20),
+		check:  check,
+		checks: map[string]ContentCheck{},
 	}
 	var manifest []byte
 	for {
@@ -89,7 +108,34 @@ func Verify(ctx context.Context, r io.Reader) (*Manifest, error) {
 	if err := v.result(); err != nil {
 		return nil, err
 	}
+	for _, path := range v.checkList {
+		if err := v.checks[path].Result(m); err != nil {
+			v.problem(err)
+		}
+	}
+	if err := v.result(); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// contentCheck is the check of logical file path, asked for once.
+func (v *verifier) contentCheck(path string) io.Writer {
+	if v.check == nil {
+		return nil
+	}
+	c, ok := v.checks[path]
+	if !ok {
+		c = v.check(path)
+		v.checks[path] = c
+		if c != nil {
+			v.checkList = append(v.checkList, path)
+		}
+	}
+	if c == nil {
+		return nil
+	}
+	return c
 }
 
 // parseManifest decodes manifest.json, checking its format version first.
@@ -146,6 +192,9 @@ type verifier struct {
 	problems  []error
 	dropped   int
 	buf       []byte
+	check     func(string) ContentCheck
+	checks    map[string]ContentCheck
+	checkList []string // paths with a check, in order
 }
 
 func (v *verifier) problem(err error) {
@@ -261,6 +310,9 @@ func (v *verifier) fileEntry(hdr *tar.Header) error {
 		var extra io.Writer
 		if p.broken == nil {
 			extra = p.h
+			if c := v.contentCheck(base); c != nil {
+				extra = io.MultiWriter(p.h, c)
+			}
 		}
 		n, _, err := v.hashEntry(extra)
 		if err != nil {
@@ -273,7 +325,11 @@ func (v *verifier) fileEntry(hdr *tar.Header) error {
 		}
 		return nil
 	}
-	n, sum, err := v.hashEntry(nil)
+	var c io.Writer
+	if _, dup := v.plain[name]; !dup {
+		c = v.contentCheck(name)
+	}
+	n, sum, err := v.hashEntry(c)
 	if err != nil {
 		return err
 	}

@@ -55,11 +55,28 @@ func toolError(cmd []string, code int, stderr string) error {
 	return fmt.Errorf("%s failed (exit code %d): %s", cmd[0], code, stderr)
 }
 
+// session runs a database's client tools in its container: with the
+// credentials in env, as user ("" for the container's own user), each
+// command stopped inside the container when its context ends or its
+// output is no longer read.
+type session struct {
+	x    execer
+	id   string
+	env  []string
+	user string
+}
+
+func (s session) opts(cmd []string) engine.ExecOptions {
+	return engine.ExecOptions{Cmd: cmd, Env: s.env, User: s.user, KillOnCancel: true}
+}
+
 // capture runs a short command and returns its stdout.
-func capture(ctx context.Context, x execer, id string, cmd, env []string) (string, error) {
+func (s session) capture(ctx context.Context, cmd []string) (string, error) {
 	stdout := &limitedBuffer{max: maxCapture}
 	stderr := &tailBuffer{max: 8 << 10}
-	code, err := x.Exec(ctx, id, engine.ExecOptions{Cmd: cmd, Env: env, Stdout: stdout, Stderr: stderr})
+	o := s.opts(cmd)
+	o.Stdout, o.Stderr = stdout, stderr
+	code, err := s.x.Exec(ctx, s.id, o)
 	if err != nil {
 		return "", err
 	}
@@ -69,15 +86,18 @@ func capture(ctx context.Context, x execer, id string, cmd, env []string) (strin
 	return stdout.String(), nil
 }
 
-// stream runs a dump command and streams its stdout. The reader fails with
-// the tool's stderr when the command exits non-zero; closing it early stops
-// reading the exec's output.
-func stream(ctx context.Context, x execer, id string, cmds [][]string, env []string) io.ReadCloser {
+// stream runs dump commands one after the other and streams their
+// stdout. The reader fails with the tool's stderr when a command exits
+// non-zero; closing it early stops reading the exec's output, and the
+// command.
+func (s session) stream(ctx context.Context, cmds [][]string) io.ReadCloser {
 	pr, pw := io.Pipe()
 	go func() {
 		for _, cmd := range cmds {
 			stderr := &tailBuffer{max: 8 << 10}
-			code, err := x.Exec(ctx, id, engine.ExecOptions{Cmd: cmd, Env: env, Stdout: pw, Stderr: stderr})
+			o := s.opts(cmd)
+			o.Stdout, o.Stderr = pw, stderr
+			code, err := s.x.Exec(ctx, s.id, o)
 			if err != nil {
 				pw.CloseWithError(err)
 				return
@@ -90,6 +110,52 @@ func stream(ctx context.Context, x execer, id string, cmds [][]string, env []str
 		pw.Close()
 	}()
 	return pr
+}
+
+// feed runs cmd with r on its stdin; a non-zero exit fails with its
+// stderr, which also goes to stderr when not nil.
+func (s session) feed(ctx context.Context, cmd []string, r io.Reader, stderr io.Writer) error {
+	tail := &tailBuffer{max: 8 << 10}
+	var errOut io.Writer = tail
+	if stderr != nil {
+		errOut = io.MultiWriter(tail, stderr)
+	}
+	o := s.opts(cmd)
+	o.Stdin, o.Stdout, o.Stderr = r, io.Discard, errOut
+	code, err := s.x.Exec(ctx, s.id, o)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return toolError(cmd, code, tail.String())
+	}
+	return nil
+}
+
+// capture runs a short command without credentials, as the container's
+// user.
+func capture(ctx context.Context, x execer, id string, cmd, env []string) (string, error) {
+	return session{x: x, id: id, env: env}.capture(ctx, cmd)
+}
+
+// stream is session.stream with the container's user.
+func stream(ctx context.Context, x execer, id string, cmds [][]string, env []string) io.ReadCloser {
+	return session{x: x, id: id, env: env}.stream(ctx, cmds)
+}
+
+// osUser is the user to run a server's client as for a load: the
+// container's own when it is not root, else the engine's user (postgres,
+// mysql) when the image has it, so that nothing a dump makes the client
+// do runs as root. "" with a note when only root is there.
+func osUser(ctx context.Context, x execer, id, name string) (string, string) {
+	who, err := capture(ctx, x, id, []string{"id", "-un"}, nil)
+	if err != nil || strings.TrimSpace(who) != "root" {
+		return "", ""
+	}
+	if _, err := capture(ctx, x, id, []string{"id", "-u", name}, nil); err == nil {
+		return name, ""
+	}
+	return "", "the container has no " + name + " user: its client loads the dumps as root"
 }
 
 // lines splits command output into non-empty lines.

@@ -23,7 +23,9 @@ type execCall struct {
 	id    string
 	cmd   []string
 	env   []string
+	user  string
 	stdin string
+	kill  bool
 }
 
 // fakeExec answers commands with a handler and records every call.
@@ -34,7 +36,7 @@ type fakeExec struct {
 }
 
 func (f *fakeExec) Exec(_ context.Context, id string, opts engine.ExecOptions) (int, error) {
-	call := execCall{id: id, cmd: append([]string(nil), opts.Cmd...), env: append([]string(nil), opts.Env...)}
+	call := execCall{id: id, cmd: append([]string(nil), opts.Cmd...), env: append([]string(nil), opts.Env...), user: opts.User, kill: opts.KillOnCancel}
 	if opts.Stdin != nil {
 		b, err := io.ReadAll(opts.Stdin)
 		if err != nil {

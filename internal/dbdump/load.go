@@ -18,6 +18,11 @@ type Server struct {
 	Engine  string
 	Flavor  string
 	Version string
+	// User is the container's user the client loads as ("" for the
+	// container's own); Notes say what the load could not do as it
+	// should.
+	User  string
+	Notes []string
 	// loadGlobals and loadDatabase are the engine's ways to load a dump.
 	loadGlobals  func(ctx context.Context, r io.Reader) error
 	loadDatabase func(ctx context.Context, db string, r io.Reader) error
@@ -93,6 +98,8 @@ func (s *Server) Drop(ctx context.Context, kind, name string) error {
 }
 
 // LoadGlobals loads roles, users and grants, tolerating those that exist.
+// r must hold only SQL (FilterReader): the client runs in its restricted
+// mode where it has one, too.
 func (s *Server) LoadGlobals(ctx context.Context, r io.Reader) error {
 	return s.loadGlobals(ctx, r)
 }
@@ -113,23 +120,6 @@ func Connect(ctx context.Context, x execer, engineName string, t Target) (*Serve
 		return mysqlConnect(ctx, x, t)
 	}
 	return nil, fmt.Errorf("unknown database engine %q", engineName)
-}
-
-// feed runs cmd with r on its stdin; a non-zero exit fails with its stderr.
-func feed(ctx context.Context, x execer, id string, cmd, env []string, r io.Reader, stderr io.Writer) error {
-	tail := &tailBuffer{max: 8 << 10}
-	var errOut io.Writer = tail
-	if stderr != nil {
-		errOut = io.MultiWriter(tail, stderr)
-	}
-	code, err := x.Exec(ctx, id, engine.ExecOptions{Cmd: cmd, Env: env, Stdin: r, Stdout: io.Discard, Stderr: errOut})
-	if err != nil {
-		return err
-	}
-	if code != 0 {
-		return toolError(cmd, code, tail.String())
-	}
-	return nil
 }
 
 // ErrFlavor: a dump of MySQL into MariaDB or the reverse, which may load

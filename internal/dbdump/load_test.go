@@ -77,6 +77,10 @@ func pgLoadServer(t *testing.T, fail map[string]reply) (*fakeExec, *Server) {
 			}
 		}
 		switch {
+		case cmd[0] == "id" && cmd[1] == "-un":
+			return reply{stdout: "root\n"}
+		case cmd[0] == "id":
+			return reply{stdout: "101\n"}
 		case cmd[0] == "cat":
 			return reply{stdout: "pw 'with\" quotes\n"}
 		case cmd[0] == "psql" && slices.Contains(cmd, "SHOW server_version"):
@@ -123,6 +127,24 @@ func TestPostgresLoad(t *testing.T) {
 	if !slices.Contains(restore.cmd, "--create") || !slices.Contains(restore.cmd, "--exit-on-error") || restore.stdin != "PGDMP..." {
 		t.Errorf("pg_restore: %q with %q", restore.cmd, restore.stdin)
 	}
+	// The clients run as postgres, not as the container's root, and are
+	// stopped in the container when the restore is cancelled.
+	for _, c := range f.recorded() {
+		if (c.cmd[0] == "psql" || c.cmd[0] == "pg_restore") && (c.user != "postgres" || !c.kill) {
+			t.Errorf("%q ran as %q, kill on cancel %v", c.cmd, c.user, c.kill)
+		}
+	}
+	// psql has \restrict: the globals load starts restricted, with a
+	// key of its own.
+	for _, c := range f.recorded() {
+		if c.cmd[0] == "psql" && slices.Contains(c.cmd, "-f") {
+			first, rest, _ := strings.Cut(c.stdin, "\n")
+			key, ok := strings.CutPrefix(first, `\restrict `)
+			if !ok || len(key) < 32 || rest != "CREATE ROLE app;\n" {
+				t.Errorf("globals load read %q", c.stdin)
+			}
+		}
+	}
 	assertSecretOnlyInEnv(t, f, "pw 'with\" quotes", "PGPASSWORD")
 }
 
@@ -142,9 +164,22 @@ func TestPostgresLoadFailsWithTheToolsError(t *testing.T) {
 	}
 }
 
+// mariadbHelp is the part of `mariadb --help` the load looks at.
+const mariadbHelp = `  --binary-mode       Binary mode allows certain character sequences to be
+                      turns off parsing of all client commands except \C and
+  --sandbox           Disallow commands that access the file system (except \P
+binary-mode                       FALSE
+`
+
 func TestMySQLLoad(t *testing.T) {
 	f := &fakeExec{handler: func(cmd, env []string) reply {
 		switch {
+		case cmd[0] == "id" && cmd[1] == "-un":
+			return reply{stdout: "root\n"}
+		case cmd[0] == "id":
+			return reply{stdout: "999\n"}
+		case slices.Contains(cmd, "--help"):
+			return reply{stdout: mariadbHelp}
 		case cmd[0] == "sh":
 			return reply{stdout: "/usr/bin/mariadb\n"}
 		case slices.Contains(cmd, "SELECT VERSION()"):
@@ -181,5 +216,33 @@ func TestMySQLLoad(t *testing.T) {
 	if !sawDrop || len(stdins) != 2 || stdins[0] != "CREATE USER IF NOT EXISTS 'a'@'%';\n" {
 		t.Errorf("drop %v, stdins %q", sawDrop, stdins)
 	}
+	// Dumps go to a client that runs none of its own commands, as mysql.
+	for _, c := range f.recorded() {
+		if c.stdin == "" {
+			continue
+		}
+		if !slices.Contains(c.cmd, "--binary-mode") || !slices.Contains(c.cmd, "--sandbox") || c.user != "mysql" || !c.kill {
+			t.Errorf("load %q as %q", c.cmd, c.user)
+		}
+	}
 	assertSecretOnlyInEnv(t, f, "r00t secret", "MYSQL_PWD")
+}
+
+// A client that cannot be kept from running commands loads nothing.
+func TestMySQLLoadNeedsBinaryMode(t *testing.T) {
+	f := &fakeExec{handler: func(cmd, env []string) reply {
+		switch {
+		case slices.Contains(cmd, "--help"):
+			return reply{stdout: "  --batch   Don't use history file.\n"}
+		case cmd[0] == "sh":
+			return reply{stdout: "/usr/bin/mysql\n"}
+		case slices.Contains(cmd, "SELECT VERSION()"):
+			return reply{stdout: "5.5.62\n"}
+		}
+		return reply{code: 127}
+	}}
+	_, err := Connect(context.Background(), f, MySQL, Target{Service: "db", ContainerID: "c1", Env: []string{"MYSQL_ROOT_PASSWORD=x"}})
+	if err == nil || !strings.Contains(err.Error(), "--binary-mode") {
+		t.Errorf("got %v", err)
+	}
 }

@@ -129,15 +129,18 @@ func (mysql) Plan(ctx context.Context, x execer, t Target) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		main := append(append([]string{dumper}, common...), "--databases", db)
+		main := append(append([]string{dumper}, common...), "--databases")
 		for _, tb := range append(excluded, noData...) {
 			main = append(main, "--ignore-table="+db+"."+tb)
 		}
+		// Names come after "--": a database or table named "-x" is a
+		// name, not an option.
+		main = append(main, "--", db)
 		cmds := [][]string{main}
 		if kept := without(noData, excluded); len(kept) > 0 {
 			// Structure only, appended to the same file; the first pass
 			// already switched to the database.
-			structure := append(append([]string{dumper}, common...), "--no-data", "--no-create-db", db)
+			structure := append(append([]string{dumper}, common...), "--no-data", "--no-create-db", "--", db)
 			cmds = append(cmds, append(structure, kept...))
 		}
 		plan.Jobs = append(plan.Jobs, Job{

@@ -22,22 +22,32 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 	if err != nil || len(lines(found)) != 1 {
 		return nil, fmt.Errorf("service %s has no mysql/mariadb client in its container", t.Service)
 	}
+	osu, note := osUser(ctx, x, id, "mysql")
+	sess := session{x: x, id: id, env: env, user: osu}
 	client := []string{lines(found)[0], "--user=" + user, "--default-character-set=utf8mb4", "--max-allowed-packet=1G"}
-	version, err := capture(ctx, x, id, append(client, "--batch", "--skip-column-names", "--raw", "-e", "SELECT VERSION()"), env)
+	version, err := sess.capture(ctx, append(client, "--batch", "--skip-column-names", "--raw", "-e", "SELECT VERSION()"))
 	if err != nil {
 		return nil, connectError("the MySQL/MariaDB server", t.Service, user, "MYSQL_ROOT_PASSWORD", err)
 	}
 	version = strings.TrimSpace(version)
-	s := &Server{Engine: MySQL, Flavor: "MySQL", Version: version}
+	s := &Server{Engine: MySQL, Flavor: "MySQL", Version: version, User: osu}
 	if strings.Contains(strings.ToLower(version), "mariadb") {
 		s.Flavor = "MariaDB"
 	}
+	if note != "" {
+		s.Notes = append(s.Notes, "service "+t.Service+": "+note)
+	}
+	load, err := safeLoadFlags(ctx, sess, client[0], t.Service)
+	if err != nil {
+		return nil, err
+	}
+	loader := append(append([]string{}, client...), load...)
 	s.list = func(ctx context.Context, kind string) ([]string, error) {
 		q := "SELECT CONCAT(QUOTE(user), '@', QUOTE(host)) FROM mysql.user ORDER BY 1"
 		if kind == "database" {
 			q = "SHOW DATABASES"
 		}
-		out, err := capture(ctx, x, id, append(client, "--batch", "--skip-column-names", "--raw", "-e", q), env)
+		out, err := sess.capture(ctx, append(client, "--batch", "--skip-column-names", "--raw", "-e", q))
 		if err != nil {
 			return nil, fmt.Errorf("listing the %ss of service %s: %w", kind, t.Service, err)
 		}
@@ -49,21 +59,21 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		if kind == "database" {
 			q = "DROP DATABASE IF EXISTS `" + strings.ReplaceAll(name, "`", "``") + "`"
 		}
-		if _, err := capture(ctx, x, id, append(client, "-e", q), env); err != nil {
+		if _, err := sess.capture(ctx, append(client, "-e", q)); err != nil {
 			return fmt.Errorf("dropping %s %s of service %s: %w", kind, name, t.Service, err)
 		}
 		return nil
 	}
 	s.count = func(ctx context.Context, db string) ([]TableCount, error) {
 		q := "SELECT CONCAT('SELECT ', QUOTE(CONCAT(table_schema, '.', table_name)), ', COUNT(*) FROM `', REPLACE(table_schema, '`', '``'), '`.`', REPLACE(table_name, '`', '``'), '`;') FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema = " + mysqlQuote(db) + " ORDER BY table_name"
-		stmts, err := capture(ctx, x, id, append(client, "--batch", "--skip-column-names", "--raw", "-e", q), env)
+		stmts, err := sess.capture(ctx, append(client, "--batch", "--skip-column-names", "--raw", "-e", q))
 		if err != nil {
 			return nil, fmt.Errorf("listing the tables of %s: %w", db, err)
 		}
 		if strings.TrimSpace(stmts) == "" {
 			return nil, nil
 		}
-		out, err := capture(ctx, x, id, append(client, "--batch", "--skip-column-names", "--raw", "-e", stmts), env)
+		out, err := sess.capture(ctx, append(client, "--batch", "--skip-column-names", "--raw", "-e", stmts))
 		if err != nil {
 			return nil, fmt.Errorf("counting the rows of %s: %w", db, err)
 		}
@@ -74,24 +84,52 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		// read from MySQL's SHOW CREATE USER do not.
 		rc := createUserIfNotExists(r)
 		defer rc.Close()
-		if err := feed(ctx, x, id, client, env, rc, nil); err != nil {
+		if err := sess.feed(ctx, loader, rc, nil); err != nil {
 			return fmt.Errorf("loading users and grants into service %s: %w", t.Service, err)
 		}
 		return nil
 	}
 	s.loadDatabase = func(ctx context.Context, db string, r io.Reader) error {
 		drop := "DROP DATABASE IF EXISTS `" + strings.ReplaceAll(db, "`", "``") + "`"
-		if _, err := capture(ctx, x, id, append(client, "-e", drop), env); err != nil {
+		if _, err := sess.capture(ctx, append(client, "-e", drop)); err != nil {
 			return fmt.Errorf("dropping database %s of service %s: %w", db, t.Service, err)
 		}
 		// The dump creates the database and switches to it (--databases);
 		// the client stops at the first error.
-		if err := feed(ctx, x, id, client, env, r, nil); err != nil {
+		if err := sess.feed(ctx, loader, r, nil); err != nil {
 			return fmt.Errorf("loading database %s into service %s: %w", db, t.Service, err)
 		}
 		return nil
 	}
 	return s, nil
+}
+
+// safeLoadFlags are the client's options under which a dump it reads can
+// make it run none of its own commands: --binary-mode, in which it parses
+// no command but delimiter and \C (MySQL 5.6.3 and MariaDB 10.0.13 on),
+// and MariaDB's --sandbox, which refuses those that reach files and
+// shells. Without --binary-mode the load is refused.
+func safeLoadFlags(ctx context.Context, sess session, client, service string) ([]string, error) {
+	help, err := sess.capture(ctx, []string{client, "--no-defaults", "--help"})
+	if err != nil {
+		return nil, fmt.Errorf("reading the options of the mysql client of service %s: %w", service, err)
+	}
+	has := func(opt string) bool {
+		for _, l := range lines(help) {
+			if f := strings.Fields(l); len(f) > 0 && (f[0] == opt || strings.HasPrefix(f[0], opt+"=")) {
+				return true
+			}
+		}
+		return false
+	}
+	if !has("--binary-mode") {
+		return nil, fmt.Errorf("the client %s of service %s has no --binary-mode, under which a dump cannot make it run commands: restore with a MySQL 5.6.3, MariaDB 10.0.13 or newer client", client, service)
+	}
+	flags := []string{"--binary-mode"}
+	if has("--sandbox") {
+		flags = append(flags, "--sandbox")
+	}
+	return flags, nil
 }
 
 // createUserIfNotExists rewrites "CREATE USER 'x'" statements at the start

@@ -2,6 +2,7 @@ package dbdump
 
 import (
 	"context"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -55,16 +56,50 @@ func (s mysqlServer) handle(cmd, env []string) reply {
 	case cmd[0] == s.dumper && hasArg(cmd, "--system=users"):
 		return reply{stdout: "CREATE USER app;\n"}
 	case cmd[0] == s.dumper:
-		if hasArg(cmd, "--no-data") {
-			return reply{stdout: "-- structure of " + strings.Join(argsAfter(cmd, "--no-create-db")[1:], ",") + "\n"}
+		// As the tool's option parser: a word starting with "-" is an
+		// option unless it comes after "--".
+		opts, args := getopt(cmd[1:])
+		for _, o := range opts {
+			if !knownDumpOption(o) {
+				return reply{code: 2, stderr: "mariadb-dump: unknown option '" + o + "'"}
+			}
 		}
-		db := argsAfter(cmd, "--databases")[0]
+		if hasArg(cmd, "--no-data") {
+			return reply{stdout: "-- structure of " + strings.Join(args[1:], ",") + "\n"}
+		}
+		db := args[0]
 		if r, ok := s.dumpFails[db]; ok {
 			return r
 		}
 		return reply{stdout: "-- data of " + db + "\n"}
 	}
 	return reply{code: 127, stderr: cmd[0] + ": not found"}
+}
+
+// getopt splits arguments as my_getopt does: options, then the words that
+// are not options (all of them after "--").
+func getopt(args []string) (opts, rest []string) {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return opts, append(rest, args[i+1:]...)
+		case strings.HasPrefix(a, "-"):
+			opts = append(opts, a)
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return opts, rest
+}
+
+func knownDumpOption(o string) bool {
+	name, _, _ := strings.Cut(o, "=")
+	switch name {
+	case "--user", "--single-transaction", "--quick", "--routines", "--triggers", "--events", "--hex-blob",
+		"--default-character-set", "--max-allowed-packet", "--databases", "--ignore-table", "--no-data", "--no-create-db":
+		return true
+	}
+	return false
 }
 
 // uniq drops repeated strings, keeping the first.
@@ -179,8 +214,8 @@ func TestMySQLPlanMariaDB(t *testing.T) {
 		"shop": {"--ignore-table=shop.sessions", "--ignore-table=shop.cache"},
 	}
 	for _, cmd := range mains {
-		db := argsAfter(cmd, "--databases")
-		if len(db) == 0 {
+		_, db := getopt(cmd[1:])
+		if len(db) == 0 || !hasArg(cmd, "--databases") {
 			t.Fatalf("no --databases in %q", cmd)
 		}
 		if got := uniq(argsWithPrefix(cmd, "--ignore-table=")); !reflect.DeepEqual(got, wantIgnore[db[0]]) {
@@ -189,7 +224,7 @@ func TestMySQLPlanMariaDB(t *testing.T) {
 	}
 	wantStructure := map[string][]string{"app": {"cache"}, "shop": {"cache"}}
 	for _, cmd := range structures {
-		rest := argsAfter(cmd, "--no-create-db")
+		_, rest := getopt(cmd[1:])
 		if len(rest) < 2 || !reflect.DeepEqual(rest[1:], wantStructure[rest[0]]) {
 			t.Errorf("structure pass %q", cmd)
 		}
@@ -440,5 +475,37 @@ func TestMySQLMatches(t *testing.T) {
 	}
 	if _, err := mysqlMatches("app", tables, []string{"a.b.c"}); err == nil {
 		t.Error("db.schema.table accepted for MySQL")
+	}
+}
+
+// Names starting with "-" are names, not options: a database named -dash
+// used to make every backup of the project fail ("unknown option '-s'").
+func TestMySQLNamesStartingWithADash(t *testing.T) {
+	srv := mysqlServer{
+		version: "11.4.2-MariaDB", client: "/usr/bin/mariadb", dumper: "/usr/bin/mariadb-dump",
+		dbs:    []string{"-dash", "shop"},
+		tables: []string{"-dash.-log", "-dash.items", "shop.-tmp"},
+	}
+	x := &fakeExec{handler: srv.handle}
+	plan, err := mysql{}.Plan(context.Background(), x, Target{
+		Service: "db", ContainerID: "c1", Env: []string{"MARIADB_ROOT_PASSWORD=pw"},
+		ExcludeTableData: []string{"*.-*"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs := map[string]string{}
+	for _, job := range plan.Jobs {
+		b, err := io.ReadAll(job.Open(context.Background()))
+		if err != nil {
+			t.Fatalf("%s: %v", job.Path, err)
+		}
+		outs[job.Database] = string(b)
+	}
+	if got := outs["-dash"]; got != "-- data of -dash\n-- structure of -log\n" {
+		t.Errorf("-dash: %q", got)
+	}
+	if got := outs["shop"]; got != "-- data of shop\n-- structure of -tmp\n" {
+		t.Errorf("shop: %q", got)
 	}
 }

@@ -3,12 +3,12 @@ package dbdump
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
-
-	"github.com/docker-backup/docker-backup/internal/engine"
 )
 
 func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
@@ -17,14 +17,24 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		return nil, err
 	}
 	id := t.ContainerID
+	osu, note := osUser(ctx, x, id, "postgres")
+	sess := session{x: x, id: id, env: env, user: osu}
 	// template1 always exists, and is never a database we drop.
 	psql := []string{"psql", "-X", "-A", "-t", "-q", "--no-password", "-d", "template1"}
-	version, err := capture(ctx, x, id, append(psql, "-v", "ON_ERROR_STOP=1", "-c", "SHOW server_version"), env)
+	version, err := sess.capture(ctx, append(psql, "-v", "ON_ERROR_STOP=1", "-c", "SHOW server_version"))
 	if err != nil {
 		return nil, connectError("PostgreSQL", t.Service, user, "POSTGRES_PASSWORD", err)
 	}
 	version = strings.TrimSpace(version)
-	s := &Server{Engine: Postgres, Flavor: "PostgreSQL", Version: version}
+	s := &Server{Engine: Postgres, Flavor: "PostgreSQL", Version: version, User: osu}
+	if note != "" {
+		s.Notes = append(s.Notes, "service "+t.Service+": "+note)
+	}
+	// psql's restricted mode (17.6, 16.10, 15.14, 14.19, 13.22 and
+	// later) runs no meta-command but \unrestrict with the key: a load
+	// starts with it, and the key is ours.
+	_, rerr := sess.capture(ctx, append(psql, "-c", `\restrict dockerbackupprobe`))
+	restrict := rerr == nil
 	force := true
 	if v, ok := majorVersion("PostgreSQL", version); ok && v[0] < 13 {
 		force = false // DROP DATABASE ... WITH (FORCE) is PostgreSQL 13+
@@ -34,7 +44,7 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		if kind == "database" {
 			q = "SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1"
 		}
-		out, err := capture(ctx, x, id, append(psql, "-v", "ON_ERROR_STOP=1", "-c", q), env)
+		out, err := sess.capture(ctx, append(psql, "-v", "ON_ERROR_STOP=1", "-c", q))
 		if err != nil {
 			return nil, fmt.Errorf("listing the %ss of service %s: %w", kind, t.Service, err)
 		}
@@ -48,7 +58,7 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 				q += " WITH (FORCE)"
 			}
 		}
-		if _, err := capture(ctx, x, id, append(psql, "-v", "ON_ERROR_STOP=1", "-c", q), env); err != nil {
+		if _, err := sess.capture(ctx, append(psql, "-v", "ON_ERROR_STOP=1", "-c", q)); err != nil {
 			return fmt.Errorf("dropping %s %s of service %s: %w", kind, name, t.Service, err)
 		}
 		return nil
@@ -58,7 +68,9 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		cmd := []string{"psql", "-X", "-A", "-t", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-d", pgDBName(db)}
 		out := &limitedBuffer{max: maxCapture}
 		stderr := &tailBuffer{max: 8 << 10}
-		code, err := x.Exec(ctx, id, engine.ExecOptions{Cmd: cmd, Env: env, Stdin: strings.NewReader(q), Stdout: out, Stderr: stderr})
+		o := sess.opts(cmd)
+		o.Stdin, o.Stdout, o.Stderr = strings.NewReader(q), out, stderr
+		code, err := x.Exec(ctx, id, o)
 		if err != nil {
 			return nil, err
 		}
@@ -68,10 +80,17 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		return parseCounts(out.String())
 	}
 	s.loadGlobals = func(ctx context.Context, r io.Reader) error {
+		if restrict {
+			key, err := restrictKey()
+			if err != nil {
+				return err
+			}
+			r = io.MultiReader(strings.NewReader(`\restrict `+key+"\n"), r)
+		}
 		// Without ON_ERROR_STOP, so that roles that exist already are
 		// tolerated; every other error fails the load.
 		errs := &pgErrorLines{}
-		if err := feed(ctx, x, id, append(psql, "-v", "ON_ERROR_STOP=0", "-f", "-"), env, r, errs); err != nil {
+		if err := sess.feed(ctx, append(psql, "-v", "ON_ERROR_STOP=0", "-f", "-"), r, errs); err != nil {
 			return fmt.Errorf("loading roles into service %s: %w", t.Service, err)
 		}
 		if bad := errs.unexpected(); len(bad) > 0 {
@@ -85,18 +104,29 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		if !force {
 			drop = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = " + pgLiteral(db) + " AND pid <> pg_backend_pid(); DROP DATABASE IF EXISTS " + q
 		}
-		if _, err := capture(ctx, x, id, append(psql, "-v", "ON_ERROR_STOP=1", "-c", drop), env); err != nil {
+		if _, err := sess.capture(ctx, append(psql, "-v", "ON_ERROR_STOP=1", "-c", drop)); err != nil {
 			return fmt.Errorf("dropping database %s of service %s: %w", db, t.Service, err)
 		}
 		// --create makes the database as it was (owner, encoding, locale);
-		// the dump was taken with pg_dump --format=custom.
+		// the dump was taken with pg_dump --format=custom, which
+		// pg_restore sends to the server as SQL: no psql meta-command
+		// can come of it.
 		cmd := []string{"pg_restore", "--create", "--exit-on-error", "--no-password", "--dbname=template1"}
-		if err := feed(ctx, x, id, cmd, env, r, nil); err != nil {
+		if err := sess.feed(ctx, cmd, r, nil); err != nil {
 			return fmt.Errorf("loading database %s into service %s: %w", db, t.Service, err)
 		}
 		return nil
 	}
 	return s, nil
+}
+
+// restrictKey is a key for psql's \restrict that no archive can know.
+func restrictKey() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
 }
 
 // pgIdent quotes an identifier for SQL.

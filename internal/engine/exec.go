@@ -1,10 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
@@ -33,14 +37,49 @@ type ExecOptions struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// KillOnCancel stops the command inside the container when ctx ends
+	// or its streams fail: closing the connection does not (a pg_dump
+	// waiting on a lock would go on holding its transaction). The
+	// command then runs under sh, which tells its pid first.
+	KillOnCancel bool
 }
+
+// pidWrapper reports the command's pid on stderr, then becomes it.
+const pidWrapper = `echo "docker-backup-pid $$" >&2; exec "$@"`
+
+// killScript asks the process to stop as Ctrl-C would (the database
+// clients then cancel their query on the server), then terminates it,
+// then kills it.
+const killScript = `p=$1
+kill -INT "$p" 2>/dev/null || exit 0
+for sig in INT INT INT INT INT INT INT INT INT INT TERM TERM TERM TERM TERM TERM TERM TERM TERM TERM TERM TERM TERM TERM TERM TERM TERM TERM TERM TERM; do
+  sleep 0.1
+  kill -0 "$p" 2>/dev/null || exit 0
+  [ "$sig" = TERM ] && kill -TERM "$p" 2>/dev/null
+done
+kill -KILL "$p" 2>/dev/null
+exit 0`
+
+// killTimeout bounds the stop of a command after a cancel.
+const killTimeout = 15 * time.Second
 
 // Exec runs a command in a container, streams its output into the writers
 // until it ends, and returns its exit code. Output is never read through a
 // TTY: a TTY merges stderr and rewrites newlines.
-func (e *Engine) Exec(ctx context.Context, containerID string, opts ExecOptions) (int, error) {
+func (e *Engine) Exec(ctx context.Context, containerID string, opts ExecOptions) (code int, err error) {
+	cmd := opts.Cmd
+	stderr := opts.Stderr
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	var pid *pidCatcher
+	if opts.KillOnCancel {
+		pid = &pidCatcher{w: stderr}
+		stderr = pid
+		cmd = append([]string{"sh", "-c", pidWrapper, "sh"}, cmd...)
+	}
 	created, err := e.api.ContainerExecCreate(ctx, containerID, container.ExecOptions{
-		Cmd:          opts.Cmd,
+		Cmd:          cmd,
 		Env:          opts.Env,
 		User:         opts.User,
 		AttachStdin:  opts.Stdin != nil,
@@ -59,6 +98,13 @@ func (e *Engine) Exec(ctx context.Context, containerID string, opts ExecOptions)
 	stop := context.AfterFunc(ctx, resp.Close)
 	defer stop()
 	defer resp.Close()
+	if pid != nil {
+		defer func() {
+			if err != nil {
+				e.kill(ctx, containerID, opts.User, pid.pid())
+			}
+		}()
+	}
 
 	var stdinErr error
 	var wg sync.WaitGroup
@@ -71,12 +117,9 @@ func (e *Engine) Exec(ctx context.Context, containerID string, opts ExecOptions)
 			_ = resp.CloseWrite()
 		}()
 	}
-	stdout, stderr := opts.Stdout, opts.Stderr
+	stdout := opts.Stdout
 	if stdout == nil {
 		stdout = io.Discard
-	}
-	if stderr == nil {
-		stderr = io.Discard
 	}
 	// Multiplexed because Tty is false, whatever the media type says
 	// (engines below API 1.42 label it a raw stream).
@@ -105,3 +148,54 @@ func (e *Engine) Exec(ctx context.Context, containerID string, opts ExecOptions)
 		}
 	}
 }
+
+// kill stops the process pid of a command whose Exec failed or was
+// cancelled, also after a cancel: a dump left running holds its
+// transaction open on the server.
+func (e *Engine) kill(ctx context.Context, containerID, user string, pid int) {
+	if pid <= 0 {
+		return
+	}
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
+	defer cancel()
+	_, _ = e.Exec(kctx, containerID, ExecOptions{Cmd: []string{"sh", "-c", killScript, "sh", strconv.Itoa(pid)}, User: user})
+}
+
+// pidCatcher takes the wrapper's first stderr line, the pid, and passes
+// the rest on.
+type pidCatcher struct {
+	w    io.Writer
+	line []byte
+	done bool
+	n    int
+}
+
+func (p *pidCatcher) Write(b []byte) (int, error) {
+	if p.done {
+		return p.w.Write(b)
+	}
+	total := len(b)
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		if len(p.line) < 64 {
+			p.line = append(p.line, b...)
+		}
+		return total, nil
+	}
+	p.line = append(p.line, b[:i]...)
+	p.done = true
+	if v, ok := strings.CutPrefix(string(p.line), "docker-backup-pid "); ok {
+		p.n, _ = strconv.Atoi(v)
+	} else {
+		// Not the wrapper's line (sh failed first): it is the error.
+		if _, err := p.w.Write(append(p.line, '\n')); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := p.w.Write(b[i+1:]); err != nil {
+		return 0, err
+	}
+	return total, nil
+}
+
+func (p *pidCatcher) pid() int { return p.n }

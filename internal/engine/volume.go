@@ -429,6 +429,19 @@ func (e *Engine) extract(ctx context.Context, rep Replacement, r io.Reader) erro
 	return nil
 }
 
+// drainWriter writes to w until that fails, then discards.
+type drainWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (d *drainWriter) Write(p []byte) (int, error) {
+	if d.err == nil {
+		_, d.err = d.w.Write(p)
+	}
+	return len(p), nil
+}
+
 // limitWriter keeps the first n bytes written to it.
 type limitWriter struct {
 	w io.Writer
@@ -459,14 +472,30 @@ func (e *Engine) readWithTar(ctx context.Context, image string, m mount.Mount, f
 	hj := h.hj
 	pr, pw := io.Pipe()
 	var stderr strings.Builder
+	copied := make(chan struct{})
 	go func() {
-		_, err := stdcopy.StdCopy(pw, &limitWriter{w: &stderr, n: 8 << 10}, hj.Reader)
+		defer close(copied)
+		// Once fn has read what it needs, the rest of stdout (the
+		// record's padding) is discarded, and stderr still collected.
+		_, err := stdcopy.StdCopy(&drainWriter{w: pw}, &limitWriter{w: &stderr, n: 8 << 10}, hj.Reader)
 		pw.CloseWithError(err)
 	}()
 	fnErr := fn(pr)
 	pr.Close()
-	hj.Close()
 	code, err := h.exitCode(ctx, volume)
+	// tar's last words (its warnings) may still be on their way: read the
+	// stream to its end before looking at them. Closing the connection
+	// ends the read when tar is gone, or when it never exits.
+	if err != nil || fnErr != nil {
+		hj.Close()
+	}
+	select {
+	case <-copied:
+	case <-time.After(5 * time.Second):
+		hj.Close()
+		<-copied
+	}
+	hj.Close()
 	if err != nil {
 		return err
 	}
@@ -485,13 +514,21 @@ func (e *Engine) readWithTar(ctx context.Context, image string, m mount.Mount, f
 	return nil
 }
 
+// onlyChangedWarnings tells whether tar's exit code 1 meant only that
+// files changed while it read them: it says so for each. Exit 1 with
+// nothing said, or with any other complaint, is a failure.
 func onlyChangedWarnings(stderr string) bool {
+	seen := false
 	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
-		if l != "" && !strings.Contains(l, "file changed as we read it") && !strings.Contains(l, "file removed before we read it") && !strings.Contains(l, "socket ignored") {
+		if l == "" {
+			continue
+		}
+		if !strings.Contains(l, "file changed as we read it") && !strings.Contains(l, "file removed before we read it") && !strings.Contains(l, "socket ignored") {
 			return false
 		}
+		seen = true
 	}
-	return true
+	return seen
 }
 
 // tarHelper is a started helper container running the image's tar, with

@@ -3,6 +3,8 @@ package project
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"sort"
 	"strings"
 )
 
@@ -67,6 +69,9 @@ func decodeExtension(raw any) (Extension, error) {
 	if raw == nil {
 		return ext, nil
 	}
+	if err := unknownKeys(raw, reflect.TypeOf(ext), ""); err != nil {
+		return ext, err
+	}
 	b, err := json.Marshal(raw)
 	if err != nil {
 		return ext, err
@@ -80,4 +85,43 @@ func decodeExtension(raw any) (Extension, error) {
 		return ext, fmt.Errorf("invalid %s engine %q: use postgres, mysql or none", ExtensionKey, ext.Engine)
 	}
 	return ext, nil
+}
+
+// unknownKeys refuses keys of raw (a decoded YAML mapping) that t, a struct
+// with json tags, does not have, recursing into nested structs: a misspelt
+// key silently ignored would back up what the user meant to leave out, or
+// skip a hook they rely on.
+func unknownKeys(raw any, t reflect.Type, prefix string) error {
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return nil // the decoder says what is wrong with the type
+	}
+	fields := map[string]reflect.Type{}
+	var known []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		fields[name] = f.Type
+		known = append(known, name)
+	}
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ft, ok := fields[k]
+		if !ok {
+			return fmt.Errorf("invalid %s: unknown key %q; the known keys are %s", ExtensionKey, prefix+k, strings.Join(known, ", "))
+		}
+		if ft.Kind() == reflect.Struct {
+			if err := unknownKeys(m[k], ft, prefix+k+"."); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

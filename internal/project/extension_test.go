@@ -33,3 +33,30 @@ func TestRestoreHooksDecode(t *testing.T) {
 		}
 	}
 }
+
+// A misspelt key must not be ignored: "exclude-tables" for "exclude-table"
+// would back up the very tables the user meant to leave out.
+func TestDecodeExtensionRefusesUnknownKeys(t *testing.T) {
+	for _, tc := range []struct {
+		raw  map[string]any
+		name string
+	}{
+		{map[string]any{"exclude-tables": []any{"*.sessions"}}, "exclude-tables"},
+		{map[string]any{"skip": true, "pasword-env": "X"}, "pasword-env"},
+		{map[string]any{"restore-hooks": map[string]any{"after_start": []any{"true"}}}, "restore-hooks.after_start"},
+	} {
+		_, err := decodeExtension(tc.raw)
+		if err == nil {
+			t.Errorf("%v: accepted", tc.raw)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, `"`+tc.name+`"`) {
+			t.Errorf("%v: %q does not name the key %s", tc.raw, msg, tc.name)
+		}
+		// The known keys are listed, so the typo is easy to fix.
+		if !strings.Contains(msg, "exclude-table") && !strings.Contains(msg, "after-start") {
+			t.Errorf("%v: %q does not list the known keys", tc.raw, msg)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/dbdump"
 	"github.com/docker-backup/docker-backup/internal/engine"
 )
 
@@ -312,7 +313,7 @@ func (d *dispatcher) load(db *dbTarget, streams <-chan *dumpStream) error {
 			label = db.Service + " (" + st.dump.Kind + ")"
 		}
 		counter := d.prog.Start(label)
-		rd := counter.Reader(st.p)
+		rd := sqlOnly(db.Engine, st.dump, counter.Reader(st.p))
 		var err error
 		if st.dump.Kind == "globals" {
 			err = db.server.LoadGlobals(d.ctx, rd)
@@ -388,4 +389,18 @@ func (d *dispatcher) closeAll(err error) {
 		}
 		close(s.streams)
 	}
+}
+
+// sqlOnly passes a dump that goes to a database client (psql for
+// PostgreSQL's roles, mysql for everything of MySQL and MariaDB) through
+// the client's check, so that whatever changed since the archive was
+// verified, nothing reaches the client as one of its own commands.
+func sqlOnly(engineName string, dump archive.Dump, r io.Reader) io.Reader {
+	switch {
+	case engineName == dbdump.Postgres && dump.Kind == "globals":
+		return dbdump.FilterReader(dbdump.PSQL, dump.Path, r)
+	case engineName == dbdump.MySQL:
+		return dbdump.FilterReader(dbdump.MySQLClient, dump.Path, r)
+	}
+	return r
 }

@@ -135,7 +135,7 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 	if err != nil {
 		return nil, fmt.Errorf("archive %s refused, nothing was changed: %w", opts.Archive, err)
 	}
-	m, err := archive.Verify(ctx, plain)
+	m, err := Verify(ctx, plain)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("restore interrupted while verifying the archive, nothing was changed: %w", err)
@@ -399,7 +399,7 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 		return err
 	}
 	defer f.Close()
-	m, err := archive.Verify(ctx, bufio.NewReader(f))
+	m, err := Verify(ctx, bufio.NewReader(f))
 	if err != nil {
 		return fmt.Errorf("the safety backup is damaged: %w", err)
 	}
