@@ -6,7 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
 	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/project"
@@ -74,8 +79,11 @@ func writeConfig(w *archive.Writer, p *project.Project, opts Options, res *Resul
 }
 
 // redactedModel is the resolved model as `docker compose config --format
-// json` prints it, with environment values and inline secret and config
-// contents replaced.
+// json` prints it, with every value that came from interpolation (in any
+// field: image, command, healthcheck, labels, extensions...) or from an
+// environment (environment, build args) replaced, and inline secret and
+// config contents too. The compose files as written are archived beside
+// it: they are what rebuilds the project.
 func redactedModel(p *project.Project) ([]byte, error) {
 	raw, err := p.Model.MarshalJSON()
 	if err != nil {
@@ -90,12 +98,9 @@ func redactedModel(p *project.Project) ([]byte, error) {
 		if services, ok := m[key].(map[string]any); ok {
 			for _, s := range services {
 				svc, _ := s.(map[string]any)
-				if env, ok := svc["environment"].(map[string]any); ok {
-					for k, v := range env {
-						if v != nil {
-							env[k] = redacted
-						}
-					}
+				redactValues(svc["environment"])
+				if build, ok := svc["build"].(map[string]any); ok {
+					redactValues(build["args"])
 				}
 			}
 		}
@@ -111,6 +116,7 @@ func redactedModel(p *project.Project) ([]byte, error) {
 			}
 		}
 	}
+	redactInterpolated(m, p.Interpolated)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -119,4 +125,100 @@ func redactedModel(p *project.Project) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// redactValues replaces every value of a mapping (an environment, build
+// args) that has one.
+func redactValues(v any) {
+	if env, ok := v.(map[string]any); ok {
+		for k, val := range env {
+			if val != nil {
+				env[k] = redacted
+			}
+		}
+	}
+}
+
+// redactInterpolated replaces, anywhere in v, the strings interpolation
+// made or that hold a value it substituted.
+func redactInterpolated(v any, in *project.Interpolated) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			if s, ok := val.(string); ok {
+				if s != redacted && in.Holds(s) {
+					x[k] = redacted
+				}
+				continue
+			}
+			redactInterpolated(val, in)
+		}
+	case []any:
+		for i, val := range x {
+			if s, ok := val.(string); ok {
+				if in.Holds(s) {
+					x[i] = redacted
+				}
+				continue
+			}
+			redactInterpolated(val, in)
+		}
+	}
+}
+
+// secretName matches the names of variables that usually hold a secret.
+var secretName = regexp.MustCompile(`(?i)(PASSW|PASSWD|PWD|SECRET|TOKEN|PRIVATE|API_?KEY|ACCESS_?KEY)`)
+
+// literalSecrets notes the compose files that hold, as written, a value
+// for a variable named like a password: they are archived as they are
+// (a restore on a new host needs them), so the archive holds it too. The
+// value itself is never named.
+func literalSecrets(p *project.Project) []string {
+	if p.Model == nil {
+		return nil
+	}
+	files := map[string][]byte{}
+	for _, f := range p.ConfigFiles {
+		if b, err := os.ReadFile(f); err == nil {
+			files[f] = b
+		}
+	}
+	var notes []string
+	seen := map[string]bool{}
+	check := func(kind, name string, env types.MappingWithEquals) {
+		keys := make([]string, 0, len(env))
+		for k := range env {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			v := env[k]
+			if v == nil || len(*v) < minSecret || !secretName.MatchString(k) || strings.HasSuffix(k, "_FILE") || p.Interpolated.Holds(*v) {
+				continue
+			}
+			for _, f := range p.ConfigFiles {
+				if bytes.Contains(files[f], []byte(*v)) && !seen[f+k] {
+					seen[f+k] = true
+					notes = append(notes, fmt.Sprintf("compose file %s holds the value of %s (%s %s) as written, and is archived as it is: move the value to a secret (%s_FILE, where the image reads one) or to .env, which create leaves out unless --include-env",
+						filepath.Base(f), k, kind, name, k))
+				}
+			}
+		}
+	}
+	for _, name := range sortedKeys(p.Model.Services) {
+		check("service", name, p.Model.Services[name].Environment)
+	}
+	return notes
+}
+
+// minSecret: shorter values ("1", "on") are flags, not passwords.
+const minSecret = 4
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

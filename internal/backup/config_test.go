@@ -112,8 +112,10 @@ configs:
 	if err := json.Unmarshal(out, &m); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
-	if m.Name != "shop" || m.Services["db"].Image != "postgres:16" {
-		t.Errorf("model lost its values: name %q, db image %q", m.Name, m.Services["db"].Image)
+	// The image came from interpolation too: whatever a variable holds
+	// is redacted, wherever it lands.
+	if m.Name != "shop" || m.Services["db"].Image != redacted || m.Services["app"].Image != "myapp" {
+		t.Errorf("name %q, db image %q, app image %q", m.Name, m.Services["db"].Image, m.Services["app"].Image)
 	}
 	env := m.Services["db"].Environment
 	for _, k := range []string{"POSTGRES_PASSWORD", "POSTGRES_USER", "FROM_PROCESS"} {
@@ -158,5 +160,85 @@ func TestRedactedModelNoServicesEnvironment(t *testing.T) {
 	}
 	if !strings.Contains(string(out), `"nginx"`) {
 		t.Errorf("model %s", out)
+	}
+}
+
+// Interpolated values land in every field, not only environment: command,
+// healthcheck, labels, build args, extensions. Each is redacted; what the
+// compose file says literally stays.
+func TestRedactedModelRedactsInterpolationEverywhere(t *testing.T) {
+	const (
+		dbPassword = "Interp0lated-Pa55"
+		npmToken   = "npm-T0ken-xyz"
+		label      = "label-S3cret"
+	)
+	p := loadProject(t, map[string]string{
+		".env": "DB_PASSWORD=" + dbPassword + "\nNPM_TOKEN=" + npmToken + "\nLABEL_VALUE=" + label + "\n",
+		"compose.yaml": `
+services:
+  db:
+    image: postgres:16
+    command: ["postgres", "-c", "app.pw=${DB_PASSWORD}"]
+    healthcheck:
+      test: ["CMD-SHELL", "PGPASSWORD=${DB_PASSWORD} pg_isready"]
+    labels:
+      org.example.token: ${LABEL_VALUE}
+      org.example.plain: plain-label
+  app:
+    build:
+      context: .
+      args:
+        NPM_TOKEN: ${NPM_TOKEN}
+        LITERAL_ARG: literal-arg-value
+    command: run --password ${DB_PASSWORD} --verbose
+    x-custom:
+      key: ${DB_PASSWORD}
+`,
+	})
+	out, err := redactedModel(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{dbPassword, npmToken, label, "literal-arg-value"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("%q in the resolved model:\n%s", secret, out)
+		}
+	}
+	for _, kept := range []string{`"plain-label"`, `"--verbose"`, `"postgres:16"`, `"run"`} {
+		if !strings.Contains(string(out), kept) {
+			t.Errorf("%s, which no variable gave, is gone:\n%s", kept, out)
+		}
+	}
+}
+
+// Compose files are archived as written, literal passwords included:
+// create says so, naming the file and the variable, never the value.
+func TestLiteralSecretsNoted(t *testing.T) {
+	p := loadProject(t, map[string]string{
+		".env":    "FROM_DOTENV=dotenv-Value-1\n",
+		"app.env": "APP_TOKEN=envfile-Value-2\n",
+		"compose.yaml": `
+services:
+  db:
+    image: postgres:16
+    environment:
+      POSTGRES_PASSWORD: literal-Pa55word
+      POSTGRES_PASSWORD_FILE: /run/secrets/pw
+      MYSQL_PWD: ${FROM_DOTENV}
+      DEBUG_PASSWORDS: "on"
+      POSTGRES_USER: app
+  app:
+    image: app
+    env_file: [app.env]
+`,
+	})
+	notes := literalSecrets(p)
+	if len(notes) != 1 || !strings.Contains(notes[0], "compose.yaml holds the value of POSTGRES_PASSWORD (service db)") {
+		t.Fatalf("notes %q", notes)
+	}
+	for _, secret := range []string{"literal-Pa55word", "dotenv-Value-1", "envfile-Value-2"} {
+		if strings.Contains(notes[0], secret) {
+			t.Errorf("the note shows the value: %q", notes[0])
+		}
 	}
 }

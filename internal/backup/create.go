@@ -197,6 +197,9 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 			notes = append(notes, db.plan.Notes...)
 		}
 	}
+	for _, n := range literalSecrets(p) {
+		note("%s", n)
+	}
 	volumes, volNotes := collectVolumes(services, skipped, dbs, opts)
 	for _, n := range volNotes {
 		note("%s", n)

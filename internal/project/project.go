@@ -13,9 +13,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -41,6 +43,76 @@ type Project struct {
 	// by its containers' labels alone.
 	Model    *types.Project
 	Services []*Service
+	// Interpolated is what interpolation put into the model: nothing of
+	// it may be written out (it may be a password from .env).
+	Interpolated *Interpolated
+}
+
+// Interpolated records what interpolation substituted while the compose
+// files were read: the variables' values, and the strings they made.
+type Interpolated struct {
+	mu sync.Mutex
+	// Values are the variables' values; Results the strings holding them.
+	Values, Results map[string]bool
+}
+
+func newInterpolated() *Interpolated {
+	return &Interpolated{Values: map[string]bool{}, Results: map[string]bool{}}
+}
+
+// minContained is the shortest value looked for inside other strings:
+// shorter ones ("1", "on") would take out half the model, and no secret
+// is that short.
+const minContained = 3
+
+// Holds tells whether s came from interpolation, or holds a value that
+// did (a command string split into words, say).
+func (i *Interpolated) Holds(s string) bool {
+	if i == nil {
+		return false
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.Results[s] || i.Values[s] {
+		return true
+	}
+	for v := range i.Values {
+		if len(v) >= minContained && strings.Contains(s, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// record hooks into compose-go's interpolation.
+func (i *Interpolated) record(o *loader.Options) {
+	if o.Interpolate == nil {
+		return
+	}
+	opts := *o.Interpolate
+	lookup, substitute := opts.LookupValue, opts.Substitute
+	if substitute == nil {
+		substitute = template.Substitute
+	}
+	opts.LookupValue = func(key string) (string, bool) {
+		v, ok := lookup(key)
+		if ok && v != "" {
+			i.mu.Lock()
+			i.Values[v] = true
+			i.mu.Unlock()
+		}
+		return v, ok
+	}
+	opts.Substitute = func(s string, m template.Mapping) (string, error) {
+		out, err := substitute(s, m)
+		if err == nil && out != s {
+			i.mu.Lock()
+			i.Results[out] = true
+			i.mu.Unlock()
+		}
+		return out, err
+	}
+	o.Interpolate = &opts
 }
 
 // Service is one service and what it runs.
@@ -118,11 +190,13 @@ type ContainerLister interface {
 // COMPOSE_FILE, or compose.yaml in the folder or a parent), else from the
 // running containers of the project named by -p or COMPOSE_PROJECT_NAME.
 func Load(ctx context.Context, api ContainerLister, opts Options) (*Project, error) {
-	model, err := loadModel(ctx, opts)
+	interp := newInterpolated()
+	model, err := loadModel(ctx, opts, interp)
 	var p *Project
 	switch {
 	case err == nil:
 		p = fromModel(model)
+		p.Interpolated = interp
 	case errors.Is(err, ErrNoProject):
 		name := opts.Name
 		if name == "" {
@@ -153,7 +227,7 @@ func envValue(env []string, key string) string {
 	return ""
 }
 
-func loadModel(ctx context.Context, opts Options) (*types.Project, error) {
+func loadModel(ctx context.Context, opts Options, interp *Interpolated) (*types.Project, error) {
 	env := opts.Environment
 	if env == nil {
 		env = os.Environ()
@@ -207,6 +281,7 @@ func loadModel(ctx context.Context, opts Options) (*types.Project, error) {
 		cli.WithDotEnv,
 		cli.WithDefaultProfiles(opts.Profiles...),
 		cli.WithName(opts.Name),
+		cli.WithLoadOptions(interp.record),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("reading the compose project: %w", err)

@@ -1,0 +1,214 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker-backup/docker-backup/internal/archive"
+)
+
+// appendToDump copies an archive with text appended to a dump stored in
+// one part, the manifest's size and SHA-256 made to match: every
+// checksum verifies, only what the dump says can give it away.
+func appendToDump(t *testing.T, arch, dump, text string) string {
+	t.Helper()
+	var whole []byte
+	out := rewriteArchive(t, arch, func(name string, body []byte) []byte {
+		if name == dump+".000000" {
+			whole = append(append([]byte(nil), body...), text...)
+			return whole
+		}
+		return body
+	}, func(m *archive.Manifest) {
+		sum := sha256.Sum256(whole)
+		for i, f := range m.Files {
+			if f.Path == dump {
+				if f.Parts != 1 {
+					t.Fatalf("%s has %d parts", dump, f.Parts)
+				}
+				m.Files[i].Size, m.Files[i].SHA256 = int64(len(whole)), hex.EncodeToString(sum[:])
+			}
+		}
+	})
+	if whole == nil {
+		t.Fatalf("no %s in the archive", dump)
+	}
+	return out
+}
+
+// hostileRefused checks that an archive whose dump makes the database's
+// client run a shell command is refused by verify and restore, naming the
+// entry and line, with nothing changed and nothing run.
+func hostileRefused(t *testing.T, p *project, hostile, where string) {
+	t.Helper()
+	before := startedAt(t, p)
+	if r := backup(t, p.Dir, nil, "verify", hostile); r.Err == nil || !strings.Contains(r.Stderr, where) {
+		t.Errorf("verify: %s", r)
+	}
+	r := backup(t, p.Dir, nil, "restore", "-p", p.Name, "-y", hostile)
+	refused(t, p, r, before, where)
+	if !strings.Contains(r.Stderr, "nothing was changed") {
+		t.Errorf("the refusal should say nothing was changed: %s", r.Stderr)
+	}
+	if r := p.exec("db", "", "test", "-e", "/tmp/pwned"); r.Err == nil {
+		t.Errorf("the archive ran a command in the database container")
+	}
+}
+
+// TestRestoreRefusesClientCommands: an archive is data. A psql \! line in
+// PostgreSQL's roles dump, or a mysql system line in MariaDB's, used to
+// pass verify and run as root in the database container.
+func TestRestoreRefusesClientCommands(t *testing.T) {
+	t.Run("postgres", func(t *testing.T) {
+		p := newProject(t, postgresProject(t))
+		p.up()
+		seedPostgres(t, p)
+		arch := create(t, p)
+		lines := strings.Count(string(dumpOf(t, arch, "databases/db/globals.sql")), "\n")
+		hostile := appendToDump(t, arch, "databases/db/globals.sql", "\\! touch /tmp/pwned\n")
+		hostileRefused(t, p, hostile, "databases/db/globals.sql, line "+strconv.Itoa(lines+1)+`: psql meta-command \!`)
+	})
+	t.Run("mariadb", func(t *testing.T) {
+		p := newProject(t, mariadbProject(t))
+		p.up()
+		seedMariaDB(t, p)
+		// A database and a table named like options: they used to make
+		// every backup of the project fail ("unknown option").
+		mariadb(t, p, "CREATE DATABASE `-dash`; CREATE TABLE `-dash`.`-t` (x int); INSERT INTO `-dash`.`-t` VALUES (1), (2);")
+		arch := create(t, p, "--exclude-table-data", "-dash.-t")
+		if got := string(dumpOf(t, arch, "databases/db/-dash.sql")); !strings.Contains(got, "CREATE TABLE `-t`") || strings.Contains(got, "INSERT INTO `-t`") {
+			t.Errorf("the dump of -dash:\n%s", got)
+		}
+		lines := strings.Count(string(dumpOf(t, arch, "databases/db/users.sql")), "\n")
+		hostile := appendToDump(t, arch, "databases/db/users.sql", "system touch /tmp/pwned\n")
+		hostileRefused(t, p, hostile, "databases/db/users.sql, line "+strconv.Itoa(lines+1)+": mysql client command system")
+		hostile = appendToDump(t, arch, "databases/db/users.sql", "SELECT 1; \\! touch /tmp/pwned\n")
+		hostileRefused(t, p, hostile, "databases/db/users.sql, line "+strconv.Itoa(lines+1)+`: mysql client command \!`)
+		// The sound archive restores, -dash with it, through a client in
+		// --binary-mode and --sandbox.
+		mariadb(t, p, "DROP DATABASE `-dash`;")
+		if r := backup(t, p.Dir, nil, "restore", "-p", p.Name, "-y", arch); r.Err != nil {
+			t.Fatalf("restore: %s", r)
+		}
+		if got := mariadb(t, p, "SELECT COUNT(*) FROM `-dash`.`-t`"); got != "0" {
+			t.Errorf("-dash.-t after the restore: %q rows, want its structure only", got)
+		}
+	})
+}
+
+// dumpOf is a dump's content, its parts joined.
+func dumpOf(t *testing.T, arch, dump string) []byte {
+	t.Helper()
+	var out []byte
+	rewriteArchive(t, arch, func(name string, body []byte) []byte {
+		if base, _, ok := archive.SplitPart(name); ok && base == dump {
+			out = append(out, body...)
+		}
+		return body
+	}, func(*archive.Manifest) {})
+	return out
+}
+
+// seedMariaDB gives the shop database a table.
+func seedMariaDB(t *testing.T, p *project) {
+	t.Helper()
+	mariadb(t, p, "CREATE TABLE shop.items (id int PRIMARY KEY, name text); INSERT INTO shop.items VALUES (1, 'it''s'), (2, 'back\\\\slash');")
+}
+
+// dumpProcesses lists the dump and load tools running on the host, the
+// containers' processes included.
+func dumpProcesses() []string {
+	var found []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, path := range procs {
+		b, err := os.ReadFile(path)
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		switch filepath.Base(string(bytes.SplitN(b, []byte{0}, 2)[0])) {
+		case "pg_dump", "pg_dumpall", "pg_restore", "mariadb-dump", "mysqldump":
+			found = append(found, strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return found
+}
+
+// TestCancelledCreateStopsItsDump interrupts a backup whose pg_dump waits
+// on a lock another transaction holds: the dump used to go on waiting in
+// the database container, holding its own transaction, after the backup
+// had ended.
+func TestCancelledCreateStopsItsDump(t *testing.T) {
+	p := newProject(t, postgresProject(t))
+	p.up()
+	seedPostgres(t, p)
+	// A transaction holds the table: pg_dump's LOCK TABLE waits for it.
+	holder, _ := startIn(t, p, "db", "psql", "-X", "-U", "app", "-d", "appdb", "-c", "BEGIN; LOCK TABLE public.users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120);")
+	defer func() {
+		holder.Process.Kill()
+		holder.Wait()
+	}()
+	waitFor(t, 30*time.Second, "the lock to be held", func() bool {
+		return psql(t, p, "appdb", "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted") == "1"
+	})
+	out := t.TempDir()
+	cmd, stderr := startBackup(t, p, "create", "-p", p.Name, "-o", out+"/")
+	waitFor(t, 60*time.Second, "pg_dump to wait on the lock", func() bool {
+		return psql(t, p, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' AND wait_event_type = 'Lock'") == "1"
+	})
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err == nil {
+		t.Fatalf("the interrupted backup succeeded: %s", stderr)
+	}
+	if !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("the error should say the backup was interrupted: %s", stderr)
+	}
+	// Within a few seconds, nothing of the dump is left: no pg_dump
+	// process, and no session of it on the server.
+	waitFor(t, 5*time.Second, "the dump to stop", func() bool { return len(dumpProcesses()) == 0 })
+	waitFor(t, 5*time.Second, "the dump's session to end", func() bool {
+		return psql(t, p, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'") == "0"
+	})
+	if got, _ := filepath.Glob(filepath.Join(out, "*")); len(got) > 0 {
+		t.Errorf("the interrupted backup left %v", got)
+	}
+}
+
+// startIn starts a command in a service's container and returns it
+// running.
+func startIn(t *testing.T, p *project, service string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.CommandContext(context.Background(), "docker", append([]string{"compose", "-p", p.Name, "exec", "-T", service}, args...)...)
+	cmd.Dir = p.Dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &out
+}
+
+// waitFor polls cond until it holds, or fails the test after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
