@@ -209,6 +209,132 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// writerApp is the app service of postgresCompose, but writing a line to
+// its volume every 20 ms and saying so on stdout once written; each run
+// starts with a line "start".
+const writerApp = `    command: ["bash", "-c", "mkdir -p /srv/data/live && echo start >> /srv/data/live/log && echo start && i=0 && while :; do i=$$((i+1)); echo $$i >> /srv/data/live/log && echo wrote $$i; sleep 0.02; done"]
+`
+
+// TestRestoreRollbackKeepsWritesMadeDuringIt fails a restore after its
+// data is in (a before-start hook fails): the app's writes up to the
+// moment the restore stopped it must all be there after the rollback.
+// The safety backup used to be taken while the app ran, and the app
+// stopped only afterwards: what it wrote in between was lost, while the
+// message said the project was as it was.
+func TestRestoreRollbackKeepsWritesMadeDuringIt(t *testing.T) {
+	files := postgresProject(t)
+	compose := strings.Replace(files["compose.yaml"], `    command: ["sleep", "infinity"]
+`, writerApp, 1)
+	compose = strings.Replace(compose, "      - dbdata:/var/lib/postgresql/data\n", "      - dbdata:/var/lib/postgresql/data\n    x-backup:\n      restore-hooks:\n        before-start: [\"echo migration failed >&2; exit 3\"]\n", 1)
+	files["compose.yaml"] = compose
+	p := newProject(t, files)
+	p.up()
+	seedPostgres(t, p)
+	// Enough rows that the safety backup takes a while.
+	psql(t, p, "appdb", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat(md5((g*7)::text), 6) AS v FROM generate_series(1, 300000) g;")
+	arch := create(t, p)
+	if r := p.exec("app", volumeChange, "bash"); r.Err != nil {
+		t.Fatal(r)
+	}
+	stable := func() string { // the volume but for the app's live folder
+		var keep []string
+		for _, l := range strings.Split(volumeState(t, p), "\n") {
+			if !strings.HasPrefix(l, "./live") {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	want, wantDB := stable(), tableDigest(t, p, "appdb", "public.users")
+
+	r := backup(t, p.Dir, nil, "restore", "-p", p.Name, "-y", arch)
+	if r.Err == nil || !strings.Contains(r.Stderr, "exit code 3") || !strings.Contains(r.Stderr, "rolled back") {
+		t.Fatalf("the restore should fail on its hook and roll back: %s", r)
+	}
+	if st := p.state(t, "app"); st != "running" {
+		t.Fatalf("app is %s after the rollback", st)
+	}
+	// The app's first run wrote lines 1..n before the restore stopped
+	// it (its log says so); the log file must hold all of them.
+	logs := p.compose(context.Background(), "logs", "--no-color", "--no-log-prefix", "app")
+	runs := strings.Split(logs.Stdout, "start\n")
+	if len(runs) < 3 {
+		t.Fatalf("the app's log holds %d runs, want a run before and one after the restore:\n%s", len(runs)-1, logs.Stdout)
+	}
+	lines := strings.Fields(strings.ReplaceAll(runs[1], "wrote", ""))
+	last := lines[len(lines)-1]
+	kept := p.exec("app", "", "bash", "-c", "awk 'NR>1 && /^start$/ {exit} {print}' /srv/data/live/log | tail -n 1")
+	if got := strings.TrimSpace(kept.Stdout); got != last {
+		t.Errorf("the app wrote line %s before it was stopped; after the rollback the volume ends at line %q", last, got)
+	}
+	// Everything else is exactly as before the restore, mtimes of the
+	// volume's root and folders included.
+	if got := stable(); got != want {
+		t.Errorf("the volume differs after the rollback\nwant:\n%s\ngot:\n%s", want, got)
+	}
+	if got := tableDigest(t, p, "appdb", "public.users"); got != wantDB {
+		t.Errorf("users differ after the rollback: %s, want %s", got, wantDB)
+	}
+	// Nothing of the set-aside content is left.
+	if r := p.exec("app", "", "bash", "-c", "ls -A /srv/data | grep -c docker-backup-replaced || true"); strings.TrimSpace(r.Stdout) != "0" {
+		t.Errorf("set-aside folders left in the volume: %s", r)
+	}
+}
+
+// TestRestoreCatchesAnArchiveChangedDuringIt changes a file's content in
+// the archive, in place, keeping its size and mtime, while the restore
+// takes its safety backup, between the verification and the pass that
+// applies the archive: the change must be caught, and the restore rolled
+// back. Only size and mtime used to be compared.
+func TestRestoreCatchesAnArchiveChangedDuringIt(t *testing.T) {
+	p := newProject(t, postgresProject(t))
+	p.up()
+	seedPostgres(t, p)
+	psql(t, p, "appdb", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat(md5((g*7)::text), 6) AS v FROM generate_series(1, 300000) g;")
+	arch := create(t, p, "--compression", "none")
+	data, err := os.ReadFile(arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(data, []byte("hello\n"))
+	if at < 0 || bytes.Count(data, []byte("hello\n")) != 1 {
+		t.Fatal("hello.txt's content is not in the archive once")
+	}
+	fi, _ := os.Stat(arch)
+	change(t, p)
+	want := volumeState(t, p)
+
+	cmd, stderr := startRestore(t, p, arch)
+	waitFor(t, 2*time.Minute, "the safety backup", func() bool {
+		partial, _ := filepath.Glob(filepath.Join(p.Dir, "backups", ".*.partial"))
+		return len(partial) > 0
+	})
+	f, err := os.OpenFile(arch, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("j"), int64(at)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Chtimes(arch, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := os.Stat(arch); now.Size() != fi.Size() || !now.ModTime().Equal(fi.ModTime()) {
+		t.Fatal("the archive's size or mtime changed: the test proves nothing")
+	}
+	err = cmd.Wait()
+	if err == nil {
+		t.Fatalf("the restore applied an archive changed after it was verified: %s", stderr)
+	}
+	if !strings.Contains(stderr.String(), "changed since the archive was verified") || !strings.Contains(stderr.String(), "rolled back") {
+		t.Errorf("the error should say the archive changed, and that it rolled back:\n%s", stderr)
+	}
+	if got := volumeState(t, p); got != want {
+		t.Errorf("the volume differs after the rollback\nwant:\n%s\ngot:\n%s", want, got)
 	}
 }

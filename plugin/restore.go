@@ -23,10 +23,12 @@ func restoreCommand(env *Env) *cli.Command {
 		Usage:     "Restore a compose project's volumes and databases from an archive, with rollback",
 		ArgsUsage: "ARCHIVE",
 		Description: `Run in the project's folder, like docker compose. The archive is verified
-first; then the plan is shown and confirmed, the current state is backed up
-(the safety backup), the services are stopped, volumes are replaced and
-databases reloaded, and everything that ran is started again. If anything
-fails, or on Ctrl-C, the safety backup is restored. On a host where the
+first; then the plan is shown and confirmed, the services are stopped (all
+but the databases to load), the current state is backed up (the safety
+backup), volumes are replaced and databases reloaded, and everything that
+ran is started again. If anything fails, or on Ctrl-C, each volume's old
+content, kept aside until then, is put back and the databases are reloaded
+from the safety backup. On a host where the
 project does not exist yet, it is created with docker compose up --no-start.`,
 		Flags: append(append(projectFlags(), identityFlags()...),
 			&cli.StringSliceFlag{Name: "service", Usage: "Restore only the volumes and databases of `SERVICE`"},

@@ -73,6 +73,14 @@ func (e TreeEntry) Line() string {
 	return b.String()
 }
 
+// TreeEntryOf is the digest's view of an entry read from an archive's
+// volume tree: rel is its name below the tree's prefix ("." for the
+// root), linkRel a hardlink's target below it, sum a regular file's hex
+// SHA-256. A restore computes the digest of what it writes with it.
+func TreeEntryOf(rel, linkRel string, hdr *tar.Header, sum string) TreeEntry {
+	return treeEntry(rel, linkRel, hdr, sum)
+}
+
 // treeEntry builds the digest's view of an archived tree entry. rel and
 // linkRel are relative to the prefix (linkRel only matters for hardlinks);
 // sum is the hex SHA-256 of a regular file's content.

@@ -287,40 +287,66 @@ func (e *Engine) helperLogs(ctx context.Context, id string) string {
 	return strings.TrimSpace(b.String())
 }
 
-// Replacement is a volume made ready for its new content: its old content
-// is deleted, or set aside in a folder at its root (Aside) that the
-// extraction deletes once the new content is in. Image is the helper image
-// that prepared it, and has what the extraction needs.
+// Replacement is a volume made ready for its new content: its old
+// content is set aside, in a folder at its root (Aside), or deleted when
+// no image of the project could set it aside. Image is the helper image
+// that prepared it, and has what the extraction needs. Set-aside content
+// stays until CommitReplace deletes it, or RevertReplace puts it back:
+// Revertible says the root's own owner, mode and mtime were kept too, so
+// that putting it back is exact.
 type Replacement struct {
-	Volume string
-	Image  string
-	Aside  string
+	Volume     string
+	Image      string
+	Aside      string
+	Revertible bool
 }
 
 // ReplacedPrefix starts the name of the folder at a volume's root that holds
-// its old content while a restore replaces it. The restore deletes it; one
-// that was killed may leave it behind.
+// its old content while a restore replaces it: the content in c/, the
+// root's own metadata in root.tar. The restore deletes it, or moves the
+// content back when it fails; one that was killed may leave it behind.
 const ReplacedPrefix = ".docker-backup-replaced-"
 
-// asideScript moves everything at the volume's root into the new folder
-// $ASIDE. Renames are instant where deleting first is not: on ext4 without
-// a journal, files created soon after many were deleted each scan the
-// deleted inodes (recently_deleted), and extracting 60,000 files into a
-// volume just emptied took several times as long as into a fresh one. The
-// check for tar fails here, before any content is read, when the image
-// cannot do the rest.
+// asideScript moves everything at the volume's root into $ASIDE/c, after
+// keeping the root's owner, mode and mtime in $ASIDE/root.tar (GNU tar;
+// without it the set-aside content can still be deleted, not put back
+// exactly: exit code 5). Renames are instant
+// where deleting first is not: on ext4 without a journal, files created
+// soon after many were deleted each scan the deleted inodes
+// (recently_deleted), and extracting 60,000 files into a volume just
+// emptied took several times as long as into a fresh one. The check for
+// tar fails here, before any content is read, when the image cannot do
+// the rest.
 const asideScript = `command -v tar >/dev/null 2>&1 || exit 3
-cd ` + helperMount + ` && mkdir -m 700 -- "$ASIDE" || exit 1
+cd ` + helperMount + ` || exit 1
+root=ok
+tar -c -f /.docker-backup-root.tar --no-recursion . 2>/dev/null || root=
+mkdir -m 700 -- "$ASIDE" && mkdir -m 700 -- "$ASIDE/c" || exit 1
 for f in * .[!.]* ..?*; do
-  if [ "$f" != "$ASIDE" ] && { [ -e "$f" ] || [ -h "$f" ]; }; then mv -f -- "$f" "$ASIDE/" || exit 1; fi
-done`
+  if [ "$f" != "$ASIDE" ] && { [ -e "$f" ] || [ -h "$f" ]; }; then mv -f -- "$f" "$ASIDE/c/" || exit 1; fi
+done
+[ -n "$root" ] || exit 5
+cp /.docker-backup-root.tar "$ASIDE/root.tar" || exit 1`
 
-// extractAsideScript extracts the stream, then deletes the old content.
-// Deleting it changes the root's mtime, which tar has just set from the
-// archive: a reference file outside the volume carries it over.
-const extractAsideScript = `tar -x -p -f - -C / || exit $?
-ref=/.docker-backup-root-mtime
+// commitScript deletes the set-aside content. Deleting it changes the
+// root's mtime, which the extraction has just set from the archive: a
+// reference file outside the volume carries it over.
+const commitScript = `ref=/.docker-backup-root-mtime
 touch -m -r ` + helperMount + ` "$ref" && rm -rf -- ` + helperMount + `/"$ASIDE" && touch -m -r "$ref" ` + helperMount
+
+// revertScript deletes what a failed restore extracted and moves the
+// set-aside content back, then gives the root its owner, mode and mtime
+// from before. Exit 4: nothing to revert to.
+const revertScript = `cd ` + helperMount + ` || exit 1
+[ -d "$ASIDE/c" ] && [ -f "$ASIDE/root.tar" ] || exit 4
+cp "$ASIDE/root.tar" /.docker-backup-root.tar || exit 1
+for f in * .[!.]* ..?*; do
+  if [ "$f" != "$ASIDE" ] && { [ -e "$f" ] || [ -h "$f" ]; }; then rm -rf -- "$f" || exit 1; fi
+done
+for f in "$ASIDE"/c/* "$ASIDE"/c/.[!.]* "$ASIDE"/c/..?*; do
+  if [ -e "$f" ] || [ -h "$f" ]; then mv -f -- "$f" . || exit 1; fi
+done
+rm -rf -- "$ASIDE" && tar -x -p -f /.docker-backup-root.tar -C ` + helperMount
 
 // PrepareReplace makes a volume ready for ExtractIntoVolume: with a helper
 // started from the first of images that has sh, mv and tar (as root,
@@ -339,8 +365,8 @@ func (e *Engine) PrepareReplace(ctx context.Context, images []string, volume str
 			continue
 		}
 		switch code {
-		case 0:
-			return Replacement{Volume: volume, Image: img, Aside: aside}, nil
+		case 0, 5:
+			return Replacement{Volume: volume, Image: img, Aside: aside, Revertible: code == 0}, nil
 		case 3:
 			continue // no tar: another image, or find -delete
 		default:
@@ -352,6 +378,52 @@ func (e *Engine) PrepareReplace(ctx context.Context, images []string, volume str
 		return Replacement{}, err
 	}
 	return Replacement{Volume: volume, Image: img}, nil
+}
+
+// CommitReplace deletes the content a replacement set aside, once the
+// restore it belongs to has succeeded. It runs even after a cancel.
+func (e *Engine) CommitReplace(ctx context.Context, rep Replacement) error {
+	if rep.Aside == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Hour)
+	defer cancel()
+	code, out, err := e.runCmd(ctx, rep.Image, writeMount(rep.Volume), []string{"sh", "-c", commitScript}, []string{"ASIDE=" + rep.Aside})
+	if err == nil && code != 0 {
+		err = fmt.Errorf("exit code %d: %s", code, out)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot delete the old content of volume %s (folder %s at its root; delete it by hand): %w", rep.Volume, rep.Aside, err)
+	}
+	return nil
+}
+
+// ErrNotRevertible: the replacement kept nothing to put back (its old
+// content was deleted, or the root's metadata could not be kept).
+var ErrNotRevertible = errors.New("the old content was not set aside")
+
+// RevertReplace puts a volume back as it was before PrepareReplace: what
+// was extracted since is deleted, the set-aside content moved back, the
+// root's owner, mode and mtime restored. Renames only: exact and quick,
+// whatever the size. It runs even after a cancel.
+func (e *Engine) RevertReplace(ctx context.Context, rep Replacement) error {
+	if rep.Aside == "" || !rep.Revertible {
+		return ErrNotRevertible
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Hour)
+	defer cancel()
+	code, out, err := e.runCmd(ctx, rep.Image, writeMount(rep.Volume), []string{"sh", "-c", revertScript}, []string{"ASIDE=" + rep.Aside})
+	switch {
+	case err != nil:
+	case code == 4:
+		err = ErrNotRevertible
+	case code != 0:
+		err = fmt.Errorf("exit code %d: %s", code, out)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot put back the old content of volume %s: %w", rep.Volume, err)
+	}
+	return nil
 }
 
 // runCmd runs cmd in a helper of image (as root, without network),
@@ -380,9 +452,9 @@ var errNoTar = errors.New("no tar in the image")
 // VolumeTarPrefix) into a volume PrepareReplace made ready, like
 // copyIntoVolume, but with the image's own tar, run in a started helper
 // (as root, without network or logging) that reads r on its stdin: several
-// times faster than the daemon's extraction for many files. Then it
-// deletes the content set aside. Images without tar fall back to
-// copyIntoVolume. The archive carries no owner names, so tar -p as root
+// times faster than the daemon's extraction for many files. The content
+// set aside stays (CommitReplace, RevertReplace). Images without tar fall
+// back to copyIntoVolume. The archive carries no owner names, so tar -p as root
 // keeps the numeric owners; it also sets modes and mtimes, directories'
 // after their content.
 func (e *Engine) ExtractIntoVolume(ctx context.Context, rep Replacement, r io.Reader) error {
@@ -395,11 +467,8 @@ func (e *Engine) ExtractIntoVolume(ctx context.Context, rep Replacement, r io.Re
 
 func (e *Engine) extract(ctx context.Context, rep Replacement, r io.Reader) error {
 	volume := rep.Volume
-	cmd, env := []string{"tar", "-x", "-p", "-f", "-", "-C", "/"}, []string(nil)
-	if rep.Aside != "" {
-		cmd, env = []string{"sh", "-c", extractAsideScript}, []string{"ASIDE=" + rep.Aside}
-	}
-	h, err := e.startHelper(ctx, rep.Image, writeMount(volume), cmd, env, true)
+	cmd := []string{"tar", "-x", "-p", "-f", "-", "-C", "/"}
+	h, err := e.startHelper(ctx, rep.Image, writeMount(volume), cmd, nil, true)
 	if err != nil {
 		return err
 	}

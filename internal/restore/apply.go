@@ -3,8 +3,11 @@ package restore
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strings"
 
@@ -22,10 +25,14 @@ type loader interface {
 	LoadDatabase(ctx context.Context, db string, r io.Reader) error
 }
 
-// volumeWriter replaces a volume's content (engine.Engine in production).
+// volumeWriter replaces a volume's content (engine.Engine in production):
+// its old content is set aside, the new extracted, then the old deleted
+// (commit) or put back (revert).
 type volumeWriter interface {
 	PrepareReplace(ctx context.Context, images []string, volume string) (engine.Replacement, error)
 	ExtractIntoVolume(ctx context.Context, rep engine.Replacement, r io.Reader) error
+	CommitReplace(ctx context.Context, rep engine.Replacement) error
+	RevertReplace(ctx context.Context, rep engine.Replacement) error
 }
 
 // volumeTarget is an archived volume and the engine volume it goes into.
@@ -35,8 +42,11 @@ type volumeTarget struct {
 	Target string
 	// Images may prepare it (the first that has the tools).
 	Images []string
-	// rep is the volume made ready for its new content.
-	rep engine.Replacement
+	// rep is the volume made ready for its new content, once prepared;
+	// committed, its old content is gone.
+	rep       engine.Replacement
+	prepared  bool
+	committed bool
 }
 
 // dbTarget is a database service and the dumps to load into it, in the
@@ -98,7 +108,7 @@ func apply(ctx context.Context, r io.Reader, m *archive.Manifest, w *work, vw vo
 			if err != nil {
 				return fmt.Errorf("clearing volume %s: %w", v.Target, err)
 			}
-			v.rep = rep
+			v.rep, v.prepared = rep, true
 			return nil
 		})
 	}
@@ -112,6 +122,7 @@ func apply(ctx context.Context, r io.Reader, m *archive.Manifest, w *work, vw vo
 		ctx: ctx, cancel: cancel, g: g, vw: vw, prog: prog,
 		volTargets: map[string]*volumeTarget{}, vols: map[string]*volumeSink{},
 		dumps: map[string]dumpRef{}, dbs: map[string]*dbSink{}, parts: map[string]int{},
+		files: map[string]archive.File{},
 	}
 	for _, v := range w.volumes {
 		d.volTargets[v.Name] = v
@@ -123,10 +134,19 @@ func apply(ctx context.Context, r io.Reader, m *archive.Manifest, w *work, vw vo
 	}
 	for _, f := range m.Files {
 		d.parts[f.Path] = f.Parts
+		d.files[f.Path] = f
 	}
 	derr := d.run(ar)
+	if derr == nil {
+		derr = d.checkVolumes()
+	}
 	d.closeAll(derr)
 	gerr := g.Wait()
+	if errors.Is(derr, archive.ErrChecksum) || errors.Is(derr, archive.ErrInvalid) {
+		// The archive is not what was verified: that is the cause of
+		// whatever the loaders made of the stream cut short.
+		return derr
+	}
 	if gerr != nil {
 		// A loader's failure makes the dispatcher fail too, on a closed
 		// pipe: the loader's error is the one that says what went wrong.
@@ -154,11 +174,19 @@ type dispatcher struct {
 	dumps      map[string]dumpRef
 	dbs        map[string]*dbSink
 	parts      map[string]int
+	files      map[string]archive.File
 }
 
+// The archive was verified before the restore, but it is read again to
+// be applied, and could have changed in between: every dump's SHA-256 and
+// every volume's tree digest are computed again as they are applied, and
+// checked before the loader or the extraction sees the end of its stream,
+// so that a mismatch fails it (and the restore rolls back).
+
 type volumeSink struct {
-	pw *chunkPipe
-	tw *tar.Writer
+	pw     *chunkPipe
+	tw     *tar.Writer
+	digest *archive.TreeDigest
 }
 
 type dbSink struct {
@@ -172,6 +200,8 @@ type dumpStream struct {
 	p     *chunkPipe
 	parts int
 	got   int
+	h     hash.Hash
+	size  int64
 }
 
 func (d *dispatcher) run(ar *archive.Reader) error {
@@ -208,7 +238,7 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 	s := d.vols[name]
 	if s == nil {
 		pr := newChunkPipe()
-		s = &volumeSink{pw: pr, tw: tar.NewWriter(pr)}
+		s = &volumeSink{pw: pr, tw: tar.NewWriter(pr), digest: archive.NewTreeDigest()}
 		d.vols[name] = s
 		d.g.Go(func() error {
 			counter := d.prog.Start("volume " + t.Name)
@@ -235,12 +265,14 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 		ModTime: hdr.ModTime, AccessTime: hdr.AccessTime, ChangeTime: hdr.ChangeTime,
 		Devmajor: hdr.Devmajor, Devminor: hdr.Devminor, Format: tar.FormatPAX,
 	}
+	linkRel := ""
 	if hdr.Typeflag == tar.TypeLink {
 		prefix := archive.VolumesDir + name + "/"
 		if !strings.HasPrefix(hdr.Linkname, prefix) {
 			return fmt.Errorf("%w: hardlink %s leaves its volume", archive.ErrInvalid, hdr.Name)
 		}
-		out.Linkname = engine.VolumeTarPrefix + strings.TrimPrefix(hdr.Linkname, prefix)
+		linkRel = strings.TrimPrefix(hdr.Linkname, prefix)
+		out.Linkname = engine.VolumeTarPrefix + linkRel
 	}
 	for k, v := range hdr.PAXRecords {
 		if k == "path" || k == "linkpath" || k == "size" {
@@ -254,9 +286,30 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 	if err := s.tw.WriteHeader(out); err != nil {
 		return fmt.Errorf("restoring volume %s: %w", name, err)
 	}
+	sum := ""
 	if out.Typeflag == tar.TypeReg {
-		if _, err := io.Copy(s.tw, r); err != nil {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(s.tw, h), r); err != nil {
 			return fmt.Errorf("restoring volume %s: %w", name, err)
+		}
+		sum = hex.EncodeToString(h.Sum(nil))
+	}
+	treeRel := strings.TrimSuffix(rel, "/")
+	if treeRel == "" {
+		treeRel = "."
+	}
+	s.digest.Add(archive.TreeEntryOf(treeRel, linkRel, hdr, sum))
+	return nil
+}
+
+// checkVolumes compares each volume's tree as applied with the manifest,
+// before its extraction sees the end of the stream.
+func (d *dispatcher) checkVolumes() error {
+	for name, s := range d.vols {
+		v := d.volTargets[name]
+		got := s.digest.Summary()
+		if got.Entries != v.Entries || got.Bytes != v.Bytes || got.Digest != v.TreeSHA256 {
+			return fmt.Errorf("%w: volume %s changed since the archive was verified (tree digest %s, the manifest lists %s): the archive was modified during the restore", archive.ErrChecksum, name, got.Digest, v.TreeSHA256)
 		}
 	}
 	return nil
@@ -284,17 +337,27 @@ func (d *dispatcher) dumpEntry(hdr *tar.Header, r io.Reader) error {
 		if (s.cur != nil && s.cur.got < s.cur.parts) || ref.index != s.next {
 			return fmt.Errorf("%w: dump %s is out of order", archive.ErrInvalid, base)
 		}
-		s.cur = &dumpStream{dump: db.Dumps[ref.index], p: newChunkPipe(), parts: d.parts[base]}
+		s.cur = &dumpStream{dump: db.Dumps[ref.index], p: newChunkPipe(), parts: d.parts[base], h: sha256.New()}
 		s.next++
 		s.streams <- s.cur
 	} else if s.cur == nil || s.cur.dump.Path != base || part != s.cur.got {
 		return fmt.Errorf("%w: part %s is out of order", archive.ErrInvalid, hdr.Name)
 	}
-	if _, err := io.Copy(s.cur.p, r); err != nil {
+	n, err := io.Copy(io.MultiWriter(s.cur.p, s.cur.h), r)
+	s.cur.size += n
+	if err != nil {
 		return err
 	}
 	s.cur.got++
 	if s.cur.got == s.cur.parts {
+		// The loader sees the end of its dump only once the dump is
+		// known to be the one verified.
+		f := d.files[base]
+		if sum := hex.EncodeToString(s.cur.h.Sum(nil)); s.cur.size != f.Size || sum != f.SHA256 {
+			err := fmt.Errorf("%w: %s changed since the archive was verified (sha256 %s, the manifest lists %s): the archive was modified during the restore", archive.ErrChecksum, base, sum, f.SHA256)
+			s.cur.p.CloseWithError(err)
+			return err
+		}
 		s.cur.p.Close()
 	}
 	return nil

@@ -33,6 +33,10 @@ func (f *fakeVolumes) PrepareReplace(_ context.Context, images []string, volume 
 	return engine.Replacement{Volume: volume, Image: images[0], Aside: "aside"}, nil
 }
 
+func (f *fakeVolumes) CommitReplace(context.Context, engine.Replacement) error { return nil }
+
+func (f *fakeVolumes) RevertReplace(context.Context, engine.Replacement) error { return nil }
+
 func (f *fakeVolumes) ExtractIntoVolume(_ context.Context, rep engine.Replacement, r io.Reader) error {
 	volume := rep.Volume
 	if rep.Image != "img" || rep.Aside != "aside" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -123,4 +124,50 @@ func (s *recordingServer) LoadDatabase(_ context.Context, _ string, r io.Reader)
 	b, err := io.ReadAll(r)
 	s.read += string(b)
 	return err
+}
+
+// Between the verification and the pass that applies the archive, only
+// the file's size and mtime were compared: an archive changed in place in
+// between was applied. Every dump's and volume's checksum is now checked
+// as it is applied, before its loader sees the end of it.
+func TestApplyChecksWhatItApplies(t *testing.T) {
+	data, m := testArchive(t)
+	for _, tc := range []struct {
+		name string
+		edit func(m *archive.Manifest)
+		want string
+	}{
+		{"a dump", func(m *archive.Manifest) {
+			for i, f := range m.Files {
+				if f.Path == "databases/db/appdb.pgdump" {
+					m.Files[i].SHA256 = strings.Repeat("0", 64)
+				}
+			}
+		}, "databases/db/appdb.pgdump changed since the archive was verified"},
+		{"a volume", func(m *archive.Manifest) { m.Volumes[0].TreeSHA256 = strings.Repeat("0", 64) }, "volume uploads changed since the archive was verified"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The manifest verified stands for the archive as it was; the
+			// bytes read now differ from it.
+			m2 := *m
+			m2.Files = append([]archive.File(nil), m.Files...)
+			m2.Volumes = append([]archive.Volume(nil), m.Volumes...)
+			tc.edit(&m2)
+			vols, srv := &fakeVolumes{}, &fakeServer{}
+			w := testWork(&m2, srv)
+			err := apply(context.Background(), bytes.NewReader(data), &m2, w, vols, backup.Lines{})
+			if !errors.Is(err, archive.ErrChecksum) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+			// What the loaders read ended in an error, not as a whole.
+			if tc.name == "a volume" && vols.entries["staging_uploads"] != nil {
+				t.Errorf("the extraction saw a whole stream: %v", vols.entries)
+			}
+			for _, l := range srv.loads {
+				if strings.HasPrefix(l, fmt.Sprintf("db:appdb:%d:", 2*archive.ChunkSize+99)) && tc.name == "a dump" {
+					t.Errorf("appdb loaded whole: %v", srv.loads)
+				}
+			}
+		})
+	}
 }

@@ -242,7 +242,12 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 		return nil, errors.Join(err, putBack(ctx, api, eng, pl, opts, log))
 	}
 
-	// 4. The safety backup, before anything is replaced.
+	// 4. The app stops first, so that nothing it writes after the safety
+	// backup is lost by a rollback; then the safety backup, before
+	// anything is replaced.
+	if err := stopServices(ctx, eng, pl.stopSet(), log); err != nil {
+		return nil, errors.Join(err, putBack(ctx, api, eng, pl, opts, log))
+	}
 	if safety != "" {
 		fmt.Fprintf(opts.Out, "backing up the current state to %s\n", safety)
 		sStart := time.Now()
@@ -258,7 +263,7 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 		res.SafetySeconds = time.Since(sStart).Seconds()
 	}
 
-	// 5-8. Stop, replace, start.
+	// 5-8. Replace, start.
 	if err := replace(ctx, api, eng, pl, f, before, opts, log); err != nil {
 		return nil, rollback(ctx, api, eng, pl, safety, err, opts, log)
 	}
@@ -306,14 +311,14 @@ func safetyPath(opts Options, name string, t time.Time) (string, error) {
 	return filepath.Join(dir, backup.ArchiveName(name, t, "-pre-restore"+archive.Zstd.Ext())), nil
 }
 
-// replace stops the services, replaces the data, runs the hooks and puts
-// the services back as they were.
+// replace replaces the data of the stopped project, runs the hooks and
+// puts the services back as they were. The volumes' old content is kept
+// aside until everything is in and the before-start hooks passed: up to
+// then, a rollback moves it back.
 func replace(ctx context.Context, api dockerAPI, eng Engine, pl *plan, f *os.File, before os.FileInfo, opts Options, log *slog.Logger) error {
-	if err := stopServices(ctx, eng, pl.stopSet(), log); err != nil {
-		return err
-	}
 	// The archive was verified in the first pass: it must not have
-	// changed since.
+	// changed since (every entry's checksum is checked again as it is
+	// applied; this catches a replaced file before anything is done).
 	now, err := f.Stat()
 	if err != nil {
 		return err
@@ -326,6 +331,11 @@ func replace(ctx context.Context, api dockerAPI, eng Engine, pl *plan, f *os.Fil
 		return err
 	}
 	if err := runHooks(ctx, eng, pl.p, pl.hooks("before-start"), opts.Out); err != nil {
+		return err
+	}
+	// The app must not see the old content, nor start while its deletion
+	// competes for the disk.
+	if err := commitVolumes(ctx, eng, pl.volumes); err != nil {
 		return err
 	}
 	if err := settle(ctx, api, eng, pl.p, pl.wanted, opts.ReadyTimeout, log); err != nil {
@@ -363,6 +373,12 @@ func rollback(ctx context.Context, api dockerAPI, eng Engine, pl *plan, safety s
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 	defer cancel()
+	// Volumes whose old content is still aside get it back: exact, and a
+	// rename away. The safety backup is for the rest.
+	reverted, rerr := revertVolumes(rctx, eng, pl.volumes, log)
+	if rerr != nil {
+		log.Warn("a volume could not be put back from its set-aside content: the safety backup restores it", "error", rerr)
+	}
 	if pl.fresh {
 		// Nothing existed before: stop what was started.
 		err := settle(rctx, api, eng, pl.p, func(project.Container) bool { return false }, opts.ReadyTimeout, log)
@@ -372,14 +388,18 @@ func rollback(ctx context.Context, api dockerAPI, eng Engine, pl *plan, safety s
 		return fmt.Errorf("%w; project %s did not exist before: its containers are stopped (remove them with docker compose down -v)", cause, pl.p.Name)
 	}
 	if safety == "" {
-		err := putBack(ctx, api, eng, pl, opts, log)
+		err := errors.Join(rerr, putBack(ctx, api, eng, pl, opts, log))
 		if err != nil {
 			return fmt.Errorf("%w; no safety backup to roll back to (--no-safety-backup), and %v", cause, err)
 		}
-		return fmt.Errorf("%w; no safety backup to roll back to (--no-safety-backup): the data may be partly replaced; the containers are as they were", cause)
+		what := "the data may be partly replaced"
+		if len(pl.dbs) == 0 && len(reverted) == len(pl.volumes) {
+			what = "the volumes were put back as they were"
+		}
+		return fmt.Errorf("%w; no safety backup to roll back to (--no-safety-backup): %s; the containers are as they were", cause, what)
 	}
 	fmt.Fprintf(opts.Out, "%v\nrolling back to the safety backup %s\n", cause, safety)
-	err := restoreSafety(rctx, api, eng, pl, safety, opts, log)
+	err := restoreSafety(rctx, api, eng, pl, safety, reverted, opts, log)
 	if err != nil {
 		// Whatever the data's state, what ran must run again.
 		if perr := putBack(ctx, api, eng, pl, opts, log); perr != nil {
@@ -390,10 +410,11 @@ func rollback(ctx context.Context, api dockerAPI, eng Engine, pl *plan, safety s
 	return fmt.Errorf("%w; rolled back: the project is as it was before (safety backup kept at %s)", cause, safety)
 }
 
-// restoreSafety restores the safety backup: the loaded database services
-// must run (one killed while loading is started again), the others are
+// restoreSafety restores the safety backup, but for the volumes already
+// put back (reverted, by engine name): the loaded database services must
+// run (one killed while loading is started again), the others are
 // stopped.
-func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, safety string, opts Options, log *slog.Logger) error {
+func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, safety string, reverted map[string]bool, opts Options, log *slog.Logger) error {
 	f, err := os.Open(safety)
 	if err != nil {
 		return err
@@ -437,8 +458,19 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 	if err != nil {
 		return err
 	}
-	if err := applyAll(ctx, f, fi.Size(), nil, m, back.volumes, back.dbs, eng, opts.Progress); err != nil {
-		return err
+	var vols []*volumeTarget
+	for _, v := range back.volumes {
+		if !reverted[v.Target] {
+			vols = append(vols, v)
+		}
+	}
+	if len(vols) > 0 || len(back.dbs) > 0 {
+		if err := applyAll(ctx, f, fi.Size(), nil, m, vols, back.dbs, eng, opts.Progress); err != nil {
+			return err
+		}
+		if err := commitVolumes(ctx, eng, vols); err != nil {
+			return err
+		}
 	}
 	// Roles, users and databases the failed restore added, which the
 	// safety backup's load tolerates, go too.
@@ -447,4 +479,46 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 	}
 	back.wasRunning = pl.wasRunning
 	return settle(ctx, api, eng, p, back.wanted, opts.ReadyTimeout, log)
+}
+
+// commitVolumes deletes the old content the replacement of each volume
+// set aside.
+func commitVolumes(ctx context.Context, eng volumeWriter, vols []*volumeTarget) error {
+	var errs []error
+	for _, v := range vols {
+		if !v.prepared || v.committed {
+			continue
+		}
+		if err := eng.CommitReplace(ctx, v.rep); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		v.committed = true
+	}
+	return errors.Join(errs...)
+}
+
+// revertVolumes puts back the old content of the volumes whose
+// replacement kept it aside, and returns them by engine name, with what
+// failed. A volume that cannot be put back this way is left to the
+// safety backup.
+func revertVolumes(ctx context.Context, eng volumeWriter, vols []*volumeTarget, log *slog.Logger) (map[string]bool, error) {
+	done := map[string]bool{}
+	var errs []error
+	for _, v := range vols {
+		if !v.prepared || v.committed {
+			continue
+		}
+		err := eng.RevertReplace(ctx, v.rep)
+		switch {
+		case err == nil:
+			done[v.Target] = true
+			v.prepared = false
+			log.Info("volume put back as it was", "volume", v.Target)
+		case errors.Is(err, engine.ErrNotRevertible):
+		default:
+			errs = append(errs, err)
+		}
+	}
+	return done, errors.Join(errs...)
 }
