@@ -338,3 +338,100 @@ func TestRestoreCatchesAnArchiveChangedDuringIt(t *testing.T) {
 		t.Errorf("the volume differs after the rollback\nwant:\n%s\ngot:\n%s", want, got)
 	}
 }
+
+// TestOneLockPerEngine: the project's lock is on the engine, so that every
+// copy of docker-backup that reaches it sees it: another
+// XDG_RUNTIME_DIR (a cron job), another address of the same socket, a
+// container with the socket mounted (the scheduled image). Each used to
+// have a lock of its own.
+func TestOneLockPerEngine(t *testing.T) {
+	p := newProject(t, postgresProject(t))
+	p.up()
+	seedPostgres(t, p)
+	arch := create(t, p)
+	psql(t, p, "appdb", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat(md5((g*7)::text), 6) AS v FROM generate_series(1, 600000) g;")
+	out := t.TempDir()
+	first := exec.Command("docker", "backup", "create", "-p", p.Name, "-o", out+"/")
+	first.Dir = p.Dir
+	first.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig, "XDG_RUNTIME_DIR="+t.TempDir())
+	var firstErr bytes.Buffer
+	first.Stderr = &firstErr
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitForPartial(t, out, 1<<20)
+	host, _ := os.Hostname()
+	holder := "is in use by docker backup create (pid "
+	for name, r := range map[string]result{
+		"another XDG_RUNTIME_DIR": backup(t, p.Dir, []string{"XDG_RUNTIME_DIR=" + t.TempDir()}, "create", "-p", p.Name, "--no-wait", "-o", t.TempDir()+"/"),
+		"another socket path":     run(context.Background(), p.Dir, nil, "docker", "-H", "unix:///run/docker.sock", "backup", "create", "-p", p.Name, "--no-wait", "-o", t.TempDir()+"/"),
+		"a restore":               backup(t, p.Dir, nil, "restore", "-p", p.Name, "--no-wait", "-y", arch),
+		"a container":             inContainer(t, "create", "-p", p.Name, "--no-wait", "-o", "/tmp/"),
+	} {
+		if r.Err == nil || !strings.Contains(r.Stderr+r.Stdout, holder) || !strings.Contains(r.Stderr+r.Stdout, "on host "+host) {
+			t.Errorf("%s: ran beside the first create, or did not name it:\n%s", name, r)
+		}
+	}
+	if err := first.Wait(); err != nil {
+		t.Fatalf("the first create: %v: %s", err, firstErr.String())
+	}
+	// Released: the next run goes ahead, from a container too.
+	if r := inContainer(t, "create", "-p", p.Name, "--no-wait", "-o", "/tmp/"); r.Err != nil {
+		t.Errorf("a create after the first ended: %s", r)
+	}
+	if r := run(context.Background(), "", nil, "docker", "ps", "-aq", "--filter", "label=org.docker-backup.lock=project"); strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("locks left on the engine: %s", r.Stdout)
+	}
+}
+
+// inContainer runs the plugin's binary standalone in a container of the
+// Debian test image with the engine's socket mounted: the scheduled
+// image's setup.
+func inContainer(t *testing.T, args ...string) result {
+	t.Helper()
+	bin := filepath.Join(dockerConfig, "cli-plugins", "docker-backup")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	return run(ctx, "", nil, "docker", append([]string{"run", "--rm", "--network", "none",
+		"-v", "/var/run/docker.sock:/var/run/docker.sock", "-v", bin + ":/usr/local/bin/docker-backup:ro",
+		debianImage, "docker-backup"}, args...)...)
+}
+
+// TestKilledVerifyDeepIsCleanedUp kills verify --deep while its
+// throwaway server runs: the next verify --deep removes the container and
+// its volume, which carried no project and used to stay forever.
+func TestKilledVerifyDeepIsCleanedUp(t *testing.T) {
+	p := newProject(t, postgresProject(t))
+	p.up()
+	seedPostgres(t, p)
+	arch := create(t, p)
+	cmd, stderr := startBackup(t, p, "verify", "--deep", arch)
+	var throwaway string
+	waitFor(t, 2*time.Minute, "the throwaway server", func() bool {
+		r := run(context.Background(), "", nil, "docker", "ps", "-q", "--filter", "label=org.docker-backup.helper", "--filter", "ancestor="+postgresImage)
+		throwaway = strings.TrimSpace(r.Stdout)
+		return throwaway != ""
+	})
+	killPlugin(t, cmd.Process.Pid)
+	if err := cmd.Wait(); err == nil {
+		t.Fatalf("the killed verify succeeded: %s", stderr)
+	}
+	left := func() string {
+		c := run(context.Background(), "", nil, "docker", "ps", "-aq", "--filter", "label=org.docker-backup.helper")
+		v := run(context.Background(), "", nil, "docker", "volume", "ls", "-q", "--filter", "label=org.docker-backup.helper")
+		return strings.TrimSpace(c.Stdout + v.Stdout)
+	}
+	if left() == "" {
+		t.Fatal("the killed verify left nothing: the test proves nothing")
+	}
+	r := backup(t, p.Dir, nil, "verify", "--deep", arch)
+	if r.Err != nil {
+		t.Fatalf("verify --deep after the kill: %s", r)
+	}
+	if !strings.Contains(r.Stderr, "left by an interrupted run") {
+		t.Errorf("verify --deep does not say it removed what the killed run left: %s", r.Stderr)
+	}
+	if got := left(); got != "" {
+		t.Errorf("left after the next verify --deep: %s", got)
+	}
+}

@@ -114,7 +114,7 @@ func TestRestoreKilledThenRunAgain(t *testing.T) {
 	if !strings.Contains(r.Stdout, "left by a restore that was interrupted") {
 		t.Errorf("create does not note the folder the killed restore left: %s", r.Stdout)
 	}
-	if !strings.Contains(r.Stderr, "removed 1 helper container(s) left by an interrupted run") {
+	if !strings.Contains(r.Stderr, "removed 1 helper container(s) or volume(s) left by an interrupted run") {
 		t.Errorf("create does not say that it removed the stale helper: %s", r.Stderr)
 	}
 	if left := helpersOf(t, p.Name); len(left) > 0 {

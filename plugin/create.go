@@ -93,7 +93,8 @@ func runCreate(c *cli.Context, env *Env, opts backup.Options, noWait, quiet, asJ
 	if err != nil {
 		return err
 	}
-	opts.Lock = projectLock(env, api.DaemonHost(), "create", noWait)
+	opts.Lock = projectLock(env, api, "create", noWait)
+	opts.JobGone = jobGone(api)
 	res, err := backup.Create(c.Context, api, engine.New(api), opts)
 	if err != nil {
 		return err

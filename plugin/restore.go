@@ -81,7 +81,8 @@ func runRestore(c *cli.Context, env *Env, opts restore.Options, noWait, quiet, a
 	if err != nil {
 		return err
 	}
-	opts.Lock = projectLock(env, api.DaemonHost(), "restore", noWait)
+	opts.Lock = projectLock(env, api, "restore", noWait)
+	opts.JobGone = jobGone(api)
 	res, err := restore.Restore(c.Context, api, engine.New(api), opts)
 	if err != nil {
 		return err

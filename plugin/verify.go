@@ -84,8 +84,18 @@ func deepVerify(c *cli.Context, env *Env, path string, m *archive.Manifest) erro
 		files = append(files, closeFile)
 		return plain, nil
 	}
-	progress, _, wait := reporting(env, c.Bool("quiet") || c.Bool("json"))
-	results, err := restore.DeepVerify(c.Context, engine.New(api), m, open, progress)
+	progress, log, wait := reporting(env, c.Bool("quiet") || c.Bool("json"))
+	// The throwaway servers carry this run's job: if it is killed, the
+	// next run, from wherever, finds them stale and removes them.
+	ctx, release, err := jobLease(c.Context, api, "verify --deep")
+	if err != nil {
+		wait()
+		return err
+	}
+	defer release()
+	eng := engine.New(api)
+	backup.RemoveStaleHelpers(ctx, eng, jobGone(api), "", log)
+	results, err := restore.DeepVerify(ctx, eng, m, open, progress)
 	wait()
 	if err != nil {
 		return err

@@ -52,8 +52,18 @@ type Options struct {
 	Recipients []age.Recipient
 	// Lock takes the project's lock once its name is known; nil for none
 	// (a restore's safety backup runs under the restore's lock).
-	Lock func(ctx context.Context, project string) (release func(), err error)
+	Lock Locker
+	// JobGone tells whether the run of a job ID is over, removing its
+	// stale lock if it is: its helpers may then be removed. Nil: only the
+	// project's own leftovers are removed.
+	JobGone func(ctx context.Context, job string) (bool, error)
 }
+
+// Locker takes the lock of a project on the engine. The context it
+// returns ends when the lock is lost (taken over by another run while
+// this one could not renew it) and carries the run's job ID, which its
+// helpers are labelled with; release frees the lock.
+type Locker func(ctx context.Context, project string) (locked context.Context, release func(), err error)
 
 // Result is what a backup produced: `--json` prints it.
 type Result struct {
@@ -90,7 +100,13 @@ type Engine interface {
 	ReadBind(ctx context.Context, image, hostPath string, fn func(io.Reader) error) error
 	StopContainer(ctx context.Context, id string, timeout *int) error
 	StartContainer(ctx context.Context, id string) error
-	RemoveStaleHelpers(ctx context.Context, project string) (int, error)
+	helperRemover
+}
+
+// helperRemover finds and removes helpers (engine.Engine in production).
+type helperRemover interface {
+	ListHelpers(ctx context.Context) ([]engine.Helper, error)
+	RemoveHelper(ctx context.Context, h engine.Helper) error
 }
 
 // database is a database service and its dump plan.
@@ -134,16 +150,15 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 	if err != nil {
 		return nil, err
 	}
-	p, release, err := LockProject(ctx, api, p, opts.Project, opts.Lock)
+	p, ctx, release, err := LockProject(ctx, api, p, opts.Project, opts.Lock)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	ctx = engine.WithProject(ctx, p.Name)
 	if opts.Lock != nil {
 		// Without a lock of its own (a restore's safety backup), the run
 		// that holds it has done this already.
-		RemoveStaleHelpers(ctx, eng, p.Name, log)
+		RemoveStaleHelpers(ctx, eng, opts.JobGone, p.Name, log)
 	}
 	services, err := selectServices(p, opts.Services)
 	if err != nil {
@@ -320,35 +335,70 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 	return res, nil
 }
 
-// RemoveStaleHelpers removes the helper containers a killed run of the
-// project left behind, which would hold its volumes (docker compose down -v
-// could not remove them). It must run under the project's lock. A failure
-// is only logged: the stale helpers do not keep this run from working.
-func RemoveStaleHelpers(ctx context.Context, eng Engine, project string, log *slog.Logger) {
-	n, err := eng.RemoveStaleHelpers(ctx, project)
+// RemoveStaleHelpers removes the helper containers (and throwaway
+// volumes) killed runs left behind, which would hold their volumes
+// (docker compose down -v could not remove them): those of project's
+// other runs, since the caller holds the project's lock (ctx carries its
+// job), and any other whose run jobGone says is over. A failure is only
+// logged: leftovers do not keep this run from working.
+func RemoveStaleHelpers(ctx context.Context, eng helperRemover, jobGone func(context.Context, string) (bool, error), project string, log *slog.Logger) {
+	me := engine.JobOf(ctx)
+	helpers, err := eng.ListHelpers(ctx)
 	if err != nil {
 		log.Warn(err.Error())
+		return
 	}
-	if n > 0 {
-		log.Info(fmt.Sprintf("removed %d helper container(s) left by an interrupted run of docker backup", n))
+	gone := map[string]bool{}
+	removed := 0
+	for _, h := range helpers {
+		if me != "" && h.Job == me {
+			continue
+		}
+		stale := false
+		switch {
+		case me != "" && project != "" && h.Project == project:
+			stale = true // no other run of the project runs: we hold its lock
+		case h.Job != "" && jobGone != nil:
+			g, known := gone[h.Job]
+			if !known {
+				if g, err = jobGone(ctx, h.Job); err != nil {
+					log.Warn(fmt.Sprintf("cannot tell whether the run of helper %s is over: %v", h.ID, err))
+				}
+				gone[h.Job] = g
+			}
+			stale = g
+		}
+		if !stale {
+			continue
+		}
+		if err := eng.RemoveHelper(ctx, h); err != nil {
+			log.Warn(err.Error())
+			continue
+		}
+		removed++
+	}
+	if removed > 0 {
+		log.Info(fmt.Sprintf("removed %d helper container(s) or volume(s) left by an interrupted run of docker backup", removed))
 	}
 }
 
 // LockProject takes the lock of project p with lock (nil: none) and, since
 // another run may have changed the project while we waited, loads it again.
-// release must be called when done.
-func LockProject(ctx context.Context, api project.ContainerLister, p *project.Project, opts project.Options, lock func(context.Context, string) (func(), error)) (_ *project.Project, release func(), err error) {
+// The context returned ends if the lock is lost, and makes the helpers
+// carry the project and the run's job. release must be called when done.
+func LockProject(ctx context.Context, api project.ContainerLister, p *project.Project, opts project.Options, lock Locker) (_ *project.Project, _ context.Context, release func(), err error) {
 	if lock == nil {
-		return p, func() {}, nil
+		return p, ctx, func() {}, nil
 	}
-	if release, err = lock(ctx, p.Name); err != nil {
-		return nil, nil, err
+	locked, release, err := lock(ctx, p.Name)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	if p, err = project.Load(ctx, api, opts); err != nil {
+	if p, err = project.Load(locked, api, opts); err != nil {
 		release()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return p, release, nil
+	return p, locked, release, nil
 }
 
 func selectServices(p *project.Project, names []string) ([]*project.Service, error) {

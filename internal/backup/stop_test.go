@@ -24,6 +24,7 @@ type fakeEngine struct {
 	onStop    func(id string)
 	startCtxs []context.Context
 	startErrs []error // ctx.Err() when started
+	helpers   []engine.Helper
 }
 
 func (f *fakeEngine) StopContainer(ctx context.Context, id string, timeout *int) error {
@@ -221,4 +222,54 @@ func TestStopProjectStartError(t *testing.T) {
 	}
 }
 
-func (f *fakeEngine) RemoveStaleHelpers(context.Context, string) (int, error) { return 0, nil }
+func (f *fakeEngine) ListHelpers(context.Context) ([]engine.Helper, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]engine.Helper(nil), f.helpers...), nil
+}
+
+func (f *fakeEngine) RemoveHelper(_ context.Context, h engine.Helper) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "remove "+h.ID)
+	return nil
+}
+
+// What killed runs left is removed: the project's other runs' helpers
+// (the caller holds the project's lock), and any helper whose run is
+// over, whatever project or host it was for; never a live run's.
+func TestRemoveStaleHelpers(t *testing.T) {
+	eng := &fakeEngine{helpers: []engine.Helper{
+		{ID: "mine", Project: "shop", Job: "me"},
+		{ID: "shop-killed", Project: "shop", Job: "killed"},
+		{ID: "shop-old", Project: "shop"}, // an older docker-backup: no job
+		{ID: "blog-live", Project: "blog", Job: "live"},
+		{ID: "blog-killed", Project: "blog", Job: "killed"},
+		{ID: "verify-vol", Volume: true, Job: "dead-verify"},
+		{ID: "verify-live", Job: "live"},
+		{ID: "unknown", Project: "other"},
+	}}
+	asked := map[string]int{}
+	gone := func(_ context.Context, job string) (bool, error) {
+		asked[job]++
+		return job != "live" && job != "me", nil
+	}
+	ctx := engine.WithJob(context.Background(), "shop", "me")
+	RemoveStaleHelpers(ctx, eng, gone, "shop", quietLog())
+	want := []string{"remove shop-killed", "remove shop-old", "remove blog-killed", "remove verify-vol"}
+	if !reflect.DeepEqual(eng.calls, want) {
+		t.Errorf("got %v, want %v", eng.calls, want)
+	}
+	for job, n := range asked {
+		if n != 1 {
+			t.Errorf("job %s asked about %d times", job, n)
+		}
+	}
+	// Without a lock (no job of its own), only finished runs' helpers go.
+	eng.calls = nil
+	RemoveStaleHelpers(context.Background(), eng, gone, "shop", quietLog())
+	want = []string{"remove shop-killed", "remove blog-killed", "remove verify-vol"}
+	if !reflect.DeepEqual(eng.calls, want) {
+		t.Errorf("without a lock: got %v, want %v", eng.calls, want)
+	}
+}

@@ -7,75 +7,111 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/docker-backup/docker-backup/internal/lock"
 )
 
-// HelperLabel marks the containers docker-backup creates to reach volumes.
+// HelperLabel marks the containers (and the volumes of throwaway
+// servers) docker-backup creates to reach volumes and test restores.
 const HelperLabel = "org.docker-backup.helper"
 
-// HelperProjectLabel names the compose project a helper works for (see
-// WithProject), so that the project's next run can remove the helpers of a
-// run that was killed: they would hold its volumes.
+// HelperProjectLabel names the compose project a helper works for.
 const HelperProjectLabel = "org.docker-backup.helper.project"
 
-// HelperOwnerLabel says who created a helper ("uid@host"): the project's
-// lock is taken per user and host, so only that user's runs on that host
-// are known not to run when the lock is held.
-const HelperOwnerLabel = "org.docker-backup.helper.owner"
+// HelperJobLabel names the run that made a helper: its lock on the
+// engine carries the same (lock.JobLabel), so that once the run is known
+// to be gone, whatever it left behind is found and removed, whichever
+// host or container the next run works from.
+const HelperJobLabel = lock.JobLabel
 
-// owner is this process's HelperOwnerLabel.
-var owner = func() string {
-	host, _ := os.Hostname()
-	return strconv.Itoa(os.Getuid()) + "@" + host
-}()
+type jobKey struct{}
 
-type projectKey struct{}
+type job struct{ project, id string }
 
-// WithProject makes the helpers created under ctx carry the project's name.
-func WithProject(ctx context.Context, project string) context.Context {
-	return context.WithValue(ctx, projectKey{}, project)
+// WithJob makes the helpers created under ctx carry the project's name
+// ("" for none) and the run's job ID.
+func WithJob(ctx context.Context, project, id string) context.Context {
+	return context.WithValue(ctx, jobKey{}, job{project: project, id: id})
+}
+
+// JobOf is the job ID WithJob set, or "".
+func JobOf(ctx context.Context) string {
+	j, _ := ctx.Value(jobKey{}).(job)
+	return j.id
 }
 
 func helperLabels(ctx context.Context) map[string]string {
 	labels := map[string]string{HelperLabel: "true"}
-	if p, _ := ctx.Value(projectKey{}).(string); p != "" {
-		labels[HelperProjectLabel] = p
-		labels[HelperOwnerLabel] = owner
+	j, _ := ctx.Value(jobKey{}).(job)
+	if j.project != "" {
+		labels[HelperProjectLabel] = j.project
+	}
+	if j.id != "" {
+		labels[HelperJobLabel] = j.id
 	}
 	return labels
 }
 
-// RemoveStaleHelpers removes the helpers of project that a killed run of
-// docker-backup by this user on this host left behind, and returns how
-// many. Call it only while holding the project's lock: no other such run of
-// the project has helpers then.
-func (e *Engine) RemoveStaleHelpers(ctx context.Context, project string) (int, error) {
-	list, err := e.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", HelperLabel),
-		filters.Arg("label", HelperProjectLabel+"="+project),
-		filters.Arg("label", HelperOwnerLabel+"="+owner),
-	)})
+// Helper is a helper container or a throwaway server's volume left on the
+// engine.
+type Helper struct {
+	ID      string
+	Volume  bool
+	Project string
+	Job     string
+}
+
+// ListHelpers lists the helper containers and volumes on the engine.
+func (e *Engine) ListHelpers(ctx context.Context) ([]Helper, error) {
+	f := filters.NewArgs(filters.Arg("label", HelperLabel))
+	list, err := e.api.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
-		return 0, fmt.Errorf("cannot list the helper containers of project %s: %w", project, err)
+		return nil, fmt.Errorf("cannot list the helper containers: %w", err)
 	}
+	var out []Helper
 	for _, c := range list {
-		if err := e.api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-			return 0, fmt.Errorf("cannot remove helper container %s, left by an interrupted run: %w (remove it with docker rm -f %s)", shortID(c.ID), err, shortID(c.ID))
-		}
+		out = append(out, Helper{ID: c.ID, Project: c.Labels[HelperProjectLabel], Job: c.Labels[HelperJobLabel]})
 	}
-	return len(list), nil
+	vols, err := e.api.VolumeList(ctx, volume.ListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("cannot list the helper volumes: %w", err)
+	}
+	for _, v := range vols.Volumes {
+		out = append(out, Helper{ID: v.Name, Volume: true, Project: v.Labels[HelperProjectLabel], Job: v.Labels[HelperJobLabel]})
+	}
+	return out, nil
+}
+
+// RemoveHelper removes a helper container, with its anonymous volumes,
+// or a throwaway server's volume.
+func (e *Engine) RemoveHelper(ctx context.Context, h Helper) error {
+	var err error
+	if h.Volume {
+		err = e.api.VolumeRemove(ctx, h.ID, true)
+	} else {
+		err = e.api.ContainerRemove(ctx, h.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	}
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		kind, rm := "helper container", "docker rm -f"
+		if h.Volume {
+			kind, rm = "helper volume", "docker volume rm"
+		}
+		return fmt.Errorf("cannot remove %s %s, left by an interrupted run: %w (remove it with %s %s)", kind, shortID(h.ID), err, rm, shortID(h.ID))
+	}
+	return nil
 }
 
 func shortID(id string) string {

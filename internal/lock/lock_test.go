@@ -1,447 +1,439 @@
-//go:build unix && !aix && !solaris
-
 package lock
 
 import (
-	"bufio"
+	"archive/tar"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-const (
-	engineA = "unix:///var/run/docker.sock"
-	engineB = "tcp://10.0.0.2:2376"
-)
-
-// setup points the lock directory at a fresh temporary directory and returns
-// where the lock files will be.
-func setup(t *testing.T) string {
-	t.Helper()
-	base := t.TempDir()
-	t.Setenv("XDG_RUNTIME_DIR", base)
-	return filepath.Join(base, "docker-backup")
+// fakeEngine is an engine's containers, as far as locks use them: names
+// are unique, creation is atomic, a lease file's mtime is kept. Its clock
+// is its own, set by the test.
+type fakeEngine struct {
+	mu       sync.Mutex
+	now      time.Time
+	image    bool
+	imports  int
+	seq      int
+	byName   map[string]*fakeContainer
+	byID     map[string]*fakeContainer
+	failCopy map[string]bool // ids whose lease cannot be written (engine away)
 }
 
-func mustAcquire(t *testing.T, endpoint, project, verb string) *Lock {
+type fakeContainer struct {
+	id, name string
+	labels   map[string]string
+	created  time.Time
+	lease    time.Time // zero: never written
+}
+
+func newFakeEngine() *fakeEngine {
+	return &fakeEngine{now: time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC), byName: map[string]*fakeContainer{}, byID: map[string]*fakeContainer{}, failCopy: map[string]bool{}}
+}
+
+func (f *fakeEngine) advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+}
+
+func (f *fakeEngine) Info(context.Context) (system.Info, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return system.Info{SystemTime: f.now.Format(time.RFC3339Nano)}, nil
+}
+
+func (f *fakeEngine) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ref != Image || !f.image {
+		return image.InspectResponse{}, cerrdefs.ErrNotFound
+	}
+	return image.InspectResponse{}, nil
+}
+
+func (f *fakeEngine) ImageImport(_ context.Context, _ image.ImportSource, ref string, _ image.ImportOptions) (io.ReadCloser, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.image = ref == Image
+	f.imports++
+	return io.NopCloser(strings.NewReader(`{"status":"sha256:0"}`)), nil
+}
+
+func (f *fakeEngine) ContainerCreate(_ context.Context, cfg *container.Config, _ *container.HostConfig, _ *network.NetworkingConfig, _ *ocispec.Platform, name string) (container.CreateResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if cfg.Image != Image || !f.image {
+		return container.CreateResponse{}, cerrdefs.ErrNotFound.WithMessage("no such image")
+	}
+	if _, taken := f.byName[name]; taken {
+		return container.CreateResponse{}, cerrdefs.ErrConflict.WithMessage("name in use")
+	}
+	f.seq++
+	c := &fakeContainer{id: "id" + strconv.Itoa(f.seq), name: name, labels: cfg.Labels, created: f.now}
+	f.byName[name], f.byID[c.id] = c, c
+	return container.CreateResponse{ID: c.id}, nil
+}
+
+func (f *fakeEngine) find(ref string) *fakeContainer {
+	if c := f.byID[ref]; c != nil {
+		return c
+	}
+	return f.byName[ref]
+}
+
+func (f *fakeEngine) ContainerInspect(_ context.Context, ref string) (container.InspectResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.find(ref)
+	if c == nil {
+		return container.InspectResponse{}, cerrdefs.ErrNotFound
+	}
+	return container.InspectResponse{
+		ContainerJSONBase: &container.ContainerJSONBase{ID: c.id, Name: "/" + c.name, Created: c.created.Format(time.RFC3339Nano)},
+		Config:            &container.Config{Labels: c.labels},
+	}, nil
+}
+
+func (f *fakeEngine) ContainerRemove(_ context.Context, ref string, _ container.RemoveOptions) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.find(ref)
+	if c == nil {
+		return cerrdefs.ErrNotFound
+	}
+	delete(f.byName, c.name)
+	delete(f.byID, c.id)
+	return nil
+}
+
+func (f *fakeEngine) ContainerList(_ context.Context, opts container.ListOptions) ([]container.Summary, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []container.Summary
+	for _, c := range f.byID {
+		ok := true
+		for _, want := range opts.Filters.Get("label") {
+			k, v, hasV := strings.Cut(want, "=")
+			got, has := c.labels[k]
+			if !has || (hasV && got != v) {
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, container.Summary{ID: c.id, Names: []string{"/" + c.name}, Labels: c.labels})
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeEngine) CopyToContainer(_ context.Context, id, path string, content io.Reader, _ container.CopyToContainerOptions) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.byID[id]
+	if c == nil {
+		return cerrdefs.ErrNotFound
+	}
+	if f.failCopy[id] {
+		return errors.New("Cannot connect to the Docker daemon")
+	}
+	hdr, err := tar.NewReader(content).Next()
+	if err != nil || path != "/" || hdr.Name != leaseFile {
+		return fmt.Errorf("unexpected copy %s %v %v", path, hdr, err)
+	}
+	c.lease = hdr.ModTime
+	return nil
+}
+
+func (f *fakeEngine) ContainerStatPath(_ context.Context, id, path string) (container.PathStat, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.byID[id]
+	if c == nil || path != "/"+leaseFile || c.lease.IsZero() {
+		return container.PathStat{}, cerrdefs.ErrNotFound
+	}
+	return container.PathStat{Name: leaseFile, Mtime: c.lease}, nil
+}
+
+// Processes of the tests: one on this host, one elsewhere.
+var (
+	here      = &Process{Host: "web1", PID: 100, Boot: "b1", NS: "4026531836", Start: "555"}
+	elsewhere = &Process{Host: "web2", PID: 100, Boot: "b2", NS: "4026531836", Start: "777"}
+)
+
+func opts(project, verb string, p *Process) Options {
+	return Options{Project: project, Verb: verb, NoWait: true, TTL: time.Minute, Poll: 10 * time.Millisecond, Self: p,
+		Alive: func(Process) bool { return true }}
+}
+
+func mustAcquire(t *testing.T, e *fakeEngine, o Options) *Lock {
 	t.Helper()
-	l, err := Acquire(context.Background(), endpoint, project, verb, true, nil)
+	l, err := Acquire(context.Background(), e, o)
 	if err != nil {
-		t.Fatalf("Acquire(%s, %s): %v", endpoint, project, err)
+		t.Fatalf("Acquire %+v: %v", o.Project, err)
 	}
 	t.Cleanup(func() { l.Release() })
 	return l
 }
 
 func TestNoWaitFailsNamingHolder(t *testing.T) {
-	setup(t)
-	mustAcquire(t, engineA, "shop", "restore")
-
-	called := false
-	l, err := Acquire(context.Background(), engineA, "shop", "create", true, func(string) { called = true })
-	if err == nil {
-		l.Release()
-		t.Fatal("second Acquire succeeded while the lock was held")
+	e := newFakeEngine()
+	mustAcquire(t, e, opts("shop", "restore", elsewhere))
+	if e.imports != 1 {
+		t.Errorf("the lock image was imported %d times", e.imports)
 	}
+	_, err := Acquire(context.Background(), e, opts("shop", "create", here))
 	if !errors.Is(err, ErrLocked) {
-		t.Errorf("err = %v, want ErrLocked", err)
+		t.Fatalf("got %v, want ErrLocked", err)
 	}
-	msg := err.Error()
-	for _, want := range []string{"shop", "pid " + strconv.Itoa(os.Getpid()), "docker backup restore", "since ", "without --no-wait"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("error %q does not contain %q", msg, want)
+	for _, want := range []string{"shop is in use by docker backup restore (pid 100 on host web2, since 2026-12-01T03:00:00Z", "without --no-wait"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not say %q", err, want)
 		}
 	}
-	if called {
-		t.Error("waiting was called with noWait")
+	// Another project is another lock; the image is there already.
+	mustAcquire(t, e, opts("blog", "create", here))
+	if e.imports != 1 {
+		t.Errorf("the lock image was imported %d times", e.imports)
 	}
-}
-
-func TestOtherProjectOrEngineDoesNotConflict(t *testing.T) {
-	setup(t)
-	mustAcquire(t, engineA, "shop", "create")
-	mustAcquire(t, engineA, "blog", "create")
-	mustAcquire(t, engineB, "shop", "create")
-	// Default endpoint (empty) is yet another engine as far as the lock goes.
-	mustAcquire(t, "", "shop", "create")
 }
 
 func TestWaitsUntilReleased(t *testing.T) {
-	setup(t)
-	first, err := Acquire(context.Background(), engineA, "shop", "restore", false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newFakeEngine()
+	first := mustAcquire(t, e, opts("shop", "restore", elsewhere))
+	o := opts("shop", "create", here)
+	o.NoWait = false
+	told := make(chan string, 4)
+	o.Waiting = func(h string) { told <- h }
+	got := make(chan error, 1)
+	var second *Lock
 	go func() {
-		time.Sleep(300 * time.Millisecond)
-		first.Release()
+		var err error
+		second, err = Acquire(context.Background(), e, o)
+		got <- err
 	}()
-
-	var calls atomic.Int32
-	var holder atomic.Value
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	select {
+	case h := <-told:
+		if !strings.Contains(h, "docker backup restore") {
+			t.Errorf("waiting for %q", h)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter was not told whom it waits for")
+	}
+	select {
+	case err := <-got:
+		t.Fatalf("the lock was taken while held: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	first.Release()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+		second.Release()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter did not get the lock once released")
+	}
+	if len(told) != 0 {
+		t.Errorf("the waiter was told %d more times", len(told))
+	}
+	// A cancelled wait ends.
+	mustAcquire(t, e, opts("shop", "restore", elsewhere))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	second, err := Acquire(ctx, engineA, "shop", "create", false, func(h string) {
-		calls.Add(1)
-		holder.Store(h)
-	})
-	if err != nil {
-		t.Fatalf("waiting Acquire: %v", err)
-	}
-	defer second.Release()
-	if d := time.Since(start); d < 250*time.Millisecond {
-		t.Errorf("Acquire returned after %v, before the holder released", d)
-	}
-	if n := calls.Load(); n != 1 {
-		t.Errorf("waiting called %d times, want 1", n)
-	}
-	h, _ := holder.Load().(string)
-	if !strings.Contains(h, "docker backup restore") || !strings.Contains(h, "pid "+strconv.Itoa(os.Getpid())) || strings.Contains(h, "\n") {
-		t.Errorf("holder = %q, want a one-line description naming restore and our pid", h)
-	}
-
-	// The new holder's record replaced the old one.
-	r := readFileRecord(t, engineA, "shop")
-	if r.Verb != "create" {
-		t.Errorf("record verb = %q after handover, want create", r.Verb)
+	o.Waiting = nil
+	if _, err := Acquire(ctx, e, o); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled wait: %v", err)
 	}
 }
 
-func TestWaitEndsWithContext(t *testing.T) {
-	setup(t)
-	mustAcquire(t, engineA, "shop", "restore")
+// A lock whose holder stopped renewing it is taken over once its lease
+// is older than its TTL, by the engine's clock, and not before.
+func TestStaleLeaseIsTakenOver(t *testing.T) {
+	e := newFakeEngine()
+	o := opts("shop", "restore", elsewhere)
+	o.TTL = 600 * time.Millisecond
+	old := mustAcquire(t, e, o)
+	// The holder's engine goes away for it: it can renew no more.
+	e.mu.Lock()
+	e.failCopy[old.id] = true
+	e.mu.Unlock()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
-	var calls atomic.Int32
-	l, err := Acquire(ctx, engineA, "shop", "create", false, func(string) { calls.Add(1) })
-	if err == nil {
-		l.Release()
-		t.Fatal("Acquire succeeded while the lock was held")
+	e.advance(500 * time.Millisecond)
+	if _, err := Acquire(context.Background(), e, opts("shop", "create", here)); !errors.Is(err, ErrLocked) {
+		t.Fatalf("taken over before its lease ran out: %v", err)
 	}
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("err = %v, want context.Canceled", err)
+	e.advance(time.Second)
+	l := mustAcquire(t, e, opts("shop", "create", here))
+	if l.id == old.id {
+		t.Fatal("the same lock")
 	}
-	if errors.Is(err, ErrLocked) {
-		t.Errorf("err = %v wraps ErrLocked, which is for --no-wait", err)
+	// The old holder learns it lost the lock at its next renewal.
+	e.mu.Lock()
+	delete(e.failCopy, old.id)
+	e.mu.Unlock()
+	select {
+	case <-old.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the old holder was not told it lost the lock")
 	}
-	if want := "waiting for the lock of project shop"; !strings.Contains(err.Error(), want) {
-		t.Errorf("err = %q, want it to contain %q", err, want)
-	}
-	if n := calls.Load(); n != 1 {
-		t.Errorf("waiting called %d times, want 1", n)
-	}
-
-	ctx, cancel2 := context.WithTimeout(context.Background(), 250*time.Millisecond)
-	defer cancel2()
-	if _, err := Acquire(ctx, engineA, "shop", "create", false, nil); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("err = %v, want context.DeadlineExceeded", err)
+	// Its release does not remove the new holder's lock.
+	old.Release()
+	if _, err := Acquire(context.Background(), e, opts("shop", "create", elsewhere)); !errors.Is(err, ErrLocked) {
+		t.Errorf("the old holder's release freed the new lock: %v", err)
 	}
 }
 
-func TestModesAndRecord(t *testing.T) {
-	dir := setup(t)
-	mustAcquire(t, engineA, "shop", "restore")
-
-	fi, err := os.Stat(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := fi.Mode().Perm(); got != 0o700 {
-		t.Errorf("directory mode = %04o, want 0700", got)
-	}
-	path := lockFile(t, engineA, "shop")
-	if filepath.Dir(path) != dir {
-		t.Errorf("lock file %s is not in %s", path, dir)
-	}
-	fi, err = os.Lstat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := fi.Mode(); got != 0o600 {
-		t.Errorf("lock file mode = %v, want -rw-------", got)
-	}
-
-	r := readFileRecord(t, engineA, "shop")
-	if r.PID != os.Getpid() || r.Verb != "restore" {
-		t.Errorf("record = %+v, want pid %d verb restore", r, os.Getpid())
-	}
-	since, err := time.Parse(time.RFC3339, r.Since)
-	if err != nil || !strings.HasSuffix(r.Since, "Z") || time.Since(since) > time.Minute {
-		t.Errorf("since = %q (%v), want a recent RFC 3339 UTC time", r.Since, err)
-	}
-}
-
-func TestFileName(t *testing.T) {
-	n, err := fileName(engineA, "shop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := filepath.Match("shop-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].lock", n); !ok {
-		t.Errorf("fileName = %q, want shop-<12 hex>.lock", n)
-	}
-	for _, bad := range []string{"", ".", "..", ".hidden", "a/b", "../x", "a\\b", "a\x00b", strings.Repeat("a", 201)} {
-		if _, err := fileName(engineA, bad); !errors.Is(err, ErrInvalidProject) {
-			t.Errorf("fileName(%q) err = %v, want ErrInvalidProject", bad, err)
-		}
-		setup(t)
-		if _, err := Acquire(context.Background(), engineA, bad, "create", true, nil); !errors.Is(err, ErrInvalidProject) {
-			t.Errorf("Acquire(%q) err = %v, want ErrInvalidProject", bad, err)
+// A holder that renews its lease keeps it, however long it runs.
+func TestRenewedLeaseIsKept(t *testing.T) {
+	e := newFakeEngine()
+	o := opts("shop", "restore", elsewhere)
+	o.TTL = 300 * time.Millisecond
+	l := mustAcquire(t, e, o)
+	// The engine's clock runs with the test's: the holder renews every
+	// 50 ms.
+	for i := 0; i < 10; i++ {
+		time.Sleep(60 * time.Millisecond)
+		e.advance(60 * time.Millisecond)
+		if _, err := Acquire(context.Background(), e, opts("shop", "create", here)); !errors.Is(err, ErrLocked) {
+			t.Fatalf("a renewed lock was taken over: %v", err)
 		}
 	}
-}
-
-func TestDir(t *testing.T) {
-	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
-	if got, want := Dir(), "/run/user/1000/docker-backup"; got != want {
-		t.Errorf("Dir() = %q, want %q", got, want)
-	}
-	tmp := t.TempDir()
-	t.Setenv("TMPDIR", tmp)
-	want := filepath.Join(tmp, fmt.Sprintf("docker-backup-%d", os.Getuid()))
-	for _, xdg := range []string{"", "relative/dir"} {
-		t.Setenv("XDG_RUNTIME_DIR", xdg)
-		if got := Dir(); got != want {
-			t.Errorf("XDG_RUNTIME_DIR=%q: Dir() = %q, want %q", xdg, got, want)
-		}
-	}
-	// The fallback works end to end.
-	l, err := Acquire(context.Background(), engineA, "shop", "create", true, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Release()
-	if fi, err := os.Stat(want); err != nil || fi.Mode().Perm() != 0o700 {
-		t.Errorf("fallback directory: %v, %v", fi, err)
+	select {
+	case <-l.Lost():
+		t.Fatal("the holder lost its renewed lock")
+	default:
 	}
 }
 
-func TestRefusesUnsafeDirectory(t *testing.T) {
-	cases := map[string]func(t *testing.T, dir string){
-		"group writable": func(t *testing.T, dir string) {
-			mkdir(t, dir, 0o770)
-		},
-		"world writable": func(t *testing.T, dir string) {
-			mkdir(t, dir, 0o707)
-		},
-		"symlink": func(t *testing.T, dir string) {
-			target := t.TempDir()
-			if err := os.Symlink(target, dir); err != nil {
-				t.Fatal(err)
+// A holder of this host and namespace that no longer runs is known dead:
+// its lock is taken over at once. One that runs is waited for; one of
+// another host is judged by its lease only.
+func TestDeadHolderOfThisHostIsTakenOverAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		holder   *Process
+		alive    bool
+		takeover bool
+	}{
+		{"dead here", here, false, true},
+		{"alive here", here, true, false},
+		{"elsewhere", elsewhere, false, false},
+		{"same host name, another namespace", &Process{Host: "web1", PID: 100, Boot: "b1", NS: "4026532000", Start: "555"}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newFakeEngine()
+			mustAcquire(t, e, opts("shop", "restore", tc.holder))
+			o := opts("shop", "create", here)
+			o.Alive = func(p Process) bool {
+				if p.PID != 100 || p.Start != tc.holder.Start {
+					t.Errorf("asked about %+v", p)
+				}
+				return tc.alive
 			}
-		},
-		"file": func(t *testing.T, dir string) {
-			if err := os.WriteFile(dir, nil, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		},
-	}
-	for name, prepare := range cases {
-		t.Run(name, func(t *testing.T) {
-			dir := setup(t)
-			prepare(t, dir)
-			l, err := Acquire(context.Background(), engineA, "shop", "create", true, nil)
-			if err == nil {
-				l.Release()
-				t.Fatal("Acquire accepted an unsafe directory")
-			}
-			if !errors.Is(err, ErrUnsafeDir) || !strings.Contains(err.Error(), dir) {
-				t.Errorf("err = %v, want ErrUnsafeDir naming %s", err, dir)
+			_, err := Acquire(context.Background(), e, o)
+			if tc.takeover != (err == nil) {
+				t.Errorf("takeover %v, got %v", tc.takeover, err)
 			}
 		})
 	}
-
-	t.Run("existing private directory", func(t *testing.T) {
-		dir := setup(t)
-		mkdir(t, dir, 0o700)
-		mustAcquire(t, engineA, "shop", "create")
-	})
 }
 
-func TestRefusesSymlinkedLockFile(t *testing.T) {
-	dir := setup(t)
-	mkdir(t, dir, 0o700)
-	victim := filepath.Join(t.TempDir(), "victim")
-	if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
-		t.Fatal(err)
+// Waiters racing for a stale lock: exactly one takes it.
+func TestOneWaiterTakesAStaleLock(t *testing.T) {
+	e := newFakeEngine()
+	o := opts("shop", "restore", elsewhere)
+	o.TTL = time.Second
+	old := mustAcquire(t, e, o)
+	e.mu.Lock()
+	e.failCopy[old.id] = true
+	e.mu.Unlock()
+	e.advance(time.Hour)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, err := Acquire(context.Background(), e, opts("shop", "create", here))
+			if err == nil {
+				mu.Lock()
+				won++
+				mu.Unlock()
+				t.Cleanup(func() { l.Release() })
+			} else if !errors.Is(err, ErrLocked) {
+				t.Errorf("got %v", err)
+			}
+		}()
 	}
-	if err := os.Symlink(victim, lockFile(t, engineA, "shop")); err != nil {
-		t.Fatal(err)
-	}
-	l, err := Acquire(context.Background(), engineA, "shop", "create", true, nil)
-	if err == nil {
-		l.Release()
-		t.Fatal("Acquire followed a symbolic link")
-	}
-	if !errors.Is(err, ErrUnsafeDir) || !strings.Contains(err.Error(), "symbolic link") {
-		t.Errorf("err = %v, want ErrUnsafeDir about a symbolic link", err)
-	}
-	if b, _ := os.ReadFile(victim); string(b) != "precious" {
-		t.Errorf("symlink target was modified: %q", b)
-	}
-}
-
-func TestReleaseTwiceThenAcquire(t *testing.T) {
-	setup(t)
-	l := mustAcquire(t, engineA, "shop", "create")
-	if err := l.Release(); err != nil {
-		t.Fatalf("Release: %v", err)
-	}
-	if err := l.Release(); err != nil {
-		t.Fatalf("second Release: %v", err)
-	}
-	var nilLock *Lock
-	if err := nilLock.Release(); err != nil {
-		t.Fatalf("nil Release: %v", err)
-	}
-	// The file stays: deleting it would race with waiters.
-	if _, err := os.Stat(lockFile(t, engineA, "shop")); err != nil {
-		t.Errorf("lock file gone after Release: %v", err)
-	}
-	mustAcquire(t, engineA, "shop", "restore")
-}
-
-func TestUnknownHolder(t *testing.T) {
-	setup(t)
-	mustAcquire(t, engineA, "shop", "create")
-	// A holder that has not written its record yet, or is rewriting it.
-	for _, content := range []string{"", "{\"pid\":", "not json", `{"pid":0}`} {
-		if err := os.WriteFile(lockFile(t, engineA, "shop"), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		_, err := Acquire(context.Background(), engineA, "shop", "restore", true, nil)
-		if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "another docker-backup process") {
-			t.Errorf("record %q: err = %v, want ErrLocked naming another docker-backup process", content, err)
-		}
+	wg.Wait()
+	if won != 1 {
+		t.Errorf("%d waiters took the lock", won)
 	}
 }
 
-func TestDescribe(t *testing.T) {
-	now := time.Date(2025, 6, 1, 10, 3, 12, 0, time.UTC)
-	for _, c := range []struct {
-		r    *record
-		want string
-	}{
-		{nil, "another docker-backup process"},
-		{&record{PID: 42, Verb: "restore", Since: "2025-06-01T10:00:00Z"}, "docker backup restore (pid 42, since 2025-06-01T10:00:00Z, 3m12s ago)"},
-		{&record{PID: 42, Verb: "create", Since: "garbage"}, "docker backup create (pid 42)"},
-		{&record{PID: 42, Since: "2025-06-01T10:00:00Z"}, "docker backup (pid 42, since 2025-06-01T10:00:00Z, 3m12s ago)"},
-		{&record{PID: 42, Verb: "re\nstore\x1b[2J", Since: "2025-06-01T11:00:00Z"}, "docker backup restore[2J (pid 42, since 2025-06-01T11:00:00Z)"},
-	} {
-		if got := describe(c.r, now); got != c.want {
-			t.Errorf("describe(%+v) = %q, want %q", c.r, got, c.want)
-		}
+func TestLive(t *testing.T) {
+	e := newFakeEngine()
+	o := opts("", "verify", elsewhere)
+	o.TTL = time.Second
+	l := mustAcquire(t, e, o)
+	ctx := context.Background()
+	if live, err := Live(ctx, e, l.Job()); err != nil || !live {
+		t.Errorf("a held job: live %v, %v", live, err)
 	}
-}
-
-// TestOtherProcess holds the lock in a real second process (this test binary
-// run again), and checks that its death frees the lock with no clean-up.
-func TestOtherProcess(t *testing.T) {
-	if os.Getenv("DOCKER_BACKUP_LOCK_HELPER") == "1" {
-		holdLockAndWait()
-		return
+	if live, _ := Live(ctx, e, "0123456789abcdef"); live {
+		t.Error("an unknown job is live")
 	}
-	if testing.Short() {
-		t.Skip("starts a process")
+	// Jobs lock nothing: two run side by side.
+	mustAcquire(t, e, o)
+	e.mu.Lock()
+	e.failCopy[l.id] = true
+	e.mu.Unlock()
+	e.advance(time.Hour)
+	if live, _ := Live(ctx, e, l.Job()); live {
+		t.Error("a job whose lease ran out is live")
 	}
-	setup(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestOtherProcess$")
-	cmd.Env = append(os.Environ(), "DOCKER_BACKUP_LOCK_HELPER=1")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
+	if err := RemoveStale(ctx, e, l.Job()); err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || line != "locked\n" {
-		t.Fatalf("helper said %q, %v", line, err)
-	}
-
-	_, err = Acquire(context.Background(), engineA, "shop", "create", true, nil)
-	if !errors.Is(err, ErrLocked) {
-		t.Fatalf("err = %v, want ErrLocked", err)
-	}
-	if want := fmt.Sprintf("docker backup restore (pid %d,", cmd.Process.Pid); !strings.Contains(err.Error(), want) {
-		t.Errorf("err = %q, want it to name %q", err, want)
-	}
-
-	// Killed without a chance to release: the kernel frees the lock.
-	time.AfterFunc(300*time.Millisecond, func() { cmd.Process.Kill() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	l, err := Acquire(ctx, engineA, "shop", "create", false, nil)
-	if err != nil {
-		t.Fatalf("Acquire after the holder died: %v", err)
+	if list, _ := e.ContainerList(ctx, container.ListOptions{}); len(list) != 1 {
+		t.Errorf("after RemoveStale, %d lock containers", len(list))
 	}
 	l.Release()
-}
-
-// holdLockAndWait is the helper process: it takes the lock, says so, and
-// holds it until stdin closes or it is killed.
-func holdLockAndWait() {
-	l, err := Acquire(context.Background(), engineA, "shop", "restore", true, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		os.Exit(2)
-	}
-	fmt.Println("locked")
-	io.Copy(io.Discard, os.Stdin)
-	l.Release()
-	os.Exit(0)
-}
-
-func mkdir(t *testing.T, dir string, mode os.FileMode) {
-	t.Helper()
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	// Chmod, because Mkdir's mode goes through the umask.
-	if err := os.Chmod(dir, mode); err != nil {
-		t.Fatal(err)
+	if live, _ := Live(ctx, e, l.Job()); live {
+		t.Error("a released job is live")
 	}
 }
 
-func lockFile(t *testing.T, endpoint, project string) string {
-	t.Helper()
-	n, err := fileName(endpoint, project)
-	if err != nil {
-		t.Fatal(err)
+func TestInvalidProject(t *testing.T) {
+	e := newFakeEngine()
+	for _, p := range []string{"-x", "a/b", "Shop", "a b"} {
+		if _, err := Acquire(context.Background(), e, opts(p, "create", here)); err == nil || !strings.Contains(err.Error(), "invalid project name") {
+			t.Errorf("%q: %v", p, err)
+		}
 	}
-	return filepath.Join(Dir(), n)
 }
 
-func readFileRecord(t *testing.T, endpoint, project string) record {
-	t.Helper()
-	b, err := os.ReadFile(lockFile(t, endpoint, project))
-	if err != nil {
-		t.Fatal(err)
+func TestDescribeSanitizes(t *testing.T) {
+	got := describe(map[string]string{verbLabel: "create\x1b[2J\nx", pidLabel: "7", hostLabel: strings.Repeat("h", 60)}, time.Now())
+	if strings.ContainsAny(got, "\x1b\n") || !strings.Contains(got, "pid 7 on host "+strings.Repeat("h", 40)+"…") {
+		t.Errorf("got %q", got)
 	}
-	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatalf("lock file %q: %v", b, err)
-	}
-	return r
 }

@@ -53,8 +53,10 @@ type Options struct {
 	Compose func(ctx context.Context, args ...string) error
 	// Identities open an encrypted archive (age); none for a plain one.
 	Identities []age.Identity
-	// Lock takes the project's lock; nil for none.
-	Lock func(ctx context.Context, project string) (release func(), err error)
+	// Lock takes the project's lock; nil for none. JobGone tells
+	// whether another run is over (backup.Options).
+	Lock    backup.Locker
+	JobGone func(ctx context.Context, job string) (bool, error)
 	// Out gets the plan and what happens, for people (stderr).
 	Out      io.Writer
 	Progress backup.Progress
@@ -152,7 +154,7 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 	if p.Name != m.Project.Name && !opts.NameGiven && !opts.Force {
 		return nil, fmt.Errorf("the archive is of project %s, not %s: to restore it into %s anyway (a copy), name it with -p %s or use --force", m.Project.Name, p.Name, p.Name, p.Name)
 	}
-	p, release, err := backup.LockProject(ctx, api, p, opts.Project, opts.Lock)
+	p, ctx, release, err := backup.LockProject(ctx, api, p, opts.Project, opts.Lock)
 	if err != nil {
 		return nil, err
 	}
@@ -210,8 +212,7 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 		}
 	}
 
-	ctx = engine.WithProject(ctx, p.Name)
-	backup.RemoveStaleHelpers(ctx, eng, p.Name, log)
+	backup.RemoveStaleHelpers(ctx, eng, opts.JobGone, p.Name, log)
 
 	// A new host: create the project, then plan again with its containers.
 	if pl.fresh {
