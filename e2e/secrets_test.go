@@ -19,13 +19,15 @@ type cmdlineScanner struct {
 	secrets [][]byte
 	leaks   []string
 	seen    map[string]bool // first words seen, to prove the scan saw the tools
-	scans   int
+	// uids of the loads seen: pg_restore, and psql reading a script.
+	loadUIDs map[string]bool
+	scans    int
 	stop    chan struct{}
 	done    chan struct{}
 }
 
 func scanCmdlines(secrets ...string) *cmdlineScanner {
-	s := &cmdlineScanner{seen: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &cmdlineScanner{seen: map[string]bool{}, loadUIDs: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
 	for _, sec := range secrets {
 		s.secrets = append(s.secrets, []byte(sec))
 	}
@@ -44,8 +46,15 @@ func scanCmdlines(secrets ...string) *cmdlineScanner {
 					continue
 				}
 				first := filepath.Base(string(bytes.SplitN(b, []byte{0}, 2)[0]))
+				uid := ""
+				if first == "pg_restore" || (first == "psql" && bytes.Contains(b, []byte("\x00-f\x00-\x00"))) {
+					uid = procUID(filepath.Dir(p))
+				}
 				s.mu.Lock()
 				s.seen[first] = true
+				if uid != "" {
+					s.loadUIDs[uid] = true
+				}
 				for _, sec := range s.secrets {
 					if bytes.Contains(b, sec) {
 						s.leaks = append(s.leaks, strings.ReplaceAll(string(b), "\x00", " "))
@@ -60,6 +69,20 @@ func scanCmdlines(secrets ...string) *cmdlineScanner {
 		}
 	}()
 	return s
+}
+
+// procUID is the real uid of the process whose /proc folder is dir.
+func procUID(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "status"))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" {
+			return f[1]
+		}
+	}
+	return ""
 }
 
 func (s *cmdlineScanner) finish() {
@@ -91,6 +114,11 @@ func TestNoPasswordOnAnyCommandLine(t *testing.T) {
 		if !scan.seen[tool] {
 			t.Errorf("%s was never seen in %d scans: the scan proves nothing", tool, scan.scans)
 		}
+	}
+	// The loads ran as postgres, never as root: whatever a dump could make
+	// them do, root's rights in the container are not among it.
+	if len(scan.loadUIDs) == 0 || scan.loadUIDs["0"] {
+		t.Errorf("the loads ran as uids %v, want postgres's", scan.loadUIDs)
 	}
 	for name, out := range map[string]string{"create": rc.Stdout + rc.Stderr, "restore": rr.Stdout + rr.Stderr} {
 		if strings.Contains(out, "p@ss'word") {
