@@ -22,8 +22,8 @@ type cmdlineScanner struct {
 	// uids of the loads seen: pg_restore, and psql reading a script.
 	loadUIDs map[string]bool
 	scans    int
-	stop    chan struct{}
-	done    chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 func scanCmdlines(secrets ...string) *cmdlineScanner {

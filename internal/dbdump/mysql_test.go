@@ -113,16 +113,6 @@ func uniq(list []string) []string {
 	return out
 }
 
-// argsAfter returns the arguments of cmd after the first one equal to a.
-func argsAfter(cmd []string, a string) []string {
-	for i, c := range cmd {
-		if c == a {
-			return cmd[i+1:]
-		}
-	}
-	return nil
-}
-
 func TestMySQLPlanMariaDB(t *testing.T) {
 	srv := mysqlServer{
 		version: "11.4.2-MariaDB-ubu2404",

@@ -336,10 +336,7 @@ func TestRestoreRollbackFromTheSafetyBackup(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	hook := w.indexOf("hook app1")
-	var after []string
-	for _, e := range w.events[hook+1:] {
-		after = append(after, e)
-	}
+	after := w.events[hook+1:]
 	want := []string{"stop web1", "stop app1", "prepare shop_data", "extract shop_data", "commit shop_data", "start app1", "start web1"}
 	if strings.Join(after, ",") != strings.Join(want, ",") {
 		t.Errorf("rollback %q, want %q", after, want)
