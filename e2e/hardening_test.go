@@ -379,7 +379,7 @@ func TestOneLockPerEngine(t *testing.T) {
 	if r := inContainer(t, "create", "-p", p.Name, "--no-wait", "-o", "/tmp/"); r.Err != nil {
 		t.Errorf("a create after the first ended: %s", r)
 	}
-	if r := run(context.Background(), "", nil, "docker", "ps", "-aq", "--filter", "label=org.docker-backup.lock=project"); strings.TrimSpace(r.Stdout) != "" {
+	if r := run(context.Background(), "", nil, "docker", "ps", "-aq", "--filter", "label=org.docker-backup.lock.project="+p.Name); strings.TrimSpace(r.Stdout) != "" {
 		t.Errorf("locks left on the engine: %s", r.Stdout)
 	}
 }

@@ -245,13 +245,26 @@ func (l *Lock) Release() error {
 	return err
 }
 
+// remove removes the lock container. An engine that does not answer (a
+// restart) is given a little while: a lock left behind would make the
+// next run wait for its lease to run out, unless that run is on this
+// host.
 func (l *Lock) remove(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := l.api.ContainerRemove(ctx, l.id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("cannot release the lock %s: %w (remove it with docker rm -f %s)", l.name, err, l.name)
+	for {
+		err := l.api.ContainerRemove(ctx, l.id, container.RemoveOptions{Force: true})
+		if err == nil || cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		if !client.IsErrConnectionFailed(err) || ctx.Err() != nil {
+			return fmt.Errorf("cannot release the lock %s: %w (remove it with docker rm -f %s)", l.name, err, l.name)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	return nil
 }
 
 // keep renews the lease until Release, or until the lock is found gone.
