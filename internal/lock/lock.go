@@ -78,12 +78,13 @@ const (
 	Label        = "org.docker-backup.lock"
 	ProjectLabel = "org.docker-backup.lock.project"
 	// JobLabel carries the run's ID: its lock and its helpers have it.
-	JobLabel   = "org.docker-backup.job"
-	ttlLabel   = "org.docker-backup.lock.ttl"
-	hostLabel  = "org.docker-backup.lock.holder.host"
-	pidLabel   = "org.docker-backup.lock.holder.pid"
-	verbLabel  = "org.docker-backup.lock.holder.verb"
-	sinceLabel = "org.docker-backup.lock.holder.since"
+	JobLabel    = "org.docker-backup.job"
+	ttlLabel    = "org.docker-backup.lock.ttl"
+	engineLabel = "org.docker-backup.lock.engine" // the engine's ID
+	hostLabel   = "org.docker-backup.lock.holder.host"
+	pidLabel    = "org.docker-backup.lock.holder.pid"
+	verbLabel   = "org.docker-backup.lock.holder.verb"
+	sinceLabel  = "org.docker-backup.lock.holder.since"
 	// procLabel identifies the holder's process beyond its pid: boot,
 	// pid namespace and start time, so that a dead holder is told from a
 	// live one with the same pid.
@@ -179,7 +180,7 @@ func Acquire(ctx context.Context, api API, opts Options) (*Lock, error) {
 	labels := map[string]string{
 		Label: kind, JobLabel: job, ttlLabel: opts.TTL.String(),
 		hostLabel: opts.Self.Host, pidLabel: strconv.Itoa(opts.Self.PID), procLabel: opts.Self.key(),
-		verbLabel: opts.Verb, sinceLabel: clock.now().UTC().Format(time.RFC3339),
+		verbLabel: opts.Verb, sinceLabel: clock.now().UTC().Format(time.RFC3339), engineLabel: clock.engine,
 	}
 	if opts.Project != "" {
 		labels[ProjectLabel] = opts.Project
@@ -469,8 +470,9 @@ func ensureImage(ctx context.Context, api API) error {
 // monotonic clock: leases are written and judged by it, so that runs on
 // hosts whose clocks differ agree.
 type engineClock struct {
-	base  time.Time // engine time when local was read
-	local time.Time
+	base   time.Time // engine time when local was read
+	local  time.Time
+	engine string // the engine's ID
 }
 
 func newEngineClock(ctx context.Context, api API) (*engineClock, error) {
@@ -485,7 +487,7 @@ func newEngineClock(ctx context.Context, api API) (*engineClock, error) {
 		return nil, fmt.Errorf("cannot read the engine's clock (%q): %w", info.SystemTime, err)
 	}
 	mid := before.Add(after.Sub(before) / 2)
-	return &engineClock{base: t, local: mid}, nil
+	return &engineClock{base: t, local: mid, engine: info.ID}, nil
 }
 
 func (c *engineClock) now() time.Time { return c.base.Add(time.Since(c.local)) }
