@@ -106,7 +106,7 @@ func TestCreateFailsWhenTheDatabaseDiesMidDump(t *testing.T) {
 	p := newProject(t, postgresProject(t))
 	p.up()
 	// Enough rows that the dump takes a while.
-	psql(t, p, "appdb", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat(md5((g*7)::text), 6) AS v FROM generate_series(1, 1500000) g;")
+	bigTable(t, p, 1500000)
 	out := t.TempDir()
 	cmd, stderr := startBackup(t, p, "create", "-p", p.Name, "-o", out+"/")
 	// Kill the server once the dump of appdb is under way: its first part

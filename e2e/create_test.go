@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -140,6 +141,13 @@ func psql(t *testing.T, p *project, db, sql string) string {
 		t.Fatalf("psql %s: %s", db, r)
 	}
 	return strings.TrimSpace(r.Stdout)
+}
+
+// bigTable adds to appdb a table big of rows rows of about 230 bytes:
+// enough that a dump or a load takes a while.
+func bigTable(t *testing.T, p *project, rows int) {
+	t.Helper()
+	psql(t, p, "appdb", fmt.Sprintf("CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat(md5((g*7)::text), 6) AS v FROM generate_series(1, %d) g;", rows))
 }
 
 // tableDigest is an order-independent digest of a table's rows.

@@ -108,7 +108,7 @@ func TestCreateWhenTheEngineRestarts(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := newProject(t, postgresProject(t))
 			p.up()
-			psql(t, p, "appdb", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat(md5((g*7)::text), 6) AS v FROM generate_series(1, 1500000) g;")
+			bigTable(t, p, 1500000)
 			want := psql(t, p, "appdb", "SELECT count(*) || ':' || md5(string_agg(md5(v), '' ORDER BY id)) FROM big")
 			out := t.TempDir()
 			args := []string{"create", "-p", p.Name, "-o", out + "/"}

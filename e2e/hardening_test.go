@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -112,12 +113,11 @@ func TestRestoreRefusesClientCommands(t *testing.T) {
 func dumpOf(t *testing.T, arch, dump string) []byte {
 	t.Helper()
 	var out []byte
-	rewriteArchive(t, arch, func(name string, body []byte) []byte {
-		if base, _, ok := archive.SplitPart(name); ok && base == dump {
+	eachEntry(t, arch, func(hdr *tar.Header, body []byte) {
+		if base, _, ok := archive.SplitPart(hdr.Name); ok && base == dump {
 			out = append(out, body...)
 		}
-		return body
-	}, func(*archive.Manifest) {})
+	})
 	return out
 }
 
@@ -235,7 +235,7 @@ func TestRestoreRollbackKeepsWritesMadeDuringIt(t *testing.T) {
 	p.up()
 	seedPostgres(t, p)
 	// Enough rows that the safety backup takes a while.
-	psql(t, p, "appdb", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat(md5((g*7)::text), 6) AS v FROM generate_series(1, 300000) g;")
+	bigTable(t, p, 300000)
 	arch := create(t, p)
 	if r := p.exec("app", volumeChange, "bash"); r.Err != nil {
 		t.Fatal(r)
@@ -294,7 +294,7 @@ func TestRestoreCatchesAnArchiveChangedDuringIt(t *testing.T) {
 	p := newProject(t, postgresProject(t))
 	p.up()
 	seedPostgres(t, p)
-	psql(t, p, "appdb", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat(md5((g*7)::text), 6) AS v FROM generate_series(1, 300000) g;")
+	bigTable(t, p, 300000)
 	arch := create(t, p, "--compression", "none")
 	data, err := os.ReadFile(arch)
 	if err != nil {
@@ -349,16 +349,9 @@ func TestOneLockPerEngine(t *testing.T) {
 	p.up()
 	seedPostgres(t, p)
 	arch := create(t, p)
-	psql(t, p, "appdb", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat(md5((g*7)::text), 6) AS v FROM generate_series(1, 600000) g;")
+	bigTable(t, p, 600000)
 	out := t.TempDir()
-	first := exec.Command("docker", "backup", "create", "-p", p.Name, "-o", out+"/")
-	first.Dir = p.Dir
-	first.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig, "XDG_RUNTIME_DIR="+t.TempDir())
-	var firstErr bytes.Buffer
-	first.Stderr = &firstErr
-	if err := first.Start(); err != nil {
-		t.Fatal(err)
-	}
+	first, firstErr := startBackup(t, p, "create", "-p", p.Name, "-o", out+"/")
 	waitForPartial(t, out, 1<<20)
 	host, _ := os.Hostname()
 	holder := "is in use by docker backup create (pid "

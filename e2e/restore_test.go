@@ -393,9 +393,8 @@ func rewriteManifest(t *testing.T, path string, edit func(*archive.Manifest)) st
 	return rewriteArchive(t, path, nil, edit)
 }
 
-// rewriteArchive copies an archive with entries' bodies replaced by
-// entry (nil: unchanged) and the manifest edited.
-func rewriteArchive(t *testing.T, path string, entry func(name string, body []byte) []byte, edit func(*archive.Manifest)) string {
+// eachEntry calls fn with each entry of a zstd archive and its body.
+func eachEntry(t *testing.T, path string, fn func(hdr *tar.Header, body []byte)) {
 	t.Helper()
 	in, err := os.Open(path)
 	if err != nil {
@@ -407,18 +406,11 @@ func rewriteArchive(t *testing.T, path string, entry func(name string, body []by
 		t.Fatal(err)
 	}
 	defer dec.Close()
-	outPath := filepath.Join(t.TempDir(), "edited.tar.zst")
-	out, err := os.Create(outPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	enc, _ := zstd.NewWriter(out)
-	tr, tw := tar.NewReader(dec), tar.NewWriter(enc)
+	tr := tar.NewReader(dec)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			break
+			return
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -427,6 +419,23 @@ func rewriteArchive(t *testing.T, path string, entry func(name string, body []by
 		if err != nil {
 			t.Fatal(err)
 		}
+		fn(hdr, body)
+	}
+}
+
+// rewriteArchive copies an archive with entries' bodies replaced by
+// entry (nil: unchanged) and the manifest edited.
+func rewriteArchive(t *testing.T, path string, entry func(name string, body []byte) []byte, edit func(*archive.Manifest)) string {
+	t.Helper()
+	outPath := filepath.Join(t.TempDir(), "edited.tar.zst")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	enc, _ := zstd.NewWriter(out)
+	tw := tar.NewWriter(enc)
+	eachEntry(t, path, func(hdr *tar.Header, body []byte) {
 		if entry != nil && hdr.Name != archive.ManifestName {
 			body = entry(hdr.Name, body)
 			hdr.Size = int64(len(body))
@@ -446,7 +455,7 @@ func rewriteArchive(t *testing.T, path string, entry func(name string, body []by
 		if _, err := tw.Write(body); err != nil {
 			t.Fatal(err)
 		}
-	}
+	})
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +475,7 @@ func TestRestoreRollsBack(t *testing.T) {
 	p.up()
 	seedPostgres(t, p)
 	// Enough rows that loading takes a few seconds.
-	psql(t, p, "appdb", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat(md5((g*7)::text), 6) AS v FROM generate_series(1, 800000) g;")
+	bigTable(t, p, 800000)
 	arch := create(t, p)
 	change(t, p)
 	want := pgState(t, p)

@@ -98,7 +98,7 @@ func TestNoPasswordOnAnyCommandLine(t *testing.T) {
 	p.up()
 	seedPostgres(t, p)
 	// Enough rows that the dump and the load take a while.
-	psql(t, p, "appdb", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat(md5((g*7)::text), 6) AS v FROM generate_series(1, 400000) g;")
+	bigTable(t, p, 400000)
 	scan := scanCmdlines(pgPassword, "p@ss'word")
 	arch := filepath.Join(t.TempDir(), "a.tar.zst")
 	rc := backup(t, p.Dir, nil, "create", "-p", p.Name, "-o", arch, "--json")

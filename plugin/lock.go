@@ -53,14 +53,7 @@ func held(ctx context.Context, l *lock.Lock, project string) (context.Context, f
 	}
 }
 
-// jobGone tells whether the run of job is over: its lock is gone, or
-// stale (and then removed).
+// jobGone tells whether the run of job is over (lock.Gone).
 func jobGone(api lock.API) func(context.Context, string) (bool, error) {
-	return func(ctx context.Context, job string) (bool, error) {
-		live, err := lock.Live(ctx, api, job)
-		if err != nil || live {
-			return false, err
-		}
-		return true, lock.RemoveStale(ctx, api, job)
-	}
+	return func(ctx context.Context, job string) (bool, error) { return lock.Gone(ctx, api, job) }
 }

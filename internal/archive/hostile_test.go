@@ -16,42 +16,16 @@ import (
 // shape checks can refuse it.
 func hostile(t *testing.T, cold bool, entries []tar.Header) []byte {
 	t.Helper()
-	var out bytes.Buffer
-	tw := tar.NewWriter(&out)
-	d := NewTreeDigest()
 	prefix := "volumes/v/"
+	var named []tar.Header
 	for _, h := range entries {
-		h := h
 		h.Name = prefix + strings.TrimPrefix(h.Name, "./")
 		if h.Typeflag == tar.TypeLink {
 			h.Linkname = prefix + strings.TrimPrefix(h.Linkname, "./")
 		}
-		h.Format = tar.FormatPAX
-		h.ModTime = mtime
-		if err := tw.WriteHeader(&h); err != nil {
-			t.Fatal(err)
-		}
-		rel, _ := cleanRel(strings.TrimPrefix(h.Name, prefix))
-		linkRel := ""
-		if h.Typeflag == tar.TypeLink {
-			linkRel, _ = cleanRel(strings.TrimPrefix(h.Linkname, prefix))
-		}
-		sum := ""
-		if h.Typeflag == tar.TypeReg {
-			sum = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" // empty
-		}
-		d.Add(treeEntry(rel, linkRel, &h, sum))
+		named = append(named, h)
 	}
-	s := d.Summary()
-	m := Manifest{FormatVersion: FormatVersion, Cold: cold, Project: Project{Name: "p"}, Files: []File{},
-		Volumes: []Volume{{Name: "v", EngineName: "p_v", Entries: s.Entries, Bytes: s.Bytes, TreeSHA256: s.Digest}}}
-	b, _ := json.Marshal(m)
-	if err := tw.WriteHeader(&tar.Header{Name: ManifestName, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(b))}); err != nil {
-		t.Fatal(err)
-	}
-	tw.Write(b)
-	tw.Close()
-	return out.Bytes()
+	return rawArchive(t, cold, named)
 }
 
 func TestVerifyRefusesHostileTrees(t *testing.T) {
@@ -134,7 +108,7 @@ func TestReaderRefusesUncleanNames(t *testing.T) {
 		{"hardlink target unclean", tar.Header{Name: "volumes/v/h", Typeflag: tar.TypeLink, Linkname: "volumes/v/x/../a"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			data := rawArchive(t, []tar.Header{root, file("volumes/v/a"), tc.entry})
+			data := rawArchive(t, false, []tar.Header{root, file("volumes/v/a"), tc.entry})
 			_, err := Verify(context.Background(), bytes.NewReader(data))
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.entry.Name) {
 				t.Errorf("verify: got %v, want a refusal naming %q", err, tc.entry.Name)
@@ -158,7 +132,7 @@ func TestReaderRefusesUncleanNames(t *testing.T) {
 		})
 	}
 	// The names the Writer writes pass.
-	data := rawArchive(t, []tar.Header{root, file("volumes/v/a"), dir("volumes/v/d/"), file("volumes/v/d/.hidden"), file("volumes/v/d/..x"),
+	data := rawArchive(t, false, []tar.Header{root, file("volumes/v/a"), dir("volumes/v/d/"), file("volumes/v/d/.hidden"), file("volumes/v/d/..x"),
 		{Name: "volumes/v/h", Typeflag: tar.TypeLink, Linkname: "volumes/v/a"}})
 	ar, _ := Open(bytes.NewReader(data))
 	for {
@@ -172,9 +146,11 @@ func TestReaderRefusesUncleanNames(t *testing.T) {
 	}
 }
 
-// rawArchive writes entries as they are, then a manifest whose volume v
-// matches what a lenient reader (one that cleans names) would see.
-func rawArchive(t *testing.T, entries []tar.Header) []byte {
+// rawArchive writes entries as they are, bypassing the Writer's checks,
+// then a manifest whose volume v matches what a lenient reader (one that
+// cleans names) would see: only the reader's and the shape's checks can
+// refuse it.
+func rawArchive(t *testing.T, cold bool, entries []tar.Header) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	tw := tar.NewWriter(&out)
@@ -197,7 +173,7 @@ func rawArchive(t *testing.T, entries []tar.Header) []byte {
 		d.Add(treeEntry(rel, linkRel, &h, sum))
 	}
 	s := d.Summary()
-	m := Manifest{FormatVersion: FormatVersion, Project: Project{Name: "p"}, Files: []File{},
+	m := Manifest{FormatVersion: FormatVersion, Cold: cold, Project: Project{Name: "p"}, Files: []File{},
 		Volumes: []Volume{{Name: "v", EngineName: "p_v", Entries: s.Entries, Bytes: s.Bytes, TreeSHA256: s.Digest}}}
 	b, _ := json.Marshal(m)
 	if err := tw.WriteHeader(&tar.Header{Name: ManifestName, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(b))}); err != nil {

@@ -72,10 +72,16 @@ func (s session) opts(cmd []string) engine.ExecOptions {
 
 // capture runs a short command and returns its stdout.
 func (s session) capture(ctx context.Context, cmd []string) (string, error) {
+	return s.query(ctx, cmd, nil)
+}
+
+// query runs a short command with stdin (nil for none) and returns its
+// stdout.
+func (s session) query(ctx context.Context, cmd []string, stdin io.Reader) (string, error) {
 	stdout := &limitedBuffer{max: maxCapture}
 	stderr := &tailBuffer{max: 8 << 10}
 	o := s.opts(cmd)
-	o.Stdout, o.Stderr = stdout, stderr
+	o.Stdin, o.Stdout, o.Stderr = stdin, stdout, stderr
 	code, err := s.x.Exec(ctx, s.id, o)
 	if err != nil {
 		return "", err

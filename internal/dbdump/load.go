@@ -18,10 +18,8 @@ type Server struct {
 	Engine  string
 	Flavor  string
 	Version string
-	// User is the container's user the client loads as ("" for the
-	// container's own); Notes say what the load could not do as it
-	// should.
-	User  string
+	// Notes say what the load cannot do as it should (run as the
+	// database's own user).
 	Notes []string
 	// loadGlobals and loadDatabase are the engine's ways to load a dump.
 	loadGlobals  func(ctx context.Context, r io.Reader) error

@@ -246,3 +246,32 @@ func TestMySQLLoadNeedsBinaryMode(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// An image without the database's own user loads as root, and says so.
+func TestLoadAsRootIsNoted(t *testing.T) {
+	f := &fakeExec{handler: func(cmd, env []string) reply {
+		switch {
+		case cmd[0] == "id" && cmd[1] == "-un":
+			return reply{stdout: "root\n"}
+		case cmd[0] == "id":
+			return reply{code: 1, stderr: "id: 'postgres': no such user"}
+		case cmd[0] == "psql" && slices.Contains(cmd, "SHOW server_version"):
+			return reply{stdout: "15.18\n"}
+		case cmd[0] == "psql":
+			return reply{}
+		}
+		return reply{code: 127}
+	}}
+	srv, err := Connect(context.Background(), f, Postgres, Target{Service: "db", ContainerID: "c1", Env: []string{"POSTGRES_PASSWORD=x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(srv.Notes) != 1 || !strings.Contains(srv.Notes[0], "service db: the container has no postgres user") {
+		t.Errorf("notes %q", srv.Notes)
+	}
+	for _, c := range f.recorded() {
+		if c.cmd[0] == "psql" && c.user != "" {
+			t.Errorf("%q as %q", c.cmd, c.user)
+		}
+	}
+}

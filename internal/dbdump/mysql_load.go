@@ -30,7 +30,7 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		return nil, connectError("the MySQL/MariaDB server", t.Service, user, "MYSQL_ROOT_PASSWORD", err)
 	}
 	version = strings.TrimSpace(version)
-	s := &Server{Engine: MySQL, Flavor: "MySQL", Version: version, User: osu}
+	s := &Server{Engine: MySQL, Flavor: "MySQL", Version: version}
 	if strings.Contains(strings.ToLower(version), "mariadb") {
 		s.Flavor = "MariaDB"
 	}

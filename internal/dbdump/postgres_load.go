@@ -26,7 +26,7 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		return nil, connectError("PostgreSQL", t.Service, user, "POSTGRES_PASSWORD", err)
 	}
 	version = strings.TrimSpace(version)
-	s := &Server{Engine: Postgres, Flavor: "PostgreSQL", Version: version, User: osu}
+	s := &Server{Engine: Postgres, Flavor: "PostgreSQL", Version: version}
 	if note != "" {
 		s.Notes = append(s.Notes, "service "+t.Service+": "+note)
 	}
@@ -66,18 +66,11 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 	s.count = func(ctx context.Context, db string) ([]TableCount, error) {
 		q := "SELECT format('SELECT %L || ''|'' || count(*) FROM %I.%I', schemaname || '.' || tablename, schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY schemaname, tablename \\gexec\n"
 		cmd := []string{"psql", "-X", "-A", "-t", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-d", pgDBName(db)}
-		out := &limitedBuffer{max: maxCapture}
-		stderr := &tailBuffer{max: 8 << 10}
-		o := sess.opts(cmd)
-		o.Stdin, o.Stdout, o.Stderr = strings.NewReader(q), out, stderr
-		code, err := x.Exec(ctx, id, o)
+		out, err := sess.query(ctx, cmd, strings.NewReader(q))
 		if err != nil {
 			return nil, err
 		}
-		if code != 0 {
-			return nil, toolError(cmd, code, stderr.String())
-		}
-		return parseCounts(out.String())
+		return parseCounts(out)
 	}
 	s.loadGlobals = func(ctx context.Context, r io.Reader) error {
 		if restrict {

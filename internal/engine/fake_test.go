@@ -85,17 +85,7 @@ func (f *fakeAPI) ContainerStart(_ context.Context, id string, _ container.Start
 	}
 	go func() {
 		defer conn.Close()
-		out := stdcopy.NewStdWriter(conn, stdcopy.Stdout)
-		errw := stdcopy.NewStdWriter(conn, stdcopy.Stderr)
-		for _, fr := range run.frames {
-			w := out
-			if fr.stderr {
-				w = errw
-			}
-			if _, err := w.Write(fr.data); err != nil {
-				return
-			}
-		}
+		writeFrames(conn, run.frames)
 	}()
 	return nil
 }
@@ -142,16 +132,8 @@ func (f *fakeExecs) ContainerExecAttach(_ context.Context, id string, _ containe
 	f.mu.Unlock()
 	ours, theirs := net.Pipe()
 	go func() {
-		out := stdcopy.NewStdWriter(theirs, stdcopy.Stdout)
-		errw := stdcopy.NewStdWriter(theirs, stdcopy.Stderr)
-		for _, fr := range run.frames {
-			w := out
-			if fr.stderr {
-				w = errw
-			}
-			if _, err := w.Write(fr.data); err != nil {
-				return
-			}
+		if err := writeFrames(theirs, run.frames); err != nil {
+			return
 		}
 		if run.hang {
 			// Until the client hangs up.
@@ -171,4 +153,20 @@ func (f *fakeExecs) ContainerExecInspect(_ context.Context, id string) (containe
 		code = f.runs[i].code
 	}
 	return container.ExecInspect{ExecID: id, ExitCode: code}, nil
+}
+
+// writeFrames writes frames to conn multiplexed, as the engine does.
+func writeFrames(conn net.Conn, frames []frame) error {
+	out := stdcopy.NewStdWriter(conn, stdcopy.Stdout)
+	errw := stdcopy.NewStdWriter(conn, stdcopy.Stderr)
+	for _, fr := range frames {
+		w := out
+		if fr.stderr {
+			w = errw
+		}
+		if _, err := w.Write(fr.data); err != nil {
+			return err
+		}
+	}
+	return nil
 }

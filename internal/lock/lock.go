@@ -366,21 +366,19 @@ func isStale(ctx context.Context, api API, clock *engineClock, info container.In
 	return clock.now().Sub(renewed) > ttl, nil
 }
 
-// Live tells whether job's run still holds its lock or lease: false when
-// no lock of the job is on the engine, or its lease is stale.
-func Live(ctx context.Context, api API, job string) (bool, error) {
+// Gone tells whether job's run is over: no lock of the job is on the
+// engine, or only stale ones, which it removes. Its helpers may then go.
+func Gone(ctx context.Context, api API, job string) (bool, error) {
 	list, err := api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
 		filters.Arg("label", Label), filters.Arg("label", JobLabel+"="+job))})
-	if err != nil {
-		return false, err
-	}
-	if len(list) == 0 {
-		return false, nil
+	if err != nil || len(list) == 0 {
+		return err == nil, err
 	}
 	clock, err := newEngineClock(ctx, api)
 	if err != nil {
 		return false, err
 	}
+	var stale []string
 	for _, c := range list {
 		info, err := api.ContainerInspect(ctx, c.ID)
 		if cerrdefs.IsNotFound(err) {
@@ -389,40 +387,18 @@ func Live(ctx context.Context, api API, job string) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		stale, err := isStale(ctx, api, clock, info, Options{Self: self, Alive: alive})
-		if err != nil {
+		st, err := isStale(ctx, api, clock, info, Options{Self: self, Alive: alive})
+		if err != nil || !st {
 			return false, err
 		}
-		if !stale {
-			return true, nil
+		stale = append(stale, c.ID)
+	}
+	for _, id := range stale {
+		if err := api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return true, err
 		}
 	}
-	return false, nil
-}
-
-// RemoveStale removes job's lock container if its lease is stale.
-func RemoveStale(ctx context.Context, api API, job string) error {
-	list, err := api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", Label), filters.Arg("label", JobLabel+"="+job))})
-	if err != nil {
-		return err
-	}
-	clock, err := newEngineClock(ctx, api)
-	if err != nil {
-		return err
-	}
-	for _, c := range list {
-		info, err := api.ContainerInspect(ctx, c.ID)
-		if err != nil {
-			continue
-		}
-		if stale, err := isStale(ctx, api, clock, info, Options{Self: self, Alive: alive}); err == nil && stale {
-			if err := api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-				return err
-			}
-		}
-	}
-	return nil
+	return true, nil
 }
 
 // create creates the lock container: never started, without network.

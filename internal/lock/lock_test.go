@@ -271,9 +271,7 @@ func TestStaleLeaseIsTakenOver(t *testing.T) {
 	o.TTL = 600 * time.Millisecond
 	old := mustAcquire(t, e, o)
 	// The holder's engine goes away for it: it can renew no more.
-	e.mu.Lock()
-	e.failCopy[old.id] = true
-	e.mu.Unlock()
+	stopRenewing(e, old)
 
 	e.advance(500 * time.Millisecond)
 	if _, err := Acquire(context.Background(), e, opts("shop", "create", here)); !errors.Is(err, ErrLocked) {
@@ -361,9 +359,7 @@ func TestOneWaiterTakesAStaleLock(t *testing.T) {
 	o := opts("shop", "restore", elsewhere)
 	o.TTL = time.Second
 	old := mustAcquire(t, e, o)
-	e.mu.Lock()
-	e.failCopy[old.id] = true
-	e.mu.Unlock()
+	stopRenewing(e, old)
 	e.advance(time.Hour)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -389,37 +385,41 @@ func TestOneWaiterTakesAStaleLock(t *testing.T) {
 	}
 }
 
-func TestLive(t *testing.T) {
+func TestGone(t *testing.T) {
 	e := newFakeEngine()
 	o := opts("", "verify", elsewhere)
 	o.TTL = time.Second
 	l := mustAcquire(t, e, o)
 	ctx := context.Background()
-	if live, err := Live(ctx, e, l.Job()); err != nil || !live {
-		t.Errorf("a held job: live %v, %v", live, err)
+	if gone, err := Gone(ctx, e, l.Job()); err != nil || gone {
+		t.Errorf("a held job: gone %v, %v", gone, err)
 	}
-	if live, _ := Live(ctx, e, "0123456789abcdef"); live {
+	if gone, _ := Gone(ctx, e, "0123456789abcdef"); !gone {
 		t.Error("an unknown job is live")
 	}
 	// Jobs lock nothing: two run side by side.
 	mustAcquire(t, e, o)
-	e.mu.Lock()
-	e.failCopy[l.id] = true
-	e.mu.Unlock()
+	stopRenewing(e, l)
 	e.advance(time.Hour)
-	if live, _ := Live(ctx, e, l.Job()); live {
+	if gone, _ := Gone(ctx, e, l.Job()); !gone {
 		t.Error("a job whose lease ran out is live")
 	}
-	if err := RemoveStale(ctx, e, l.Job()); err != nil {
-		t.Fatal(err)
-	}
+	// Its stale lock is removed with it, the other's kept.
 	if list, _ := e.ContainerList(ctx, container.ListOptions{}); len(list) != 1 {
-		t.Errorf("after RemoveStale, %d lock containers", len(list))
+		t.Errorf("after Gone, %d lock containers", len(list))
 	}
 	l.Release()
-	if live, _ := Live(ctx, e, l.Job()); live {
+	if gone, _ := Gone(ctx, e, l.Job()); !gone {
 		t.Error("a released job is live")
 	}
+}
+
+// stopRenewing makes the engine refuse l's renewals, as one that went
+// away for l would.
+func stopRenewing(e *fakeEngine, l *Lock) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.failCopy[l.id] = true
 }
 
 func TestInvalidProject(t *testing.T) {

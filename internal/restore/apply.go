@@ -454,16 +454,25 @@ func (d *dispatcher) closeAll(err error) {
 	}
 }
 
-// sqlOnly passes a dump that goes to a database client (psql for
-// PostgreSQL's roles, mysql for everything of MySQL and MariaDB) through
-// the client's check, so that whatever changed since the archive was
+// sqlOnly passes a dump that goes to a database client through the
+// client's check, so that whatever changed since the archive was
 // verified, nothing reaches the client as one of its own commands.
 func sqlOnly(engineName string, dump archive.Dump, r io.Reader) io.Reader {
-	switch {
-	case engineName == dbdump.Postgres && dump.Kind == "globals":
-		return dbdump.FilterReader(dbdump.PSQL, dump.Path, r)
-	case engineName == dbdump.MySQL:
-		return dbdump.FilterReader(dbdump.MySQLClient, dump.Path, r)
+	if d, ok := clientOf(engineName, dump); ok {
+		return dbdump.FilterReader(d, dump.Path, r)
 	}
 	return r
+}
+
+// clientOf is the client a dump is loaded with, when one reads it as a
+// script: psql for PostgreSQL's roles, mysql for every dump of MySQL and
+// MariaDB. pg_restore sends a database's dump to the server as SQL.
+func clientOf(engineName string, dump archive.Dump) (dbdump.Dialect, bool) {
+	switch {
+	case engineName == dbdump.Postgres && dump.Kind == "globals":
+		return dbdump.PSQL, true
+	case engineName == dbdump.MySQL:
+		return dbdump.MySQLClient, true
+	}
+	return 0, false
 }

@@ -65,14 +65,13 @@ func (c *dumpCheck) Result(m *archive.Manifest) error {
 			if dump.Path != c.path {
 				continue
 			}
-			var chk *dbdump.Checker
-			switch {
-			case d.Engine == dbdump.Postgres && dump.Kind == "globals":
-				chk = c.pg
-			case d.Engine == dbdump.MySQL:
-				chk = c.my
-			default:
+			dialect, ok := clientOf(d.Engine, dump)
+			if !ok {
 				return nil // pg_restore reads it: SQL only reaches the server
+			}
+			chk := c.pg
+			if dialect == dbdump.MySQLClient {
+				chk = c.my
 			}
 			if c.custom {
 				return fmt.Errorf("%w: %s is a pg_dump custom-format file, but the manifest gives it to the %s client as SQL", archive.ErrInvalid, c.path, d.Flavor)

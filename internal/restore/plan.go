@@ -361,6 +361,7 @@ func (pl *plan) connect(ctx context.Context, api dockerAPI, x execer, force bool
 		}
 		d.server = srv
 		d.objects = srv
+		pl.notes = append(pl.notes, srv.Notes...)
 	}
 	return nil
 }

@@ -1,11 +1,18 @@
 package restore
 
 import (
+	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+
 	"github.com/docker-backup/docker-backup/internal/archive"
+	"github.com/docker-backup/docker-backup/internal/engine"
 	"github.com/docker-backup/docker-backup/internal/project"
 )
 
@@ -154,5 +161,50 @@ func TestPlanHooks(t *testing.T) {
 	pl, _ = makePlan(p, testManifest(), Options{})
 	if err := pl.checkHooks(); err == nil || !strings.Contains(err.Error(), "after-start") {
 		t.Errorf("a stopped service's before-start hook: %v", err)
+	}
+}
+
+// rootOnlyDB is a PostgreSQL container whose image has no postgres user.
+type rootOnlyDB struct{}
+
+func (rootOnlyDB) ContainerList(context.Context, container.ListOptions) ([]container.Summary, error) {
+	return nil, nil
+}
+
+func (rootOnlyDB) ContainerInspect(_ context.Context, id string) (container.InspectResponse, error) {
+	return container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{ID: id}, Config: &container.Config{Env: []string{"POSTGRES_PASSWORD=x"}}}, nil
+}
+
+func (rootOnlyDB) ImageInspect(context.Context, string, ...client.ImageInspectOption) (image.InspectResponse, error) {
+	return image.InspectResponse{}, nil
+}
+
+func (rootOnlyDB) Exec(_ context.Context, _ string, o engine.ExecOptions) (int, error) {
+	switch {
+	case o.Cmd[0] == "id" && o.Cmd[1] == "-un":
+		io.WriteString(o.Stdout, "root\n")
+	case o.Cmd[0] == "id":
+		return 1, nil
+	case o.Cmd[0] == "psql" && strings.Contains(strings.Join(o.Cmd, " "), "server_version"):
+		io.WriteString(o.Stdout, "15.18\n")
+	}
+	return 0, nil
+}
+
+// What a server cannot do as it should reaches the plan's notes.
+func TestPlanNotesALoadAsRoot(t *testing.T) {
+	pl, err := makePlan(testProject("shop", true, true), testManifest(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pl.connect(context.Background(), rootOnlyDB{}, rootOnlyDB{}, false, true); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, n := range pl.notes {
+		found = found || strings.Contains(n, "service db: the container has no postgres user")
+	}
+	if !found {
+		t.Errorf("notes %q", pl.notes)
 	}
 }
