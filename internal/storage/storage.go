@@ -1,0 +1,241 @@
+// Package storage is where archives are kept: a local folder or an
+// S3-compatible bucket, behind one small interface. An archive being
+// written is never visible under its name until it is committed, and an
+// aborted one leaves nothing that could be mistaken for a backup.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Backend is one place archives are kept: a folder, or a bucket and prefix.
+// Names are plain file names (no "/"), relative to that place.
+type Backend interface {
+	// Create starts writing name. Nothing is visible under name until
+	// Commit; Abort (or a failed Commit) leaves nothing behind. It fails
+	// with ErrExist when name exists already.
+	Create(ctx context.Context, name string) (Upload, error)
+	// Open reads name from its start; OpenRange reads length bytes from
+	// off (length < 0: to the end). Both fail with ErrNotExist.
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
+	OpenRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error)
+	Stat(ctx context.Context, name string) (Info, error)
+	// List returns the committed objects, in no particular order.
+	List(ctx context.Context) ([]Info, error)
+	// Delete removes name; a name that does not exist is no error.
+	Delete(ctx context.Context, name string) error
+	// Location is where the backend is, for messages (no credentials).
+	Location() string
+}
+
+// Upload is an object being written.
+type Upload interface {
+	io.Writer
+	// Commit makes the object visible under its name, whole.
+	Commit(ctx context.Context) error
+	// Abort removes what was written; after Commit it does nothing.
+	Abort(ctx context.Context) error
+}
+
+// Info describes one committed object.
+type Info struct {
+	Name    string    `json:"name"`
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"modTime"`
+}
+
+var (
+	// ErrNotExist: no object of that name.
+	ErrNotExist = fs.ErrNotExist
+	// ErrExist: an object of that name exists already.
+	ErrExist = fs.ErrExist
+)
+
+// ValidName checks an object name: a plain file name that is not hidden
+// (dot-names are the local backend's partial files).
+func ValidName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("an empty archive name")
+	case strings.ContainsAny(name, "/\x00") || (filepath.Separator != '/' && strings.ContainsRune(name, filepath.Separator)):
+		return fmt.Errorf("archive name %q holds a path separator", name)
+	case strings.HasPrefix(name, "."):
+		return fmt.Errorf("archive name %q starts with a dot", name)
+	}
+	return nil
+}
+
+// Location is a parsed -o/--to or ARCHIVE argument: a local path, file://
+// or s3://bucket/prefix.
+type Location struct {
+	// Scheme is "file" or "s3".
+	Scheme string
+	// Dir is the folder (file) or the bucket's prefix without slashes at
+	// either end (s3); Bucket is the bucket (s3).
+	Dir    string
+	Bucket string
+	// Name is the object name when the location names one; "" for a
+	// folder.
+	Name string
+	// Raw is what the user wrote.
+	Raw string
+}
+
+func (l Location) String() string {
+	if l.Scheme == "s3" {
+		return "s3://" + path.Join(l.Bucket, l.Dir, l.Name)
+	}
+	return filepath.Join(l.Dir, l.Name)
+}
+
+// IsURL tells whether s is written as a URL (scheme://...), which Parse
+// then requires to be of a known scheme.
+func IsURL(s string) bool {
+	i := strings.Index(s, "://")
+	if i <= 0 {
+		return false
+	}
+	for _, r := range s[:i] {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// Kind says how Parse reads the last path element.
+type Kind int
+
+const (
+	// Folder: the location is where archives are (ls, prune).
+	Folder Kind = iota
+	// Object: the location names one archive (restore, verify, inspect).
+	Object
+	// FolderOrObject: an existing folder, or a name ending in "/", or a
+	// URL whose last element has no archive extension, is a folder; else
+	// an object (create -o).
+	FolderOrObject
+)
+
+// Parse reads a location. workDir resolves relative local paths. A URL of
+// an unknown scheme is an error: never a local folder named "s3:".
+func Parse(s, workDir string, kind Kind) (Location, error) {
+	loc := Location{Raw: s}
+	if !IsURL(s) {
+		loc.Scheme = "file"
+		return parseLocal(loc, s, workDir, kind)
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return loc, fmt.Errorf("%s is not a valid URL: %w", s, err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "file":
+		if u.Host != "" && u.Host != "localhost" {
+			return loc, fmt.Errorf("%s: a file:// URL names a local path (file:///path): the host %q is not this one", s, u.Host)
+		}
+		loc.Scheme = "file"
+		p := u.Path
+		if strings.HasSuffix(s, "/") && !strings.HasSuffix(p, "/") {
+			p += "/"
+		}
+		return parseLocal(loc, p, workDir, kind)
+	case "s3":
+		loc.Scheme = "s3"
+		if u.Host == "" {
+			return loc, fmt.Errorf("%s names no bucket: write s3://BUCKET/PREFIX/", s)
+		}
+		if u.User != nil {
+			return loc, fmt.Errorf("%s: credentials do not go into the URL: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or their _FILE forms), or a profile", redactURL(u))
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			return loc, fmt.Errorf("%s: an s3:// URL takes no query or fragment", s)
+		}
+		loc.Bucket = u.Host
+		p := strings.Trim(u.Path, "/")
+		last := path.Base(p)
+		object := false
+		switch kind {
+		case Object:
+			object = p != "" && !strings.HasSuffix(u.Path, "/")
+		case FolderOrObject:
+			object = p != "" && !strings.HasSuffix(u.Path, "/") && IsArchiveName(last)
+		}
+		if object {
+			loc.Name = last
+			loc.Dir = strings.Trim(path.Dir(p), "/.")
+			if path.Dir(p) == "." {
+				loc.Dir = ""
+			}
+		} else {
+			loc.Dir = p
+		}
+		if kind == Object && loc.Name == "" {
+			return loc, fmt.Errorf("%s names no archive: write s3://BUCKET/PREFIX/NAME (see docker backup ls)", s)
+		}
+		if loc.Name != "" {
+			if err := ValidName(loc.Name); err != nil {
+				return loc, err
+			}
+		}
+		return loc, nil
+	default:
+		return loc, fmt.Errorf("%s: unknown storage scheme %q: use a path, file:///path or s3://bucket/prefix", s, u.Scheme)
+	}
+}
+
+func redactURL(u *url.URL) string {
+	c := *u
+	c.User = nil
+	return c.String()
+}
+
+func parseLocal(loc Location, p, workDir string, kind Kind) (Location, error) {
+	if p == "" {
+		return loc, errors.New("an empty path")
+	}
+	isDir := strings.HasSuffix(p, "/") || strings.HasSuffix(p, string(filepath.Separator))
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(workDir, p)
+	}
+	p = filepath.Clean(p)
+	switch kind {
+	case Folder:
+		loc.Dir = p
+		return loc, nil
+	case FolderOrObject:
+		if isDir || isExistingDir(p) {
+			loc.Dir = p
+			return loc, nil
+		}
+	}
+	if isExistingDir(p) {
+		return loc, fmt.Errorf("%s is a folder, not an archive", p)
+	}
+	loc.Dir, loc.Name = filepath.Split(p)
+	loc.Dir = filepath.Clean(loc.Dir)
+	return loc, nil
+}
+
+// archiveExts are the endings of the archives this tool writes.
+var archiveExts = []string{".tar.zst", ".tar.gz", ".tar"}
+
+// IsArchiveName tells whether name ends like an archive (encrypted or not).
+func IsArchiveName(name string) bool {
+	n := strings.TrimSuffix(name, ".age")
+	for _, e := range archiveExts {
+		if strings.HasSuffix(n, e) && len(n) > len(e) {
+			return true
+		}
+	}
+	return false
+}
