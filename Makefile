@@ -22,9 +22,11 @@ install: build
 # without one unless E2E_REQUIRED=1, which makes them fail instead.
 test: test-unit e2e
 
+# The storage tests run against a real S3 server, versitygw, built once
+# from the Go module proxy (e2e/tools/install-versitygw.sh).
 test-unit:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	VERSITYGW="$${VERSITYGW:-$$(bash e2e/tools/install-versitygw.sh)}" $(GO) test -race -count=1 ./...
 
 e2e:
 	$(GO) vet -tags e2e ./e2e/

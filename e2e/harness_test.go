@@ -66,6 +66,13 @@ func setup(tmp string) error {
 			return fmt.Errorf("%s: %w", script, err)
 		}
 	}
+	if os.Getenv("VERSITYGW") == "" {
+		out, err := exec.Command("bash", filepath.Join(repoRoot, "e2e/tools/install-versitygw.sh")).Output()
+		if err != nil {
+			return fmt.Errorf("e2e/tools/install-versitygw.sh: %w", err)
+		}
+		os.Setenv("VERSITYGW", strings.TrimSpace(string(out)))
+	}
 	dockerConfig = filepath.Join(tmp, "docker-config")
 	plugins := filepath.Join(dockerConfig, "cli-plugins")
 	if err := os.MkdirAll(plugins, 0o755); err != nil {
@@ -211,9 +218,15 @@ func (p *project) exec(service, input string, args ...string) result {
 // returns it running, with its stderr collected.
 func startBackup(t *testing.T, p *project, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
+	return startBackupEnv(t, p, nil, args...)
+}
+
+// startBackupEnv is startBackup with more environment variables.
+func startBackupEnv(t *testing.T, p *project, env []string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
 	cmd := exec.Command("docker", append([]string{"backup"}, args...)...)
 	cmd.Dir = p.Dir
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
+	cmd.Env = append(append(os.Environ(), "DOCKER_CONFIG="+dockerConfig), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -52,6 +52,8 @@ func NewApp(env *Env) *cli.App {
 			restoreCommand(env),
 			inspectCommand(env),
 			verifyCommand(env),
+			lsCommand(env),
+			pruneCommand(env),
 			decryptCommand(env),
 			versionCommand(env),
 		},

@@ -23,8 +23,8 @@ func createCommand(env *Env) *cli.Command {
 their own containers with the server's own tools; named volumes are archived
 with their ownership and modes. The archive is written to ./backups/ unless -o
 says otherwise, under a temporary name until it is complete.`,
-		Flags: append(projectFlags(),
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "Write the archive to `FILE`, into a folder, or to stdout with -"},
+		Flags: append(append(projectFlags(),
+			&cli.StringFlag{Name: "output", Aliases: []string{"o", "to"}, Usage: "Write the archive to `FILE`, into a folder, to s3://BUCKET/PREFIX/ (or a name there), or to stdout with -"},
 			&cli.StringFlag{Name: "compression", Value: string(archive.Zstd), Usage: "Archive compression: zstd, gzip or none"},
 			&cli.StringSliceFlag{Name: "exclude-table", Usage: "Leave out tables matching `PATTERN` (db.table for MySQL, db.schema.table for PostgreSQL; globs)"},
 			&cli.StringSliceFlag{Name: "exclude-table-data", Usage: "Keep the structure but leave out the rows of tables matching `PATTERN`"},
@@ -37,9 +37,14 @@ says otherwise, under a temporary name until it is complete.`,
 			&cli.BoolFlag{Name: "no-wait", Usage: "Fail at once if another backup or restore of the project runs"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print nothing but errors"},
 			&cli.BoolFlag{Name: "json", Usage: "Print a summary as JSON on stdout"},
-		),
+		), storageFlags()...),
 		Action: func(c *cli.Context) error {
+			cfg, err := storageConfig(c)
+			if err != nil {
+				return err
+			}
 			opts := backup.Options{
+				Storage:           cfg,
 				Project:           projectOptions(c),
 				Services:          c.Args().Slice(),
 				Output:            c.String("output"),

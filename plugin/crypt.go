@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/docker-backup/docker-backup/internal/crypt"
+	"github.com/docker-backup/docker-backup/internal/storage"
 )
 
 // identityFlags are how commands that read archives open encrypted ones.
@@ -61,18 +62,33 @@ The plain archive holds the data in clear: keep it as safe as the database.`,
 	}
 }
 
-// openArchive opens a command's ARCHIVE argument and returns its plaintext
-// (decrypted when it is an age file, with the --identity or
-// --passphrase-file given), its file's size, and whether it was encrypted.
-// close closes the file.
+// openArchive opens a command's ARCHIVE argument, a path or a URL, and
+// returns its plaintext (decrypted when it is an age file, with the
+// --identity or --passphrase-file given), its size, and whether it was
+// encrypted. close closes it. A stored archive is streamed, not copied.
 func openArchive(c *cli.Context, env *Env, verb string) (path string, plain io.Reader, size int64, encrypted bool, close func(), err error) {
 	if path, err = oneArchive(c, env, verb); err != nil {
 		return
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		err = fmt.Errorf("cannot open the archive: %w", err)
-		return
+	var f io.ReadCloser
+	if storage.IsURL(path) {
+		f, size, err = openStored(c, path)
+		if err != nil {
+			return
+		}
+	} else {
+		var file *os.File
+		if file, err = os.Open(path); err != nil {
+			err = fmt.Errorf("cannot open the archive: %w", err)
+			return
+		}
+		f = file
+		var fi os.FileInfo
+		if fi, err = file.Stat(); err != nil {
+			file.Close()
+			return
+		}
+		size = fi.Size()
 	}
 	close = func() { f.Close() }
 	defer func() {
@@ -80,10 +96,6 @@ func openArchive(c *cli.Context, env *Env, verb string) (path string, plain io.R
 			f.Close()
 		}
 	}()
-	fi, err := f.Stat()
-	if err != nil {
-		return
-	}
 	ids, err := identities(c)
 	if err != nil {
 		return
@@ -92,5 +104,43 @@ func openArchive(c *cli.Context, env *Env, verb string) (path string, plain io.R
 		err = fmt.Errorf("cannot read %s: %w", path, err)
 		return
 	}
-	return path, plain, fi.Size(), encrypted, close, nil
+	return path, plain, size, encrypted, close, nil
+}
+
+// openStored opens an archive named by URL, streaming.
+func openStored(c *cli.Context, url string) (io.ReadCloser, int64, error) {
+	store, name, err := storedArchive(c, url)
+	if err != nil {
+		return nil, 0, err
+	}
+	info, err := store.Stat(c.Context, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	r, err := store.Open(c.Context, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	return r, info.Size, nil
+}
+
+// storedArchive is the storage and name of an ARCHIVE given as a URL.
+func storedArchive(c *cli.Context, url string) (storage.Backend, string, error) {
+	wd, err := workDir(c)
+	if err != nil {
+		return nil, "", err
+	}
+	loc, err := storage.Parse(url, wd, storage.Object)
+	if err != nil {
+		return nil, "", err
+	}
+	cfg, err := storageConfig(c)
+	if err != nil {
+		return nil, "", err
+	}
+	store, err := storage.For(loc, cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	return store, loc.Name, nil
 }

@@ -18,12 +18,12 @@ func inspectCommand(env *Env) *cli.Command {
 	return &cli.Command{
 		Name:      "inspect",
 		Usage:     "Show what an archive holds: project, time, services, databases, volumes",
-		ArgsUsage: "ARCHIVE",
-		Description: `Reads the archive's manifest. It does not check the content against it:
+		ArgsUsage: "ARCHIVE|URL",
+		Description: `Reads the archive's manifest, at its start (of a stored archive, only that is downloaded). It does not check the content against it:
 docker backup verify does.`,
-		Flags: append(identityFlags(),
+		Flags: append(append(identityFlags(),
 			&cli.BoolFlag{Name: "json", Usage: "Print the manifest as JSON on stdout"},
-		),
+		), storageFlags()...),
 		Action: func(c *cli.Context) error {
 			path, plain, size, encrypted, closeFile, err := openArchive(c, env, "inspect")
 			if err != nil {

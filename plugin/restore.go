@@ -7,21 +7,25 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
+	"filippo.io/age"
 	"github.com/moby/term"
 	"github.com/urfave/cli/v2"
 
+	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/engine"
 	"github.com/docker-backup/docker-backup/internal/project"
 	"github.com/docker-backup/docker-backup/internal/restore"
+	"github.com/docker-backup/docker-backup/internal/storage"
 )
 
 func restoreCommand(env *Env) *cli.Command {
 	return &cli.Command{
 		Name:      "restore",
 		Usage:     "Restore a compose project's volumes and databases from an archive, with rollback",
-		ArgsUsage: "ARCHIVE",
+		ArgsUsage: "ARCHIVE|URL",
 		Description: `Run in the project's folder, like docker compose. The archive is verified
 first; then the plan is shown and confirmed, the services are stopped (all
 but the databases to load), the current state is backed up (the safety
@@ -29,8 +33,10 @@ backup), volumes are replaced and databases reloaded, and everything that
 ran is started again. If anything fails, or on Ctrl-C, each volume's old
 content, kept aside until then, is put back and the databases are reloaded
 from the safety backup. On a host where the
-project does not exist yet, it is created with docker compose up --no-start.`,
-		Flags: append(append(projectFlags(), identityFlags()...),
+project does not exist yet, it is created with docker compose up --no-start.
+An archive in a bucket (s3://BUCKET/PREFIX/NAME) is verified as it is
+downloaded into ./backups/ (--download-to), and restored from there.`,
+		Flags: append(append(append(projectFlags(), identityFlags()...),
 			&cli.StringSliceFlag{Name: "service", Usage: "Restore only the volumes and databases of `SERVICE`"},
 			&cli.StringSliceFlag{Name: "database", Usage: "Restore only database `NAME` (no volumes)"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "Do not ask for confirmation"},
@@ -41,11 +47,30 @@ project does not exist yet, it is created with docker compose up --no-start.`,
 			&cli.BoolFlag{Name: "no-wait", Usage: "Fail at once if another backup or restore of the project runs"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print nothing but the plan and errors"},
 			&cli.BoolFlag{Name: "json", Usage: "Print a summary as JSON on stdout"},
-		),
+			&cli.StringFlag{Name: "download-to", Usage: "Download a stored archive into `DIR` (default ./backups)"},
+			&cli.BoolFlag{Name: "no-local-copy", Usage: "Remove the downloaded archive once the restore ends"},
+		), storageFlags()...),
 		Action: func(c *cli.Context) error {
 			path, err := oneArchive(c, env, "restore")
 			if err != nil {
 				return err
+			}
+			ids, err := identities(c)
+			if err != nil {
+				return err
+			}
+			if storage.IsURL(path) {
+				local, err := download(c, env, path, ids)
+				if err != nil {
+					return err
+				}
+				if c.Bool("no-local-copy") {
+					defer func() {
+						os.Remove(local)
+						os.Remove(local + storage.IndexSuffix)
+					}()
+				}
+				path = local
 			}
 			po := projectOptions(c)
 			opts := restore.Options{
@@ -62,9 +87,7 @@ project does not exist yet, it is created with docker compose up --no-start.`,
 				Out:            env.Stderr,
 				Compose:        composeRunner(env, po),
 			}
-			if opts.Identities, err = identities(c); err != nil {
-				return err
-			}
+			opts.Identities = ids
 			return runRestore(c, env, opts, c.Bool("no-wait"), c.Bool("quiet"), c.Bool("json"))
 		},
 	}
@@ -97,6 +120,34 @@ func runRestore(c *cli.Context, env *Env, opts restore.Options, noWait, quiet, a
 		}
 	}
 	return nil
+}
+
+// download fetches a stored archive into --download-to (./backups),
+// verified on the way, and returns its path.
+func download(c *cli.Context, env *Env, url string, ids []age.Identity) (string, error) {
+	store, name, err := storedArchive(c, url)
+	if err != nil {
+		return "", err
+	}
+	dir := c.String("download-to")
+	if dir == "" {
+		wd, err := workDir(c)
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(wd, backup.DefaultDir)
+	}
+	if !c.Bool("quiet") {
+		fmt.Fprintf(env.Stderr, "downloading %s/%s into %s, verifying it on the way\n", store.Location(), name, dir)
+	}
+	f, err := restore.Fetch(c.Context, store, name, dir, ids)
+	if err != nil {
+		return "", err
+	}
+	if f.Reused && !c.Bool("quiet") {
+		fmt.Fprintf(env.Stderr, "%s holds the same archive already (same SHA-256): not downloaded again\n", f.Path)
+	}
+	return f.Path, nil
 }
 
 // confirm asks a yes/no question on the terminal; no is the default. Ctrl-C

@@ -16,18 +16,18 @@ func verifyCommand(env *Env) *cli.Command {
 	return &cli.Command{
 		Name:      "verify",
 		Usage:     "Check every entry of an archive against its manifest's sizes and SHA-256",
-		ArgsUsage: "ARCHIVE",
-		Description: `Reads the whole archive, streaming, and checks that nothing is missing,
+		ArgsUsage: "ARCHIVE|URL",
+		Description: `Reads the whole archive, streaming (from a bucket too, without a local copy), and checks that nothing is missing,
 truncated, corrupt or unlisted, and that no dump holds anything but SQL
 for its database client (no psql meta-command, no mysql client command). With --deep it also restores every database
 into a throwaway container of the original service's image (no network, a
 temporary volume, both removed afterwards) and counts what came back.
 Exits non-zero on any problem.`,
-		Flags: append(identityFlags(),
+		Flags: append(append(identityFlags(),
 			&cli.BoolFlag{Name: "deep", Usage: "Also test-restore every database into a throwaway container and count its tables' rows"},
 			&cli.BoolFlag{Name: "json", Usage: "Print the test restores' results as JSON on stdout (with --deep)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print nothing but errors"},
-		),
+		), storageFlags()...),
 		Action: func(c *cli.Context) error {
 			path, plain, _, encrypted, closeFile, err := openArchive(c, env, "verify")
 			if err != nil {

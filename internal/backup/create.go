@@ -27,6 +27,7 @@ import (
 	"github.com/docker-backup/docker-backup/internal/dbdump"
 	"github.com/docker-backup/docker-backup/internal/engine"
 	"github.com/docker-backup/docker-backup/internal/project"
+	"github.com/docker-backup/docker-backup/internal/storage"
 	"github.com/docker-backup/docker-backup/internal/version"
 )
 
@@ -53,6 +54,10 @@ type Options struct {
 	// Lock takes the project's lock once its name is known; nil for none
 	// (a restore's safety backup runs under the restore's lock).
 	Lock Locker
+	// Storage reaches the backends that -o may name (S3's settings).
+	Storage storage.Config
+	// Safety marks a restore's safety backup in the archive's index.
+	Safety bool
 	// JobGone tells whether the run of a job ID is over, removing its
 	// stale lock if it is: its helpers may then be removed. Nil: only the
 	// project's own leftovers are removed.
@@ -234,7 +239,7 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 			return nil, err
 		}
 	}
-	dest, err := openDestination(opts.Output, workDir, p.Name, start, ext(opts.Compression, len(opts.Recipients) > 0), opts.Stdout)
+	dest, err := openDestination(ctx, opts.Output, workDir, p.Name, start, ext(opts.Compression, len(opts.Recipients) > 0), opts.Stdout, opts.Storage)
 	if err != nil {
 		return nil, err
 	}
@@ -316,18 +321,24 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 			}
 			res.Size = dest.written()
 		}
-		return dest.commit()
+		return dest.commit(ctx)
 	}()
 	restartNow()
 	if err != nil {
 		if ctx.Err() != nil && !strings.Contains(err.Error(), "interrupted") {
 			err = fmt.Errorf("backup interrupted, no archive written: %w", err)
 		}
-		return nil, errors.Join(dest.fail(err), restartErr)
+		return nil, errors.Join(dest.fail(ctx, err), restartErr)
 	}
 	if restartErr != nil {
 		// The archive is whole; the project is not as it was.
 		return nil, fmt.Errorf("backup of project %s written to %s, but %w", p.Name, dest.final, restartErr)
+	}
+	// Without its index the archive is whole but listed as foreign, and
+	// never pruned: the backup stands, the user hears of it.
+	if err := dest.index(ctx, manifest, res, opts.Safety); err != nil {
+		log.Warn("the archive is complete, but its index could not be written: docker backup ls lists it as foreign and prune leaves it", "archive", dest.final, "err", err)
+		notes = append(notes, fmt.Sprintf("the archive is complete, but its index could not be written (%v): docker backup ls lists it as foreign and prune never deletes it", err))
 	}
 	res.Notes = notes
 	res.Duration = time.Since(start)

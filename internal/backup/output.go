@@ -1,40 +1,47 @@
 package backup
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
-	"fmt"
+	"hash"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/crypt"
+	"github.com/docker-backup/docker-backup/internal/storage"
 )
 
 // DefaultDir is where archives go without -o, relative to the working dir.
 const DefaultDir = "backups"
 
-// destination is where an archive is being written: a temporary file beside
-// the final name, renamed only once everything succeeded, or stdout.
+// destination is where an archive is being written: an upload to a
+// storage, visible only once committed, or stdout.
 type destination struct {
 	w      *byteCounter
-	file   *os.File
+	up     storage.Upload
+	store  storage.Backend
+	name   string
 	final  string
 	stdout bool
 }
 
-// byteCounter counts what goes to the destination.
+// byteCounter counts and hashes what goes to the destination.
 type byteCounter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	sum hash.Hash
 }
 
 func (b *byteCounter) Write(p []byte) (int, error) {
 	n, err := b.w.Write(p)
 	b.n += int64(n)
+	if b.sum != nil {
+		b.sum.Write(p[:n])
+	}
 	return n, err
 }
 
@@ -55,85 +62,67 @@ func ext(c archive.Compression, encrypted bool) string {
 	return c.Ext()
 }
 
-// openDestination resolves -o: "" (./backups/), "-" (stdout), an existing
-// folder or a name ending in "/" (a folder), or a file name.
-func openDestination(output, workDir, project string, now time.Time, ext string, stdout io.Writer) (*destination, error) {
+// openDestination resolves -o: "" (./backups/), "-" (stdout), a folder
+// (an existing one, a name ending in "/", or a URL whose last element is
+// not an archive name), or an archive's name; a path, file:// or s3://.
+func openDestination(ctx context.Context, output, workDir, project string, now time.Time, ext string, stdout io.Writer, cfg storage.Config) (*destination, error) {
 	if output == "-" {
 		return &destination{w: &byteCounter{w: stdout}, stdout: true, final: "-"}, nil
 	}
-	name := ArchiveName(project, now, ext)
-	var final string
-	switch {
-	case output == "":
-		final = filepath.Join(workDir, DefaultDir, name)
-	default:
-		// Before Join, which drops the trailing separator.
-		isDir := strings.HasSuffix(output, string(filepath.Separator))
-		if !filepath.IsAbs(output) {
-			output = filepath.Join(workDir, output)
-		}
-		if fi, err := os.Stat(output); (err == nil && fi.IsDir()) || isDir {
-			final = filepath.Join(output, name)
-		} else {
-			final = output
-		}
+	if output == "" {
+		output = filepath.Join(workDir, DefaultDir) + string(filepath.Separator)
 	}
-	dir := filepath.Dir(final)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create the destination folder %s: %w", dir, err)
-	}
-	if _, err := os.Lstat(final); err == nil {
-		return nil, fmt.Errorf("%s already exists: choose another name with -o", final)
-	}
-	// A dot-name that does not end like an archive: never mistaken for one.
-	f, err := os.CreateTemp(dir, "."+filepath.Base(final)+".*.partial")
+	loc, err := storage.Parse(output, workDir, storage.FolderOrObject)
 	if err != nil {
-		return nil, fmt.Errorf("cannot write to %s: %w", dir, err)
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		os.Remove(f.Name())
 		return nil, err
 	}
-	return &destination{w: &byteCounter{w: f}, file: f, final: final}, nil
+	if loc.Name == "" {
+		loc.Name = ArchiveName(project, now, ext)
+	}
+	store, err := storage.For(loc, cfg)
+	if err != nil {
+		return nil, err
+	}
+	up, err := store.Create(ctx, loc.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &destination{w: &byteCounter{w: up, sum: sha256.New()}, up: up, store: store, name: loc.Name, final: loc.String()}, nil
 }
 
-// commit makes the archive visible under its final name: fsync, rename,
-// fsync the folder.
-func (d *destination) commit() error {
+// commit makes the archive visible under its final name.
+func (d *destination) commit(ctx context.Context) error {
 	if d.stdout {
 		return nil
 	}
-	if err := d.file.Sync(); err != nil {
-		return d.fail(fmt.Errorf("writing %s: %w", d.final, err))
-	}
-	if err := d.file.Close(); err != nil {
-		return d.fail(fmt.Errorf("writing %s: %w", d.final, err))
-	}
-	// Link, not rename: never replaces a file that appeared meanwhile.
-	// Filesystems without hard links get a rename.
-	if err := os.Link(d.file.Name(), d.final); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return d.fail(fmt.Errorf("%s appeared while the backup ran: choose another name with -o", d.final))
-		}
-		if err := os.Rename(d.file.Name(), d.final); err != nil {
-			return d.fail(fmt.Errorf("cannot create %s: %w", d.final, err))
-		}
-	} else {
-		os.Remove(d.file.Name())
-	}
-	if dir, err := os.Open(filepath.Dir(d.final)); err == nil {
-		_ = dir.Sync()
-		dir.Close()
-	}
-	return nil
+	return d.up.Commit(ctx)
 }
 
-// fail removes the partial file and returns err.
-func (d *destination) fail(err error) error {
-	if d.file != nil {
-		d.file.Close()
-		os.Remove(d.file.Name())
+// fail removes what was written and returns err; it runs after a cancel
+// too.
+func (d *destination) fail(ctx context.Context, err error) error {
+	if d.up != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if aerr := d.up.Abort(actx); aerr != nil {
+			return errors.Join(err, aerr)
+		}
 	}
 	return err
+}
+
+// index writes the archive's index beside it, for ls and prune.
+func (d *destination) index(ctx context.Context, m *archive.Manifest, res *Result, safety bool) error {
+	if d.stdout {
+		return nil
+	}
+	ix := storage.Index{
+		Archive: d.name, Project: m.Project.Name, CreatedAt: m.CreatedAt, Size: d.w.n,
+		SHA256: hex.EncodeToString(d.w.sum.Sum(nil)), Encrypted: res.Encrypted,
+		Compression: string(m.Compression), Cold: m.Cold, ToolVersion: m.ToolVersion, Safety: safety,
+	}
+	for _, e := range res.Entries {
+		ix.Entries = append(ix.Entries, storage.IndexEntry{Kind: e.Kind, Name: e.Path, Size: e.Size})
+	}
+	return storage.WriteIndex(ctx, d.store, ix)
 }

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
+	"github.com/docker-backup/docker-backup/internal/storage"
 )
 
 var testTime = time.Date(2024, 3, 5, 23, 7, 8, 999, time.FixedZone("CET", 3600))
@@ -80,19 +82,20 @@ func TestOpenDestination(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t, wd)
 			}
-			d, err := openDestination(tt.output(wd), wd, "shop", testTime, archive.Zstd.Ext(), nil)
+			d, err := openDestination(context.Background(), tt.output(wd), wd, "shop", testTime, archive.Zstd.Ext(), nil, storage.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			want := tt.want(wd)
-			if d.final != want || d.stdout || d.file == nil || d.w.w != any(d.file) {
+			if d.final != want || d.stdout || d.up == nil {
 				t.Fatalf("destination %+v, want final %s", d, want)
 			}
 			dir := filepath.Dir(want)
-			tmp := d.file.Name()
-			if filepath.Dir(tmp) != dir || !strings.HasPrefix(filepath.Base(tmp), "."+filepath.Base(want)+".") || !strings.HasSuffix(tmp, ".partial") {
-				t.Errorf("temp file %s: want a hidden .partial beside %s", tmp, want)
+			partial, _ := filepath.Glob(filepath.Join(dir, "."+filepath.Base(want)+".*.partial"))
+			if len(partial) != 1 {
+				t.Fatalf("temp files %v: want one hidden .partial beside %s", partial, want)
 			}
+			tmp := partial[0]
 			fi, err := os.Stat(tmp)
 			if err != nil {
 				t.Fatal(err)
@@ -106,7 +109,7 @@ func TestOpenDestination(t *testing.T) {
 			if _, err := d.w.Write([]byte("archive bytes")); err != nil {
 				t.Fatal(err)
 			}
-			if err := d.commit(); err != nil {
+			if err := d.commit(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			if got := dirNames(t, dir); len(got) != 1 || got[0] != filepath.Base(want) {
@@ -136,11 +139,11 @@ func mkdir(name string) func(t *testing.T, wd string) {
 
 func TestOpenDestinationDefaultFolderMode(t *testing.T) {
 	wd := t.TempDir()
-	d, err := openDestination("", wd, "shop", testTime, archive.Gzip.Ext(), nil)
+	d, err := openDestination(context.Background(), "", wd, "shop", testTime, archive.Gzip.Ext(), nil, storage.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.fail(nil)
+	defer d.fail(context.Background(), nil)
 	fi, err := os.Stat(filepath.Join(wd, DefaultDir))
 	if err != nil {
 		t.Fatal(err)
@@ -156,21 +159,21 @@ func TestOpenDestinationDefaultFolderMode(t *testing.T) {
 func TestOpenDestinationStdout(t *testing.T) {
 	wd := t.TempDir()
 	var buf bytes.Buffer
-	d, err := openDestination("-", wd, "shop", testTime, archive.Zstd.Ext(), &buf)
+	d, err := openDestination(context.Background(), "-", wd, "shop", testTime, archive.Zstd.Ext(), &buf, storage.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !d.stdout || d.file != nil || d.final != "-" {
+	if !d.stdout || d.up != nil || d.final != "-" {
 		t.Fatalf("destination %+v", d)
 	}
 	d.w.Write([]byte("data"))
-	if err := d.commit(); err != nil {
+	if err := d.commit(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if buf.String() != "data" {
 		t.Errorf("stdout got %q", buf.String())
 	}
-	if err := d.fail(errors.New("x")); err == nil || err.Error() != "x" {
+	if err := d.fail(context.Background(), errors.New("x")); err == nil || err.Error() != "x" {
 		t.Errorf("fail = %v", err)
 	}
 	if got := dirNames(t, wd); len(got) != 0 {
@@ -188,20 +191,20 @@ func TestOpenDestinationExisting(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, out := range []string{"old.tar.zst", existing, "dangling"} {
-		_, err := openDestination(out, wd, "shop", testTime, archive.Zstd.Ext(), nil)
+		_, err := openDestination(context.Background(), out, wd, "shop", testTime, archive.Zstd.Ext(), nil, storage.Config{})
 		if err == nil || !strings.Contains(err.Error(), "already exists") {
 			t.Errorf("openDestination(%s) = %v, want already exists", out, err)
 		}
 	}
 	// The same second twice in the default folder.
-	d, err := openDestination("", wd, "shop", testTime, archive.Zstd.Ext(), nil)
+	d, err := openDestination(context.Background(), "", wd, "shop", testTime, archive.Zstd.Ext(), nil, storage.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.commit(); err != nil {
+	if err := d.commit(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openDestination("", wd, "shop", testTime, archive.Zstd.Ext(), nil); err == nil {
+	if _, err := openDestination(context.Background(), "", wd, "shop", testTime, archive.Zstd.Ext(), nil, storage.Config{}); err == nil {
 		t.Error("second archive of the same second overwrote the first")
 	}
 	if b, _ := os.ReadFile(existing); string(b) != "precious" {
@@ -214,13 +217,13 @@ func TestOpenDestinationExisting(t *testing.T) {
 
 func TestDestinationFail(t *testing.T) {
 	wd := t.TempDir()
-	d, err := openDestination("out.tar", wd, "shop", testTime, archive.None.Ext(), nil)
+	d, err := openDestination(context.Background(), "out.tar", wd, "shop", testTime, archive.None.Ext(), nil, storage.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.w.Write([]byte("half an archive"))
 	boom := errors.New("boom")
-	if err := d.fail(boom); err != boom {
+	if err := d.fail(context.Background(), boom); err != boom {
 		t.Errorf("fail returned %v, want its argument", err)
 	}
 	if got := dirNames(t, wd); len(got) != 0 {
@@ -231,7 +234,7 @@ func TestDestinationFail(t *testing.T) {
 func TestDestinationCommitRace(t *testing.T) {
 	// A file that appears under the final name meanwhile is never replaced.
 	wd := t.TempDir()
-	d, err := openDestination("out.tar", wd, "shop", testTime, archive.None.Ext(), nil)
+	d, err := openDestination(context.Background(), "out.tar", wd, "shop", testTime, archive.None.Ext(), nil, storage.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +243,7 @@ func TestDestinationCommitRace(t *testing.T) {
 	if err := os.WriteFile(final, []byte("other"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err = d.commit()
+	err = d.commit(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "appeared") {
 		t.Errorf("commit = %v, want an error", err)
 	}

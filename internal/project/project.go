@@ -499,3 +499,27 @@ func sortByDependencies(p *Project) {
 		p.Services = append(p.Services, byName[n])
 	}
 }
+
+// Name is the project's name as docker compose finds it (-p,
+// COMPOSE_PROJECT_NAME, name: in the files, or the folder's name), without
+// the engine: commands on stored archives need no engine.
+func Name(ctx context.Context, opts Options) (string, error) {
+	if opts.Name != "" {
+		return loader.NormalizeProjectName(opts.Name), nil
+	}
+	model, err := loadModel(ctx, opts, newInterpolated())
+	if err != nil {
+		if errors.Is(err, ErrNoProject) {
+			env := opts.Environment
+			if env == nil {
+				env = os.Environ()
+			}
+			if name := envValue(env, "COMPOSE_PROJECT_NAME"); name != "" {
+				return loader.NormalizeProjectName(name), nil
+			}
+			return "", fmt.Errorf("%w: no compose file here: run in the project's folder, give -f FILE, or name the project with --project NAME", ErrNoProject)
+		}
+		return "", err
+	}
+	return model.Name, nil
+}

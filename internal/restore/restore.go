@@ -253,7 +253,7 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 		fmt.Fprintf(opts.Out, "backing up the current state to %s\n", safety)
 		sStart := time.Now()
 		_, err := backup.Create(ctx, api, eng, backup.Options{
-			Project: opts.Project, Services: pl.affected(), Output: safety, Stop: m.Cold,
+			Project: opts.Project, Services: pl.affected(), Output: safety, Stop: m.Cold, Safety: true,
 			Progress: opts.Progress, Logger: log,
 		})
 		if err != nil {

@@ -80,7 +80,7 @@ func StartVersityGW(t testing.TB, bin string) *VersityGW {
 
 // Start starts the server (again, after Kill) and waits until it answers.
 func (g *VersityGW) Start() error {
-	g.cmd = exec.Command(g.bin, "--access", g.Access, "--secret", g.Secret, "--port", g.addr, "posix", g.Dir)
+	g.cmd = exec.Command(g.bin, "--quiet", "--access", g.Access, "--secret", g.Secret, "--port", g.addr, "posix", g.Dir)
 	g.cmd.Stdout, g.cmd.Stderr = &g.log, &g.log
 	g.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY=", "ROOT_SECRET_KEY=")
 	if err := g.cmd.Start(); err != nil {
