@@ -47,6 +47,7 @@ clean:
 # trial. Results: docs/BENCHMARKS.md.
 bench:
 	bash bench/create.sh
+	bash bench/s3.sh
 
 # Each fuzz target for FUZZTIME; found crashers land in testdata/fuzz/ and
 # then run with every go test. FUZZMINIMIZE bounds the minimizing of each

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/docker-backup/docker-backup/internal/storage"
 )
 
 // restartEngine stops the local dockerd with SIGTERM, as systemctl restart
@@ -134,8 +136,11 @@ func TestCreateWhenTheEngineRestarts(t *testing.T) {
 				if r := backup(t, p.Dir, nil, "verify", archives[0]); r.Err != nil {
 					t.Errorf("the archive written across the restart does not verify: %s", r)
 				}
-				if err := os.Remove(archives[0]); err != nil {
-					t.Fatal(err)
+				// With its index, which ls and prune read.
+				for _, f := range []string{archives[0], archives[0] + storage.IndexSuffix} {
+					if err := os.Remove(f); err != nil {
+						t.Fatal(err)
+					}
 				}
 				noArchives(t, out)
 			}

@@ -56,7 +56,7 @@ var rules = []rule{
 		name:  "hourly",
 		count: func(p Policy) int { return p.Hourly },
 		key:   func(t time.Time) string { return t.Format("2006-01-02 15 -0700") },
-		label: func(t time.Time) string { return t.Format("2006-01-02 15:00") },
+		label: func(t time.Time) string { return t.Format("2006-01-02 15:00 -0700") },
 	},
 	{
 		name:  "daily",

@@ -346,8 +346,8 @@ func TestRepeatedAutumnHour(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Decision{
-		{Item: items[1], Keep: true, Reasons: []string{"newest", "hourly 2025-10-26 02:00"}},
-		{Item: items[0], Keep: true, Reasons: []string{"hourly 2025-10-26 02:00"}},
+		{Item: items[1], Keep: true, Reasons: []string{"newest", "hourly 2025-10-26 02:00 +0100"}},
+		{Item: items[0], Keep: true, Reasons: []string{"hourly 2025-10-26 02:00 +0200"}},
 	}
 	if !reflect.DeepEqual(ds, want) {
 		t.Errorf("got %+v\nwant %+v", ds, want)
