@@ -136,6 +136,16 @@ func TestS3RoundTrip(t *testing.T) {
 	if local := ls(t, p.Dir, nil); len(local) != 1 || local[0].Name != names[1] || local[0].Foreign {
 		t.Errorf("ls of the local copy: %+v", local)
 	}
+	// Again with --no-local-copy: the copy already there is the same
+	// archive, verified, not downloaded again, and it is not removed: it
+	// was the user's before this restore.
+	r = backup(t, p.Dir, env, "restore", "-p", p.Name, "-y", "--no-local-copy", "s3://backups/site/"+names[1])
+	if r.Err != nil || !strings.Contains(r.Stderr, "not downloaded again") {
+		t.Fatalf("restore from S3 over a local copy: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(p.Dir, "backups", names[1])); err != nil {
+		t.Errorf("--no-local-copy removed the copy that was there before: %v", err)
+	}
 
 	// prune: the dry run deletes nothing, then the older archive goes; the
 	// foreign one stays.

@@ -3,14 +3,13 @@ package plugin
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 	_ "time/tzdata" // --tz in an image FROM scratch, which has no zoneinfo
 
-	"github.com/moby/term"
+	"github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
 
 	"github.com/docker-backup/docker-backup/internal/backup"
@@ -125,25 +124,10 @@ func printList(w io.Writer, out []listed, now time.Time) error {
 		case l.SafetyBackup:
 			note = "safety backup taken by a restore"
 		}
-		created := l.CreatedAt.Format("2006-01-02 15:04:05 UTC") + " (" + ago(now.Sub(l.CreatedAt)) + " ago)"
+		created := l.CreatedAt.Format("2006-01-02 15:04:05 UTC") + " (" + units.HumanDuration(now.Sub(l.CreatedAt)) + " ago)"
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", l.Name, proj, created, backup.HumanBytes(l.Size), yesNo(l.Encrypted), note)
 	}
 	return tw.Flush()
-}
-
-// ago says a duration as people do: 3 days, 5 hours, 12 minutes.
-func ago(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "0 seconds"
-	case d < time.Minute:
-		return fmt.Sprintf("%d seconds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%d minutes", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d hours", int(d.Hours()))
-	}
-	return fmt.Sprintf("%d days", int(d.Hours()/24))
 }
 
 func pruneCommand(env *Env) *cli.Command {
@@ -232,8 +216,8 @@ func runPrune(c *cli.Context, env *Env, store storage.Backend, plan *retention.P
 		return nil
 	}
 	if !c.Bool("force") {
-		f, ok := env.Stdin.(*os.File)
-		if !ok || env.Terminal == nil || !isTerminal(f) {
+		f, ok := askable(env)
+		if !ok {
 			return fmt.Errorf("prune deletes %d archive(s): confirm with --force (-y) when not on a terminal, or look first with --dry-run", len(dels))
 		}
 		yes, err := confirm(c.Context, env.Stderr, f, fmt.Sprintf("Delete %d archive(s) of project %s from %s?", len(dels), plan.Project, plan.Location))
@@ -288,5 +272,3 @@ func printPrunePlan(w io.Writer, plan *retention.PrunePlan) {
 		fmt.Fprintf(w, "  leave\t%s (no index of this tool: never pruned)\n", f)
 	}
 }
-
-func isTerminal(f *os.File) bool { return term.IsTerminal(f.Fd()) }

@@ -59,24 +59,22 @@ downloaded into ./backups/ (--download-to), and restored from there.`,
 			if err != nil {
 				return err
 			}
+			var fetched *restore.Fetched
 			if storage.IsURL(path) {
-				local, err := download(c, env, path, ids)
-				if err != nil {
+				if fetched, err = download(c, env, path, ids); err != nil {
 					return err
 				}
 				if c.Bool("no-local-copy") {
-					defer func() {
-						os.Remove(local)
-						os.Remove(local + storage.IndexSuffix)
-					}()
+					defer fetched.Discard()
 				}
-				path = local
+				path = fetched.Path
 			}
 			po := projectOptions(c)
 			opts := restore.Options{
 				Project:        po,
 				NameGiven:      po.Name != "" || os.Getenv("COMPOSE_PROJECT_NAME") != "",
 				Archive:        path,
+				Fetched:        fetched,
 				Services:       c.StringSlice("service"),
 				Databases:      c.StringSlice("database"),
 				Yes:            c.Bool("yes"),
@@ -97,7 +95,7 @@ func runRestore(c *cli.Context, env *Env, opts restore.Options, noWait, quiet, a
 	var wait func()
 	opts.Progress, opts.Logger, wait = reporting(env, quiet)
 	defer wait()
-	if f, ok := env.Stdin.(*os.File); ok && env.Terminal != nil && term.IsTerminal(f.Fd()) {
+	if f, ok := askable(env); ok {
 		opts.Confirm = func(q string) (bool, error) { return confirm(c.Context, env.Stderr, f, q) }
 	}
 	api, err := env.Client(c.Context)
@@ -123,17 +121,17 @@ func runRestore(c *cli.Context, env *Env, opts restore.Options, noWait, quiet, a
 }
 
 // download fetches a stored archive into --download-to (./backups),
-// verified on the way, and returns its path.
-func download(c *cli.Context, env *Env, url string, ids []age.Identity) (string, error) {
+// verified on the way.
+func download(c *cli.Context, env *Env, url string, ids []age.Identity) (*restore.Fetched, error) {
 	store, name, err := storedArchive(c, url)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	dir := c.String("download-to")
 	if dir == "" {
 		wd, err := workDir(c)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		dir = filepath.Join(wd, backup.DefaultDir)
 	}
@@ -142,12 +140,19 @@ func download(c *cli.Context, env *Env, url string, ids []age.Identity) (string,
 	}
 	f, err := restore.Fetch(c.Context, store, name, dir, ids)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if f.Reused && !c.Bool("quiet") {
 		fmt.Fprintf(env.Stderr, "%s holds the same archive already (same SHA-256): not downloaded again\n", f.Path)
 	}
-	return f.Path, nil
+	return f, nil
+}
+
+// askable is stdin when someone can be asked a question there: stdin and
+// stderr are terminals.
+func askable(env *Env) (*os.File, bool) {
+	f, ok := env.Stdin.(*os.File)
+	return f, ok && env.Terminal != nil && term.IsTerminal(f.Fd())
 }
 
 // confirm asks a yes/no question on the terminal; no is the default. Ctrl-C

@@ -2,10 +2,7 @@ package backup
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"hash"
 	"io"
 	"path/filepath"
 	"time"
@@ -19,9 +16,11 @@ import (
 const DefaultDir = "backups"
 
 // destination is where an archive is being written: an upload to a
-// storage, visible only once committed, or stdout.
+// storage, visible only once committed, or stdout. w counts (and, for a
+// storage, hashes) what goes through, for the result and the index.
 type destination struct {
-	w      *byteCounter
+	w      io.Writer
+	digest *storage.Digest
 	up     storage.Upload
 	store  storage.Backend
 	name   string
@@ -29,24 +28,8 @@ type destination struct {
 	stdout bool
 }
 
-// byteCounter counts and hashes what goes to the destination.
-type byteCounter struct {
-	w   io.Writer
-	n   int64
-	sum hash.Hash
-}
-
-func (b *byteCounter) Write(p []byte) (int, error) {
-	n, err := b.w.Write(p)
-	b.n += int64(n)
-	if b.sum != nil {
-		b.sum.Write(p[:n])
-	}
-	return n, err
-}
-
 // written is the archive file's size so far.
-func (d *destination) written() int64 { return d.w.n }
+func (d *destination) written() int64 { return d.digest.Size() }
 
 // ArchiveName is <project>-<UTC time><ext>, the name archives get by default.
 func ArchiveName(project string, t time.Time, ext string) string {
@@ -67,7 +50,8 @@ func ext(c archive.Compression, encrypted bool) string {
 // not an archive name), or an archive's name; a path, file:// or s3://.
 func openDestination(ctx context.Context, output, workDir, project string, now time.Time, ext string, stdout io.Writer, cfg storage.Config) (*destination, error) {
 	if output == "-" {
-		return &destination{w: &byteCounter{w: stdout}, stdout: true, final: "-"}, nil
+		digest := storage.NewDigest(false)
+		return &destination{w: io.MultiWriter(stdout, digest), digest: digest, stdout: true, final: "-"}, nil
 	}
 	if output == "" {
 		output = filepath.Join(workDir, DefaultDir) + string(filepath.Separator)
@@ -87,7 +71,8 @@ func openDestination(ctx context.Context, output, workDir, project string, now t
 	if err != nil {
 		return nil, err
 	}
-	return &destination{w: &byteCounter{w: up, sum: sha256.New()}, up: up, store: store, name: loc.Name, final: loc.String()}, nil
+	digest := storage.NewDigest(true)
+	return &destination{w: io.MultiWriter(up, digest), digest: digest, up: up, store: store, name: loc.Name, final: loc.String()}, nil
 }
 
 // commit makes the archive visible under its final name.
@@ -117,8 +102,8 @@ func (d *destination) index(ctx context.Context, m *archive.Manifest, res *Resul
 		return nil
 	}
 	ix := storage.Index{
-		Archive: d.name, Project: m.Project.Name, CreatedAt: m.CreatedAt, Size: d.w.n,
-		SHA256: hex.EncodeToString(d.w.sum.Sum(nil)), Encrypted: res.Encrypted,
+		Archive: d.name, Project: m.Project.Name, CreatedAt: m.CreatedAt, Size: d.digest.Size(),
+		SHA256: d.digest.SHA256(), Encrypted: res.Encrypted,
 		Compression: string(m.Compression), Cold: m.Cold, ToolVersion: m.ToolVersion, Safety: safety,
 	}
 	for _, e := range res.Entries {

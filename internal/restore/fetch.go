@@ -2,8 +2,6 @@ package restore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +21,41 @@ type Fetched struct {
 	Manifest *archive.Manifest
 	// Reused: a local copy of the same bytes was there already.
 	Reused bool
+	// size and modTime are the local copy's when it was verified: a
+	// restore of it checks them instead of reading it all again.
+	size    int64
+	modTime time.Time
+}
+
+// stat records the local copy's size and time as verified.
+func (f *Fetched) stat() error {
+	fi, err := os.Stat(f.Path)
+	if err != nil {
+		return err
+	}
+	f.size, f.modTime = fi.Size(), fi.ModTime()
+	return nil
+}
+
+// unchanged tells whether fi is still the copy Fetch verified.
+func (f *Fetched) unchanged(path string, fi os.FileInfo) bool {
+	return f != nil && f.Path == path && f.size == fi.Size() && f.modTime.Equal(fi.ModTime())
+}
+
+// Discard removes the copy Fetch downloaded, with its index; a copy that
+// was there before (Reused) is the user's and stays.
+func (f *Fetched) Discard() error {
+	if f.Reused {
+		return nil
+	}
+	return errors.Join(os.Remove(f.Path), ignoreMissing(os.Remove(f.Path+storage.IndexSuffix)))
+}
+
+func ignoreMissing(err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // Fetch downloads the archive name from store into dir, verifying it as
@@ -58,9 +91,8 @@ func Fetch(ctx context.Context, store storage.Backend, name, dir string, ids []a
 		return fail(fmt.Errorf("cannot restore from %s: %w", where, err))
 	}
 	defer body.Close()
-	sum := sha256.New()
-	counted := &countWriter{}
-	tee := io.TeeReader(body, io.MultiWriter(up, sum, counted))
+	digest := storage.NewDigest(true)
+	tee := io.TeeReader(body, io.MultiWriter(up, digest))
 	m, err := verifyStream(ctx, tee, ids, where)
 	if err != nil {
 		return fail(err)
@@ -69,10 +101,10 @@ func Fetch(ctx context.Context, store storage.Backend, name, dir string, ids []a
 	if _, err := io.Copy(io.Discard, tee); err != nil {
 		return fail(fmt.Errorf("downloading %s: %w", where, err))
 	}
-	if counted.n != info.Size {
-		return fail(fmt.Errorf("downloading %s: %d bytes arrived, the storage lists %d: it changed meanwhile, try again", where, counted.n, info.Size))
+	if digest.Size() != info.Size {
+		return fail(fmt.Errorf("downloading %s: %d bytes arrived, the storage lists %d: it changed meanwhile, try again", where, digest.Size(), info.Size))
 	}
-	if ix != nil && ix.SHA256 != "" && hex.EncodeToString(sum.Sum(nil)) != ix.SHA256 {
+	if ix != nil && ix.SHA256 != "" && digest.SHA256() != ix.SHA256 {
 		return fail(fmt.Errorf("archive %s refused, nothing was changed: its SHA-256 is not the one its index records", where))
 	}
 	if err := up.Commit(ctx); err != nil {
@@ -81,7 +113,8 @@ func Fetch(ctx context.Context, store storage.Backend, name, dir string, ids []a
 	if ix != nil {
 		_ = storage.WriteIndex(ctx, local, *ix)
 	}
-	return &Fetched{Path: path, Manifest: m}, nil
+	fetched := &Fetched{Path: path, Manifest: m}
+	return fetched, fetched.stat()
 }
 
 // reuse takes an earlier download of the archive, if it is the same bytes.
@@ -95,22 +128,24 @@ func reuse(ctx context.Context, path string, info storage.Info, ix *storage.Inde
 		return nil, err
 	}
 	defer f.Close()
-	sum := sha256.New()
-	n, err := io.Copy(sum, f)
-	if err != nil {
+	digest := storage.NewDigest(true)
+	if _, err := io.Copy(digest, f); err != nil {
 		return nil, err
 	}
-	if n != info.Size || hex.EncodeToString(sum.Sum(nil)) != ix.SHA256 {
+	if digest.Size() != info.Size || digest.SHA256() != ix.SHA256 {
 		return nil, differs
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	m, err := verifyStream(ctx, f, ids, path)
-	if err != nil {
+	fetched := &Fetched{Path: path, Reused: true}
+	if err := fetched.stat(); err != nil {
 		return nil, err
 	}
-	return &Fetched{Path: path, Manifest: m, Reused: true}, nil
+	if fetched.Manifest, err = verifyStream(ctx, f, ids, path); err != nil {
+		return nil, err
+	}
+	return fetched, nil
 }
 
 func verifyStream(ctx context.Context, r io.Reader, ids []age.Identity, where string) (*archive.Manifest, error) {
@@ -126,11 +161,4 @@ func verifyStream(ctx context.Context, r io.Reader, ids []age.Identity, where st
 		return nil, fmt.Errorf("archive %s refused, nothing was changed: %w", where, err)
 	}
 	return m, nil
-}
-
-type countWriter struct{ n int64 }
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	c.n += int64(len(p))
-	return len(p), nil
 }

@@ -34,6 +34,9 @@ type Options struct {
 	// another project may be restored into it (a staging copy).
 	NameGiven bool
 	Archive   string
+	// Fetched is Archive as Fetch downloaded and verified it: unless the
+	// file changed since, it is not read a second time to be verified.
+	Fetched *Fetched
 	// Services and Databases narrow the restore; empty for everything.
 	Services  []string
 	Databases []string
@@ -132,12 +135,7 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 	}
 
 	// 1. Verify every byte before anything else.
-	fmt.Fprintf(opts.Out, "verifying %s (%s)\n", opts.Archive, backup.HumanBytes(before.Size()))
-	plain, err := decrypted(f, opts.Identities)
-	if err != nil {
-		return nil, fmt.Errorf("archive %s refused, nothing was changed: %w", opts.Archive, err)
-	}
-	m, err := Verify(ctx, plain)
+	m, err := verifyArchive(ctx, f, before, opts)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("restore interrupted while verifying the archive, nothing was changed: %w", err)
@@ -270,6 +268,21 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// verifyArchive verifies the archive, or takes Fetch's verification of
+// it when it is still the same file.
+func verifyArchive(ctx context.Context, f io.Reader, fi os.FileInfo, opts Options) (*archive.Manifest, error) {
+	if opts.Fetched.unchanged(opts.Archive, fi) {
+		fmt.Fprintf(opts.Out, "%s was verified as it was downloaded (%s)\n", opts.Archive, backup.HumanBytes(fi.Size()))
+		return opts.Fetched.Manifest, nil
+	}
+	fmt.Fprintf(opts.Out, "verifying %s (%s)\n", opts.Archive, backup.HumanBytes(fi.Size()))
+	plain, err := decrypted(f, opts.Identities)
+	if err != nil {
+		return nil, err
+	}
+	return Verify(ctx, plain)
 }
 
 // applyAll restores volumes and databases in one pass over the archive.

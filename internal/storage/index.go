@@ -175,19 +175,3 @@ func Catalog(ctx context.Context, b Backend) (entries []Entry, orphans []string,
 	sort.Strings(orphans)
 	return entries, orphans, nil
 }
-
-// Config is how to reach the backends that need more than a location.
-type Config struct {
-	S3 S3Config
-}
-
-// For opens the backend of loc.
-func For(loc Location, cfg Config) (Backend, error) {
-	switch loc.Scheme {
-	case "file", "":
-		return NewLocal(loc.Dir), nil
-	case "s3":
-		return NewS3(cfg.S3, loc.Bucket, loc.Dir)
-	}
-	return nil, fmt.Errorf("unknown storage scheme %q", loc.Scheme)
-}

@@ -48,7 +48,7 @@ func (l *Local) Create(ctx context.Context, name string) (Upload, error) {
 		return nil, fmt.Errorf("cannot create the destination folder %s: %w", l.dir, err)
 	}
 	if _, err := os.Lstat(final); err == nil {
-		return nil, fmt.Errorf("%s already exists: choose another name with -o: %w", final, ErrExist)
+		return nil, errorOf(ErrExist, "%s already exists: choose another name with -o", final)
 	}
 	f, err := os.CreateTemp(l.dir, "."+name+".*"+partialSuffix)
 	if err != nil {
@@ -102,7 +102,7 @@ func (u *localUpload) Commit(ctx context.Context) error {
 	// Filesystems without hard links get a rename.
 	if err := os.Link(u.f.Name(), u.final); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fail(fmt.Errorf("%s appeared while the backup ran: choose another name with -o: %w", u.final, ErrExist))
+			return fail(errorOf(ErrExist, "%s appeared while the backup ran: choose another name with -o", u.final))
 		}
 		if err := os.Rename(u.f.Name(), u.final); err != nil {
 			return fail(fmt.Errorf("cannot create %s: %w", u.final, err))

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -173,14 +174,14 @@ func (s *S3) wrap(err error, name string) error {
 	r := minio.ToErrorResponse(err)
 	switch r.Code {
 	case "NoSuchKey", "NotFound":
-		return fmt.Errorf("%s does not exist: %w (list what there is with docker backup ls %s)", what, ErrNotExist, s.where)
+		return errorOf(ErrNotExist, "%s does not exist: list what there is with docker backup ls %s", what, s.where)
 	case "NoSuchBucket":
 		return fmt.Errorf("the bucket %s does not exist: create it first, or check the endpoint and region", s.bucket)
 	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
 		return fmt.Errorf("%s: the storage refused the credentials (%s): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the profile), and the bucket's permissions", what, r.Code)
 	}
 	if r.StatusCode == http.StatusNotFound && name != "" {
-		return fmt.Errorf("%s does not exist: %w", what, ErrNotExist)
+		return errorOf(ErrNotExist, "%s does not exist", what)
 	}
 	if r.StatusCode == http.StatusForbidden {
 		return fmt.Errorf("%s: access denied (HTTP 403): check the credentials and the bucket's permissions", what)
@@ -303,7 +304,7 @@ func (s *S3) Create(ctx context.Context, name string) (Upload, error) {
 	// Also the first request: a missing bucket or wrong credentials fail
 	// here, before any work is done.
 	if _, err := s.Stat(ctx, name); err == nil {
-		return nil, fmt.Errorf("%s/%s already exists: choose another name: %w", s.where, name, ErrExist)
+		return nil, errorOf(ErrExist, "%s/%s already exists: choose another name", s.where, name)
 	} else if !errors.Is(err, ErrNotExist) {
 		return nil, err
 	}
@@ -404,7 +405,7 @@ func (u *s3Upload) flush() error {
 	if n > u.plan.maxParts {
 		return fmt.Errorf("%s/%s: the archive outgrew the %d parts the storage allows (parts of up to %d MiB): raise --s3-part-size", u.s.where, u.name, u.plan.maxParts, u.plan.size(n)>>20)
 	}
-	part, err := u.s.core.PutObjectPart(u.ctx, u.s.bucket, u.key, u.id, n, bytesReader(u.buf), int64(len(u.buf)), minio.PutObjectPartOptions{SSE: nil})
+	part, err := u.s.core.PutObjectPart(u.ctx, u.s.bucket, u.key, u.id, n, bytes.NewReader(u.buf), int64(len(u.buf)), minio.PutObjectPartOptions{SSE: nil})
 	if err != nil {
 		return fmt.Errorf("uploading part %d: %w", n, u.s.wrap(err, u.name))
 	}
@@ -464,48 +465,4 @@ func (u *s3Upload) abort(ctx context.Context) error {
 		return fmt.Errorf("nothing was committed, but the unfinished multipart upload %s of %s could not be aborted (%v): the bucket's lifecycle rule for incomplete multipart uploads removes it, or abort it with aws s3api abort-multipart-upload", u.id, u.key, err)
 	}
 	return nil
-}
-
-func bytesReader(b []byte) io.Reader { return &sliceReader{b: b} }
-
-// sliceReader reads a slice without copying it, and seeks, so that the
-// client can hash it and send it again on a retry.
-type sliceReader struct {
-	b []byte
-	i int64
-}
-
-func (r *sliceReader) Read(p []byte) (int, error) {
-	if r.i >= int64(len(r.b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b[r.i:])
-	r.i += int64(n)
-	return n, nil
-}
-
-func (r *sliceReader) Seek(off int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		off += r.i
-	case io.SeekEnd:
-		off += int64(len(r.b))
-	}
-	if off < 0 {
-		return 0, errors.New("seek before the start")
-	}
-	r.i = off
-	return off, nil
-}
-
-func (r *sliceReader) ReadAt(p []byte, off int64) (int, error) {
-	if off >= int64(len(r.b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
 }

@@ -60,6 +60,20 @@ var (
 	ErrExist = fs.ErrExist
 )
 
+// kindError is an error whose message says it all and that errors.Is
+// matches to one of the errors above, without repeating its text.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string        { return e.msg }
+func (e *kindError) Is(target error) bool { return target == e.kind }
+
+func errorOf(kind error, format string, a ...any) error {
+	return &kindError{kind: kind, msg: fmt.Sprintf(format, a...)}
+}
+
 // ValidName checks an object name: a plain file name that is not hidden
 // (dot-names are the local backend's partial files).
 func ValidName(name string) error {
@@ -238,4 +252,20 @@ func IsArchiveName(name string) bool {
 		}
 	}
 	return false
+}
+
+// Config is how to reach the backends that need more than a location.
+type Config struct {
+	S3 S3Config
+}
+
+// For opens the backend of loc.
+func For(loc Location, cfg Config) (Backend, error) {
+	switch loc.Scheme {
+	case "file", "":
+		return NewLocal(loc.Dir), nil
+	case "s3":
+		return NewS3(cfg.S3, loc.Bucket, loc.Dir)
+	}
+	return nil, fmt.Errorf("unknown storage scheme %q", loc.Scheme)
 }
