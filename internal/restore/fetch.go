@@ -158,7 +158,7 @@ func verifyStream(ctx context.Context, r io.Reader, ids []age.Identity, where st
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("download of %s interrupted, nothing was changed: %w", where, err)
 		}
-		return nil, fmt.Errorf("archive %s refused, nothing was changed: %w", where, err)
+		return nil, refused(where, err)
 	}
 	return m, nil
 }

@@ -171,3 +171,43 @@ func (u unread) Read([]byte) (int, error) {
 	u.t.Error("the verified archive was read again")
 	return 0, io.ErrUnexpectedEOF
 }
+
+// Ctrl-C during the download leaves no partial file.
+func TestFetchCancelledLeavesNothing(t *testing.T) {
+	data, _ := testArchive(t)
+	dir := filepath.Join(t.TempDir(), "backups")
+	ctx, cancel := context.WithCancel(context.Background())
+	b := cancelling{Backend: stored(t, data, ""), after: int64(len(data) / 3), cancel: cancel}
+	if _, err := Fetch(ctx, b, "shop-1.tar.zst", dir, nil); err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("a fetch cancelled halfway: %v", err)
+	}
+	if names := dirNames(t, dir); len(names) != 0 {
+		t.Errorf("left behind: %v", names)
+	}
+}
+
+// cancelling cancels once after bytes of an archive were read, as Ctrl-C
+// halfway through a download.
+type cancelling struct {
+	storage.Backend
+	after  int64
+	cancel func()
+}
+
+func (c cancelling) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	r, err := c.Backend.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(io.LimitReader(r, c.after), readFunc(func(p []byte) (int, error) {
+		c.cancel()
+		return r.Read(p)
+	})), r}, nil
+}
+
+type readFunc func([]byte) (int, error)
+
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }

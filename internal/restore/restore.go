@@ -140,10 +140,7 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("restore interrupted while verifying the archive, nothing was changed: %w", err)
 		}
-		if errors.Is(err, archive.ErrTruncated) || errors.Is(err, archive.ErrChecksum) || errors.Is(err, archive.ErrInvalid) {
-			return nil, fmt.Errorf("archive %s refused, nothing was changed: %w: restore from another copy of it, or from another archive", opts.Archive, err)
-		}
-		return nil, fmt.Errorf("archive %s refused, nothing was changed: %w", opts.Archive, err)
+		return nil, refused(opts.Archive, err)
 	}
 	p, err := project.Load(ctx, api, opts.Project)
 	if err != nil {
@@ -268,6 +265,14 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// refused is the error of an archive that failed verification.
+func refused(where string, err error) error {
+	if errors.Is(err, archive.ErrTruncated) || errors.Is(err, archive.ErrChecksum) || errors.Is(err, archive.ErrInvalid) {
+		return fmt.Errorf("archive %s refused, nothing was changed: %w: restore from another copy of it, or from another archive", where, err)
+	}
+	return fmt.Errorf("archive %s refused, nothing was changed: %w", where, err)
 }
 
 // verifyArchive verifies the archive, or takes Fetch's verification of

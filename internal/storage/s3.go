@@ -124,7 +124,12 @@ func NewS3(cfg S3Config, bucket, dir string) (*S3, error) {
 	case cfg.AccessKeyID != "" || cfg.SecretAccessKey != "":
 		return nil, errors.New("S3 credentials need both an access key ID and a secret access key (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or their _FILE forms)")
 	default:
+		// Read now: a missing file or profile is a setup error, not a
+		// failure to reach the service.
 		creds = credentials.NewFileAWSCredentials("", cfg.Profile)
+		if _, err := creds.GetWithContext(&credentials.CredContext{Client: &http.Client{Transport: tr}}); err != nil {
+			return nil, fmt.Errorf("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or their _FILE forms), or a profile in ~/.aws/credentials (AWS_PROFILE): %w", err)
+		}
 	}
 	lookup := minio.BucketLookupDNS
 	if cfg.PathStyle || isLocalHost(host) {
@@ -189,7 +194,7 @@ func (s *S3) wrap(err error, name string) error {
 	var ne net.Error
 	var oe *net.OpError
 	if errors.As(err, &oe) || errors.As(err, &ne) {
-		return fmt.Errorf("%s: cannot reach the S3 endpoint: %w", what, err)
+		return fmt.Errorf("%s: cannot reach the S3 endpoint (check AWS_ENDPOINT_URL or --s3-endpoint, and that the service answers): %w", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

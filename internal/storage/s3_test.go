@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -29,6 +31,31 @@ func TestS3Conformance(t *testing.T) {
 		})
 		return b
 	}}.Run(t)
+}
+
+// Credentials from the shared files, as the AWS tools read them; none at
+// all is a setup error that says what to set.
+func TestS3SharedCredentials(t *testing.T) {
+	gw := storagetest.StartVersityGW(t, storagetest.VersityGWBin(t))
+	gw.Bucket(t, "bkt")
+	home := t.TempDir()
+	for _, v := range []string{"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		t.Setenv(v, "")
+	}
+	t.Setenv("HOME", home)
+	cfg := storage.S3Config{Endpoint: gw.Endpoint, Region: "us-east-1", Profile: "backups"}
+	if _, err := storage.NewS3(cfg, "bkt", ""); err == nil || !strings.Contains(err.Error(), "no S3 credentials") {
+		t.Fatalf("without credentials: %v", err)
+	}
+	os.MkdirAll(filepath.Join(home, ".aws"), 0o700)
+	os.WriteFile(filepath.Join(home, ".aws", "credentials"), []byte("[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n[backups]\naws_access_key_id = "+gw.Access+"\naws_secret_access_key = "+gw.Secret+"\n"), 0o600)
+	b, err := storage.NewS3(cfg, "bkt", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.List(context.Background()); err != nil {
+		t.Fatalf("with the profile's credentials: %v", err)
+	}
 }
 
 func TestS3Errors(t *testing.T) {
