@@ -39,7 +39,7 @@ func storageFlags() []cli.Flag {
 		&cli.StringFlag{Name: "s3-sse-kms-key-id", Category: s3Category,
 			Usage: "KMS key `ID` with --s3-sse aws:kms"},
 		&cli.StringFlag{Name: "s3-part-size", Value: "16MiB", Category: s3Category,
-			Usage: "Upload parts of at least `SIZE` (one is held in memory; they grow to fit 500 GB in --s3-max-parts)"},
+			Usage: "Upload parts of at least `SIZE` (two are held in memory; they grow to fit 500 GB in --s3-max-parts)"},
 		&cli.IntFlag{Name: "s3-max-parts", Value: storage.DefaultMaxParts, Category: s3Category,
 			Usage: "The service's limit on parts per upload (`N`; 1000 on some, e.g. Scaleway)"},
 	}

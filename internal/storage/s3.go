@@ -320,8 +320,9 @@ func (s *S3) Create(ctx context.Context, name string) (Upload, error) {
 	return &s3Upload{s: s, ctx: ctx, name: name, key: key, id: id, opts: opts, plan: newPartPlan(s.cfg.PartSize, s.cfg.MaxParts)}, nil
 }
 
-// partPlan sizes the parts of an upload whose size is not known: one part
-// is held in memory at a time, so the part size is the memory it takes,
+// partPlan sizes the parts of an upload whose size is not known: a part
+// is held in memory until it is sent (two at a time: one filling, one on
+// its way), so the part size is the memory it takes,
 // and S3 allows a limited number of parts. Parts start small and grow
 // twice, after a fifth and two fifths of the allowed parts, so that an
 // archive of plannedSize (500 GB) fits: with 10,000 parts that is 16 MiB,
@@ -354,20 +355,32 @@ func (p partPlan) size(n int) int64 {
 	return s
 }
 
+// s3Upload sends each part while the next one fills: two parts in memory,
+// one being filled and one on its way (one, once parts have grown).
 type s3Upload struct {
 	s    *S3
-	ctx  context.Context
+	ctx  context.Context // Write has none: the upload's, from Create
 	name string
 	key  string
 	id   string
 	opts minio.PutObjectOptions
 	plan partPlan
 
-	mu    sync.Mutex
-	buf   []byte
-	parts []minio.CompletePart
-	err   error
-	done  bool
+	mu       sync.Mutex
+	buf      []byte          // the part being filled
+	spare    []byte          // the buffer of the last part sent, for reuse
+	sent     int             // parts handed to uploads, in flight included
+	inflight chan partResult // the part on its way; nil when none
+	parts    []minio.CompletePart
+	err      error
+	done     bool
+}
+
+type partResult struct {
+	n    int
+	etag string
+	err  error
+	buf  []byte
 }
 
 func (u *s3Upload) Write(p []byte) (int, error) {
@@ -381,7 +394,7 @@ func (u *s3Upload) Write(p []byte) (int, error) {
 	}
 	written := 0
 	for len(p) > 0 {
-		want := u.plan.size(len(u.parts) + 1)
+		want := u.plan.size(u.sent + 1)
 		if int64(cap(u.buf)) < want {
 			// One allocation of the part's size: append's growth would
 			// overshoot it.
@@ -404,18 +417,48 @@ func (u *s3Upload) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// flush uploads the buffer as the next part.
+// flush sends the buffer as the next part, once the previous one is
+// through, and goes on with the previous part's buffer.
 func (u *s3Upload) flush() error {
-	n := len(u.parts) + 1
+	if err := u.wait(); err != nil {
+		return err
+	}
+	n := u.sent + 1
 	if n > u.plan.maxParts {
 		return fmt.Errorf("%s/%s: the archive outgrew the %d parts the storage allows (parts of up to %d MiB): raise --s3-part-size", u.s.where, u.name, u.plan.maxParts, u.plan.size(n)>>20)
 	}
-	part, err := u.s.core.PutObjectPart(u.ctx, u.s.bucket, u.key, u.id, n, bytes.NewReader(u.buf), int64(len(u.buf)), minio.PutObjectPartOptions{SSE: nil})
-	if err != nil {
-		return fmt.Errorf("uploading part %d: %w", n, u.s.wrap(err, u.name))
+	buf := u.buf
+	u.buf, u.spare = u.spare, nil
+	u.sent = n
+	ch := make(chan partResult, 1)
+	u.inflight = ch
+	go func() {
+		part, err := u.s.core.PutObjectPart(u.ctx, u.s.bucket, u.key, u.id, n, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{})
+		ch <- partResult{n: n, etag: part.ETag, err: err, buf: buf[:0]}
+	}()
+	if u.plan.size(n+1) > u.plan.unit {
+		// Grown parts (an archive past a fifth of the part limit) go one
+		// at a time: the memory is one large part, not two.
+		if err := u.wait(); err != nil {
+			return err
+		}
+		u.buf, u.spare = u.spare, nil
 	}
-	u.parts = append(u.parts, minio.CompletePart{PartNumber: n, ETag: part.ETag})
-	u.buf = u.buf[:0]
+	return nil
+}
+
+// wait waits for the part on its way, if any, and records it.
+func (u *s3Upload) wait() error {
+	if u.inflight == nil {
+		return nil
+	}
+	r := <-u.inflight
+	u.inflight = nil
+	u.spare = r.buf
+	if r.err != nil {
+		return fmt.Errorf("uploading part %d: %w", r.n, u.s.wrap(r.err, u.name))
+	}
+	u.parts = append(u.parts, minio.CompletePart{PartNumber: r.n, ETag: r.etag})
 	return nil
 }
 
@@ -429,11 +472,15 @@ func (u *s3Upload) Commit(ctx context.Context) error {
 		return errors.Join(u.err, u.abort(ctx))
 	}
 	// The last part, which may be small (or the only one, even empty).
-	if len(u.buf) > 0 || len(u.parts) == 0 {
+	if len(u.buf) > 0 || u.sent == 0 {
 		if err := u.flush(); err != nil {
 			u.err = err
 			return errors.Join(err, u.abort(ctx))
 		}
+	}
+	if err := u.wait(); err != nil {
+		u.err = err
+		return errors.Join(err, u.abort(ctx))
 	}
 	if err := ctx.Err(); err != nil {
 		return errors.Join(err, u.abort(ctx))
@@ -443,7 +490,7 @@ func (u *s3Upload) Commit(ctx context.Context) error {
 		return errors.Join(err, u.abort(ctx))
 	}
 	u.done = true
-	u.buf = nil
+	u.buf, u.spare = nil, nil
 	return nil
 }
 
@@ -460,7 +507,10 @@ func (u *s3Upload) Abort(ctx context.Context) error {
 // otherwise take space (though they are never listed as an object).
 func (u *s3Upload) abort(ctx context.Context) error {
 	u.done = true
-	u.buf = nil
+	// No part may land after the abort: the one on its way ends first
+	// (at once when the upload was cancelled).
+	_ = u.wait()
+	u.buf, u.spare = nil, nil
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := u.s.core.AbortMultipartUpload(actx, u.s.bucket, u.key, u.id); err != nil {
