@@ -6,8 +6,14 @@ BIN       := bin/docker-backup
 PLUGINDIR ?= $(if $(DOCKER_CONFIG),$(DOCKER_CONFIG),$(HOME)/.docker)/cli-plugins
 STATICCHECK_VERSION ?= v0.8.2
 E2E_TIMEOUT ?= 60m
+IMAGE     ?= docker-backup/docker-backup
+IMAGE_ARCHES := amd64 arm64
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# The commit time, not the clock: the same commit labels its image the same.
+CREATED   ?= $(shell git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: build install test test-unit e2e lint clean bench fuzz
+.PHONY: build install image test test-unit e2e lint clean bench fuzz
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/docker-backup
@@ -17,6 +23,25 @@ install: build
 	mkdir -p '$(PLUGINDIR)'
 	install -m 0755 $(BIN) '$(PLUGINDIR)/docker-backup'
 	@echo "installed $(PLUGINDIR)/docker-backup: try 'docker backup version'"
+
+# The container image, for the host's platform (IMAGE_ARCH), from the static
+# binaries built here: no base image can be pulled where this is built, so the
+# Dockerfile only copies. Both architectures are built so a release can ship
+# either. The classic builder works without the buildx plugin, which BuildKit
+# needs and this machine lacks. The context is made afresh so nothing stale
+# (another architecture's binary) ends up in the image.
+image:
+	@set -e; for arch in $(IMAGE_ARCHES); do \
+		echo "build bin/linux-$$arch/docker-backup"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/linux-$$arch/docker-backup ./cmd/docker-backup; \
+	done
+	rm -rf bin/image
+	mkdir -p bin/image/rootfs/tmp
+	chmod 1777 bin/image/rootfs/tmp
+	cp bin/linux-$(IMAGE_ARCH)/docker-backup bin/image/rootfs/docker-backup
+	DOCKER_BUILDKIT=0 docker build -q -f Dockerfile \
+		--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg CREATED=$(CREATED) \
+		-t $(IMAGE):$(VERSION) -t $(IMAGE):latest bin/image
 
 # Unit and end-to-end tests. End-to-end tests need a Docker engine; they skip
 # without one unless E2E_REQUIRED=1, which makes them fail instead.
@@ -44,10 +69,12 @@ clean:
 # Times `docker backup create` against the manual procedure (pg_dumpall | gzip,
 # tar -cj) and the raw reads, on >= 1 GiB of generated data; prints a markdown
 # table. Needs a Docker engine and the test images; BENCH_SCALE=0.05 for a quick
-# trial. Results: docs/BENCHMARKS.md.
+# trial; bench/daemon.sh measures the image and the daemon's idle memory.
+# Results: docs/BENCHMARKS.md.
 bench:
 	bash bench/create.sh
 	bash bench/s3.sh
+	bash bench/daemon.sh
 
 # Each fuzz target for FUZZTIME; found crashers land in testdata/fuzz/ and
 # then run with every go test. FUZZMINIMIZE bounds the minimizing of each

@@ -25,6 +25,9 @@ const (
 	postgresImage = "docker-backup-test/postgres:15"
 	mariadbImage  = "docker-backup-test/mariadb:10.11"
 	debianImage   = "docker-backup-test/debian:bookworm"
+	// The docker-backup image itself, built by make image.
+	imageRepo   = "docker-backup-test/docker-backup"
+	backupImage = imageRepo + ":e2e"
 )
 
 var (
@@ -84,6 +87,12 @@ func setup(tmp string) error {
 	build.Dir = repoRoot
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building the plugin: %v: %s", err, out)
+	}
+	// The image, as users build it (make image), for this platform only.
+	img := exec.Command("make", "image", "IMAGE="+imageRepo, "VERSION=e2e", "IMAGE_ARCHES="+runtime.GOARCH, "IMAGE_ARCH="+runtime.GOARCH)
+	img.Dir = repoRoot
+	if out, err := img.CombinedOutput(); err != nil {
+		return fmt.Errorf("make image: %v: %s", err, out)
 	}
 	return nil
 }

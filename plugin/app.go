@@ -55,6 +55,8 @@ func NewApp(env *Env) *cli.App {
 			lsCommand(env),
 			pruneCommand(env),
 			decryptCommand(env),
+			daemonCommand(env),
+			healthcheckCommand(env),
 			versionCommand(env),
 		},
 		// Without a verb, help; with an unknown one, an error that names it

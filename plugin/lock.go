@@ -13,9 +13,16 @@ import (
 // restore of a project at a time, whoever runs it and from wherever. The
 // context it gives ends if the lock is lost.
 func projectLock(env *Env, api lock.API, verb string, noWait bool) backup.Locker {
+	return lockWith(api, verb, noWait, func(holder, project string) {
+		fmt.Fprintf(env.Stderr, "waiting for %s to finish (project %s)\n", holder, project)
+	})
+}
+
+// lockWith is projectLock telling waiting whom it waits for.
+func lockWith(api lock.API, verb string, noWait bool, waiting func(holder, project string)) backup.Locker {
 	return func(ctx context.Context, project string) (context.Context, func(), error) {
 		l, err := lock.Acquire(ctx, api, lock.Options{Project: project, Verb: verb, NoWait: noWait, Waiting: func(holder string) {
-			fmt.Fprintf(env.Stderr, "waiting for %s to finish (project %s)\n", holder, project)
+			waiting(holder, project)
 		}})
 		if err != nil {
 			return nil, nil, err

@@ -33,25 +33,36 @@ func versionCommand(env *Env) *cli.Command {
 }
 
 func runVersion(c *cli.Context, env *Env, opts VersionOptions) error {
+	info := version.Info{Client: version.ClientInfo()}
 	api, err := env.Client(c.Context)
-	if err != nil {
-		return err
+	if err == nil {
+		info, err = version.Collect(c.Context, api)
 	}
-	info, err := version.Collect(c.Context, api)
-	if err != nil {
-		return err
-	}
+	// As docker version does: the client's part is printed even when the
+	// engine cannot be reached (an image run without the socket), and the
+	// error follows.
 	if opts.JSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(info)
+		if jerr := enc.Encode(info); jerr != nil {
+			return jerr
+		}
+		return err
 	}
 	w := tabwriter.NewWriter(env.Stdout, 0, 0, 1, ' ', 0)
 	fmt.Fprintf(w, "Client: docker-backup\n")
 	fmt.Fprintf(w, " Version:\t%s\n", info.Client.Version)
-	fmt.Fprintf(w, " API version:\t%s (negotiated)\n", info.NegotiatedAPIVersion)
+	if err == nil {
+		fmt.Fprintf(w, " API version:\t%s (negotiated)\n", info.NegotiatedAPIVersion)
+	}
 	fmt.Fprintf(w, " Go version:\t%s\n", info.Client.GoVersion)
 	fmt.Fprintf(w, " OS/Arch:\t%s/%s\n", info.Client.OS, info.Client.Arch)
+	if err != nil {
+		if ferr := w.Flush(); ferr != nil {
+			return ferr
+		}
+		return err
+	}
 	fmt.Fprintf(w, "\nServer: Docker Engine\n")
 	fmt.Fprintf(w, " Version:\t%s\n", info.Server.Version)
 	fmt.Fprintf(w, " API version:\t%s (minimum version %s)\n", info.Server.APIVersion, info.Server.MinAPIVersion)

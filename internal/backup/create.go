@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -58,6 +59,9 @@ type Options struct {
 	Storage storage.Config
 	// Safety marks a restore's safety backup in the archive's index.
 	Safety bool
+	// Exclude leaves these services out whatever else selects them: the
+	// backup daemon's own service, which must never stop or archive itself.
+	Exclude []string
 	// JobGone tells whether the run of a job ID is over, removing its
 	// stale lock if it is: its helpers may then be removed. Nil: only the
 	// project's own leftovers are removed.
@@ -174,6 +178,10 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 		msg := fmt.Sprintf(format, args...)
 		notes = append(notes, msg)
 		log.Info(msg)
+	}
+	services = excludeServices(services, opts.Exclude, note)
+	if len(services) == 0 {
+		return nil, fmt.Errorf("project %s has no service to back up besides %s", p.Name, strings.Join(opts.Exclude, ", "))
 	}
 
 	// Everything that can fail because of the user's setup fails here,
@@ -425,6 +433,22 @@ func selectServices(p *project.Project, names []string) ([]*project.Service, err
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// excludeServices drops the excluded services from the selection.
+func excludeServices(services []*project.Service, exclude []string, note func(string, ...any)) []*project.Service {
+	if len(exclude) == 0 {
+		return services
+	}
+	out := services[:0:0]
+	for _, s := range services {
+		if slices.Contains(exclude, s.Name) {
+			note("service %s skipped: it runs this backup", s.Name)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // planDatabase connects to a running database service and lists its dumps.

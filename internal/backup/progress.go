@@ -3,6 +3,7 @@ package backup
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"sync/atomic"
 	"time"
 )
@@ -78,4 +79,32 @@ func HumanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}
+
+// Logged is progress as one structured record per item, for the logs of
+// the daemon (text or JSON): no bars, no partial lines.
+type Logged struct {
+	Log *slog.Logger
+}
+
+func (l Logged) Start(label string) Counter {
+	return &loggedCounter{log: l.Log, label: label, start: time.Now()}
+}
+
+type loggedCounter struct {
+	log   *slog.Logger
+	label string
+	start time.Time
+	n     atomic.Int64
+}
+
+func (c *loggedCounter) Reader(r io.ReadCloser) io.Reader { return &countingReader{r: r, n: &c.n} }
+
+func (c *loggedCounter) Done(err error) {
+	d := time.Since(c.start)
+	if err != nil {
+		c.log.Warn("step failed", "step", c.label, "bytes", c.n.Load(), "seconds", d.Seconds())
+		return
+	}
+	c.log.Info("step done", "step", c.label, "bytes", c.n.Load(), "seconds", d.Seconds())
 }

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
@@ -271,5 +272,25 @@ func TestRemoveStaleHelpers(t *testing.T) {
 	want = []string{"remove shop-killed", "remove blog-killed", "remove verify-vol"}
 	if !reflect.DeepEqual(eng.calls, want) {
 		t.Errorf("without a lock: got %v, want %v", eng.calls, want)
+	}
+}
+
+func TestExcludeServicesLeavesTheDaemonOut(t *testing.T) {
+	p := stopFixture()
+	var notes []string
+	note := func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }
+	got := excludeServices(p.Services, []string{"web"}, note)
+	var names []string
+	for _, s := range got {
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, " ") != "cache db idle api" {
+		t.Errorf("services = %v", names)
+	}
+	if len(p.Services) != 5 {
+		t.Errorf("the project's own list changed: %d services", len(p.Services))
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "service web skipped: it runs this backup") {
+		t.Errorf("notes = %q", notes)
 	}
 }

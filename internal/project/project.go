@@ -32,6 +32,10 @@ type Options struct {
 	Profiles    []string
 	WorkingDir  string // where the command runs; "" for the process's
 	Environment []string
+	// LabelsOnly finds the project by its containers' labels alone, with
+	// no compose file even where one would be found: the backup daemon
+	// names projects whose files it cannot see.
+	LabelsOnly bool
 }
 
 // Project is a compose project and its containers.
@@ -191,7 +195,11 @@ type ContainerLister interface {
 // running containers of the project named by -p or COMPOSE_PROJECT_NAME.
 func Load(ctx context.Context, api ContainerLister, opts Options) (*Project, error) {
 	interp := newInterpolated()
-	model, err := loadModel(ctx, opts, interp)
+	var model *types.Project
+	err := ErrNoProject
+	if !opts.LabelsOnly {
+		model, err = loadModel(ctx, opts, interp)
+	}
 	var p *Project
 	switch {
 	case err == nil:
@@ -522,4 +530,40 @@ func Name(ctx context.Context, opts Options) (string, error) {
 		return "", err
 	}
 	return model.Name, nil
+}
+
+// Labelled finds how to load project name from its containers' labels,
+// for a caller that has no compose file of its own (the backup daemon):
+// from the compose files the labels name when every one of them can be
+// read here, so that the config is archived too; else from the labels
+// alone.
+func Labelled(ctx context.Context, api ContainerLister, name string) (Options, error) {
+	name = loader.NormalizeProjectName(name)
+	list, err := api.ContainerList(ctx, container.ListOptions{
+		All:     true,
+		Filters: filters.NewArgs(filters.Arg("label", LabelProject+"="+name), filters.Arg("label", LabelOneoff+"=False")),
+	})
+	if err != nil {
+		return Options{}, fmt.Errorf("listing the containers of project %s: %w", name, err)
+	}
+	if len(list) == 0 {
+		return Options{}, fmt.Errorf("%w: no containers of a project named %q on this engine: check the name with docker compose ls -a", ErrNoProject, name)
+	}
+	labels := list[0].Labels
+	var files []string
+	for _, f := range strings.Split(labels[LabelConfigFiles], ",") {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			files = nil
+			break
+		}
+		files = append(files, f)
+	}
+	if len(files) == 0 {
+		return Options{Name: name, LabelsOnly: true}, nil
+	}
+	dir := labels[LabelWorkingDir]
+	return Options{Name: name, Files: files, ProjectDir: dir, WorkingDir: dir}, nil
 }

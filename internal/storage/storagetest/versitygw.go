@@ -154,3 +154,18 @@ func (g *VersityGW) Files(t testing.TB, bucket string) []string {
 	})
 	return out
 }
+
+// Pause freezes the server (SIGSTOP): requests hang, as on a stalled
+// network, until Resume.
+func (g *VersityGW) Pause() {
+	if g.cmd != nil && g.cmd.Process != nil {
+		g.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+}
+
+// Resume lets a paused server go on.
+func (g *VersityGW) Resume() {
+	if g.cmd != nil && g.cmd.Process != nil {
+		g.cmd.Process.Signal(syscall.SIGCONT)
+	}
+}

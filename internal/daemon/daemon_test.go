@@ -1,0 +1,348 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/docker-backup/docker-backup/internal/notify"
+)
+
+// waitFor polls cond until it holds or the test's time is up: it waits on
+// goroutines of the scheduler, not on the clock, which the tests drive.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+type fakeNotifier struct {
+	mu   sync.Mutex
+	msgs []notify.Message
+	err  error
+}
+
+func (f *fakeNotifier) Send(_ context.Context, m notify.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.msgs = append(f.msgs, m)
+	return f.err
+}
+
+func (f *fakeNotifier) sent() []notify.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]notify.Message(nil), f.msgs...)
+}
+
+// start runs a daemon until the test ends; stop cancels it and returns
+// what Run returned, once Run is over.
+func start(t *testing.T, cfg Config) (d *Daemon, stop func() error) {
+	t.Helper()
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	waitFor(t, "the scheduler to start", func() bool { _, err := d.NextRuns(1); return err == nil })
+	stop = sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
+	t.Cleanup(func() { stop() })
+	return d, stop
+}
+
+func TestOverlappingTickIsSkipped(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 5, 0, time.UTC))
+	release := make(chan struct{})
+	started := make(chan string, 10)
+	var calls sync.Mutex
+	n := 0
+	m := NewMetrics()
+	start(t, Config{
+		Schedule: Schedule{Cron: "*/10 * * * * *", Location: time.UTC},
+		Projects: []string{"shop"},
+		Clock:    clock,
+		Metrics:  m,
+		Backup: func(ctx context.Context, project string) (Outcome, error) {
+			calls.Lock()
+			n++
+			first := n == 1
+			calls.Unlock()
+			started <- project
+			if first {
+				<-release
+			}
+			return Outcome{Archive: "s3://b/x", Size: 10}, nil
+		},
+	})
+	clock.BlockUntil(1)
+	clock.Advance(5 * time.Second) // 00:00:10: the first run starts and hangs
+	<-started
+	clock.BlockUntil(1)
+	clock.Advance(10 * time.Second) // 00:00:20: still going, skipped
+	waitFor(t, "the skipped tick", func() bool { return testutil.ToFloat64(m.skipped) == 1 })
+	close(release)
+	waitFor(t, "the first run to end", func() bool {
+		return testutil.ToFloat64(m.runs.WithLabelValues("shop", OutcomeSuccess)) == 1
+	})
+	clock.BlockUntil(1)
+	clock.Advance(10 * time.Second) // 00:00:30: runs again
+	<-started
+	waitFor(t, "the second run to end", func() bool {
+		return testutil.ToFloat64(m.runs.WithLabelValues("shop", OutcomeSuccess)) == 2
+	})
+	if got := testutil.ToFloat64(m.skipped); got != 1 {
+		t.Errorf("skipped runs = %v, want 1", got)
+	}
+}
+
+func TestNextRunsAcrossDST(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		now  time.Time
+		want []string
+	}{
+		{
+			// 02:30 does not exist on 29 March 2026: the run is at 03:30
+			// (02:30 on the clock before the change), not skipped to the
+			// next day.
+			name: "spring forward",
+			now:  time.Date(2026, 3, 28, 12, 0, 0, 0, berlin),
+			want: []string{"2026-03-29T03:30:00+02:00", "2026-03-30T02:30:00+02:00", "2026-03-31T02:30:00+02:00"},
+		},
+		{
+			// 02:30 happens twice on 25 October 2026: one run, not two.
+			name: "fall back",
+			now:  time.Date(2026, 10, 24, 12, 0, 0, 0, berlin),
+			want: []string{"2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00", "2026-10-27T02:30:00+01:00"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, _ := start(t, Config{
+				Schedule: Schedule{Cron: "30 2 * * *", Location: berlin},
+				Projects: []string{"shop"},
+				Clock:    clockwork.NewFakeClockAt(tc.now),
+				Backup:   func(context.Context, string) (Outcome, error) { return Outcome{}, nil },
+			})
+			runs, err := d.NextRuns(3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range runs {
+				got = append(got, r.In(berlin).Format(time.RFC3339))
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("next runs = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestScheduleValidate(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, ok := range []string{"0 3 * * *", "*/5 * * * * *", "@daily", "@every 6h", "@hourly", "0 3 * * MON-FRI"} {
+		if err := (Schedule{Cron: ok}).Validate(now); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "0 3 * *", "61 * * * *", "@sometimes", "every day", "TZ=UTC 0 3 * * *", "0 0 30 2 *"} {
+		err := (Schedule{Cron: bad}).Validate(now)
+		if err == nil {
+			t.Errorf("%q: no error", bad)
+			continue
+		}
+		if bad != "" && !strings.Contains(err.Error(), "--cron") && !strings.Contains(err.Error(), "--tz") {
+			t.Errorf("%q: error %q does not name the setting", bad, err)
+		}
+	}
+	if err := (Schedule{Cron: "@daily", Jitter: -time.Second}).Validate(now); err == nil {
+		t.Error("negative jitter accepted")
+	}
+	for expr, want := range map[string]time.Duration{"@every 6h": 6 * time.Hour, "0 3 * * *": 24 * time.Hour, "*/10 * * * * *": 10 * time.Second, "0 3 * * 1": 7 * 24 * time.Hour} {
+		if got := (Schedule{Cron: expr, Location: time.UTC}).Interval(now); got != want {
+			t.Errorf("interval of %q = %s, want %s", expr, got, want)
+		}
+	}
+}
+
+func TestStopCancelsTheRunAndWaitsForIt(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	inRun := make(chan struct{})
+	cleaned := make(chan struct{})
+	notifier := &fakeNotifier{}
+	d, stop := start(t, Config{
+		Schedule: Schedule{Cron: "@daily", Location: time.UTC},
+		RunNow:   true,
+		Projects: []string{"shop"},
+		Clock:    clock,
+		Notify:   notifier,
+		Backup: func(ctx context.Context, project string) (Outcome, error) {
+			close(inRun)
+			<-ctx.Done()
+			// The cleanup a real backup does after a cancel (restart
+			// containers, abort the upload) must end before Run does.
+			time.Sleep(50 * time.Millisecond)
+			close(cleaned)
+			return Outcome{}, ctx.Err()
+		},
+	})
+	<-inRun
+	if err := stop(); err != nil {
+		t.Fatalf("Run after a stop: %v, want nil", err)
+	}
+	select {
+	case <-cleaned:
+	default:
+		t.Fatal("Run returned before the cancelled backup had cleaned up")
+	}
+	if s := d.Status(); s.Projects["shop"].LastRun != nil {
+		t.Errorf("a cancelled run was recorded as a result: %+v", s.Projects["shop"].LastRun)
+	}
+	if n := len(notifier.sent()); n != 0 {
+		t.Errorf("a stop sent %d notification(s)", n)
+	}
+}
+
+func TestFailureNotifiesAndShowsEverywhere(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	notifier := &fakeNotifier{err: errors.New("webhook down")}
+	m := NewMetrics()
+	status := t.TempDir() + "/status.json"
+	fail := true
+	var mu sync.Mutex
+	d, _ := start(t, Config{
+		Schedule:   Schedule{Cron: "@hourly", Location: time.UTC},
+		RunNow:     true,
+		Projects:   []string{"shop", "blog"},
+		Clock:      clock,
+		Notify:     notifier,
+		Metrics:    m,
+		StatusFile: status,
+		Host:       "prod-1",
+		Backup: func(ctx context.Context, project string) (Outcome, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if project == "shop" && fail {
+				return Outcome{}, errors.New("service db is not running")
+			}
+			return Outcome{Archive: "s3://bucket/" + project + ".tar.zst", Size: 1234}, nil
+		},
+	})
+	waitFor(t, "both projects to run", func() bool {
+		s := d.Status()
+		return s.Projects["shop"].LastRun != nil && s.Projects["blog"].LastRun != nil && !s.Running
+	})
+	msgs := notifier.sent()
+	if len(msgs) != 1 {
+		t.Fatalf("notifications = %+v, want one, for the failure only", msgs)
+	}
+	if !strings.Contains(msgs[0].Title, "shop") || !strings.Contains(msgs[0].Title, "prod-1") || !strings.Contains(msgs[0].Body, "service db is not running") {
+		t.Errorf("notification %+v lacks the project, host or error", msgs[0])
+	}
+	if got := testutil.ToFloat64(m.runs.WithLabelValues("shop", OutcomeFailure)); got != 1 {
+		t.Errorf("failures of shop = %v", got)
+	}
+	if got := testutil.ToFloat64(m.size.WithLabelValues("blog")); got != 1234 {
+		t.Errorf("archive size of blog = %v", got)
+	}
+	if testutil.ToFloat64(m.lastFailure.WithLabelValues("shop")) == 0 || testutil.ToFloat64(m.lastSuccess.WithLabelValues("blog")) == 0 {
+		t.Error("last failure/success times not set")
+	}
+	if testutil.ToFloat64(m.nextRun.WithLabelValues("shop")) != float64(time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC).Unix()) {
+		t.Errorf("next run = %v", testutil.ToFloat64(m.nextRun.WithLabelValues("shop")))
+	}
+	s, err := ReadStatus(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	herr := Health(s, clock.Now())
+	if herr == nil || !strings.Contains(herr.Error(), "project shop failed") || strings.Contains(herr.Error(), "blog") {
+		t.Errorf("health = %v, want the failure of shop only", herr)
+	}
+	// The next run succeeds: healthy again.
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	clock.BlockUntil(1)
+	clock.Advance(time.Hour)
+	waitFor(t, "the next run", func() bool {
+		return testutil.ToFloat64(m.runs.WithLabelValues("shop", OutcomeSuccess)) == 1 && !d.Status().Running
+	})
+	s, err = ReadStatus(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Health(s, clock.Now()); err != nil {
+		t.Errorf("health after a good run: %v", err)
+	}
+}
+
+func TestSuccessNotifiesWhenAsked(t *testing.T) {
+	notifier := &fakeNotifier{}
+	d, _ := start(t, Config{
+		Schedule:      Schedule{Cron: "@daily", Location: time.UTC},
+		RunNow:        true,
+		Projects:      []string{"shop"},
+		Clock:         clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
+		Notify:        notifier,
+		NotifySuccess: true,
+		Host:          "prod-1",
+		Backup: func(context.Context, string) (Outcome, error) {
+			return Outcome{Archive: "s3://bucket/shop.tar.zst", Size: 2 << 20, Pruned: 3}, nil
+		},
+	})
+	waitFor(t, "the run", func() bool { return len(notifier.sent()) == 1 && !d.Status().Running })
+	m := notifier.sent()[0]
+	for _, want := range []string{"succeeded", "s3://bucket/shop.tar.zst", "2.1 MB", "Pruned: 3"} {
+		if !strings.Contains(m.Title+m.Body, want) {
+			t.Errorf("notification %+v lacks %q", m, want)
+		}
+	}
+}
+
+func TestJitterDelaysScheduledRuns(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	ran := make(chan time.Time, 2)
+	start(t, Config{
+		Schedule: Schedule{Cron: "@hourly", Location: time.UTC, Jitter: 10 * time.Minute},
+		Projects: []string{"shop"},
+		Clock:    clock,
+		Rand:     func(n int64) int64 { return int64(7 * time.Minute) },
+		Backup: func(context.Context, string) (Outcome, error) {
+			ran <- clock.Now()
+			return Outcome{}, nil
+		},
+	})
+	clock.BlockUntil(1)
+	clock.Advance(time.Hour)
+	clock.BlockUntil(2) // the next tick's timer and the jitter's
+	select {
+	case at := <-ran:
+		t.Fatalf("ran at %s, before the jitter", at)
+	default:
+	}
+	clock.Advance(7 * time.Minute)
+	if at := <-ran; !at.Equal(time.Date(2026, 1, 1, 1, 7, 0, 0, time.UTC)) {
+		t.Errorf("ran at %s, want 01:07", at)
+	}
+}

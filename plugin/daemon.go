@@ -1,0 +1,387 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/docker/docker/client"
+	"github.com/urfave/cli/v2"
+
+	"github.com/docker-backup/docker-backup/internal/archive"
+	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/crypt"
+	"github.com/docker-backup/docker-backup/internal/daemon"
+	"github.com/docker-backup/docker-backup/internal/engine"
+	"github.com/docker-backup/docker-backup/internal/notify"
+	"github.com/docker-backup/docker-backup/internal/project"
+	"github.com/docker-backup/docker-backup/internal/retention"
+	"github.com/docker-backup/docker-backup/internal/storage"
+)
+
+// defaultStatusFile is where the daemon and the health check meet, in
+// the image's /tmp (or TMPDIR on a host).
+func defaultStatusFile() string { return os.TempDir() + "/docker-backup-daemon.json" }
+
+// daemonFlags are the daemon's flags, each also a BACKUP_ variable.
+func daemonFlags() []cli.Flag {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "cron", Value: "@daily", Usage: "When to back up: a cron line of 5 fields (6 with seconds first), or @daily, @hourly, @every 6h"},
+		&cli.StringFlag{Name: "tz", Usage: "Time `ZONE` of the schedule and of retention's days (e.g. Europe/Berlin; default: TZ, else local time: UTC in the image)"},
+		&cli.DurationFlag{Name: "jitter", Usage: "Delay each scheduled run by a random part of `DURATION` (e.g. 10m), so that many hosts do not hit the storage at once"},
+		&cli.BoolFlag{Name: "run-now", Usage: "Also back up once at start"},
+		&cli.StringSliceFlag{Name: "project", Usage: "Back up project `NAME` (repeatable; default: the compose project the daemon's own container belongs to)"},
+		&cli.StringFlag{Name: "to", Aliases: []string{"o", "output"}, Usage: "Where archives go: a `FOLDER`, file:///path or s3://BUCKET/PREFIX (required)"},
+		&cli.StringFlag{Name: "compression", Value: string(archive.Zstd), Usage: "Archive compression: zstd, gzip or none"},
+		&cli.StringSliceFlag{Name: "exclude-table", Usage: "Leave out tables matching `PATTERN`"},
+		&cli.StringSliceFlag{Name: "exclude-table-data", Usage: "Keep the structure but leave out the rows of tables matching `PATTERN`"},
+		&cli.BoolFlag{Name: "stop", Usage: "Cold backups: stop the services, copy every volume raw, start them again"},
+		&cli.BoolFlag{Name: "include-bind-mounts", Usage: "Also archive the services' bind mounts"},
+		&cli.BoolFlag{Name: "include-env", Usage: "Also archive the project's .env file (when the daemon can read it)"},
+		&cli.StringSliceFlag{Name: "encrypt-to", Aliases: []string{"r"}, Usage: "Encrypt archives with age to `RECIPIENT` (repeatable)"},
+		&cli.StringFlag{Name: "recipients-file", Usage: "Encrypt to the recipients listed in `FILE`"},
+		&cli.StringFlag{Name: "passphrase-file", Usage: "Encrypt with the passphrase in `FILE` (scrypt)"},
+		&cli.IntFlag{Name: "keep-last", Usage: "After each backup, keep the `N` newest archives (and those other --keep rules keep); no --keep: never delete"},
+		&cli.IntFlag{Name: "keep-hourly", Usage: "Keep the newest archive of each of the last `N` hours that have one"},
+		&cli.IntFlag{Name: "keep-daily", Usage: "Keep the newest archive of each of the last `N` days that have one"},
+		&cli.IntFlag{Name: "keep-weekly", Usage: "Keep the newest archive of each of the last `N` weeks that have one"},
+		&cli.IntFlag{Name: "keep-monthly", Usage: "Keep the newest archive of each of the last `N` months that have one"},
+		&cli.IntFlag{Name: "keep-yearly", Usage: "Keep the newest archive of each of the last `N` years that have one"},
+		&cli.StringSliceFlag{Name: "notify", Usage: "Send failures to notification `URL`s (shoutrrr: slack://, discord://, telegram://, smtp://, ntfy://, generic+https://...; also BACKUP_NOTIFY_URLS_FILE)"},
+		&cli.BoolFlag{Name: "notify-success", Usage: "Also notify successful backups"},
+		&cli.StringFlag{Name: "metrics-addr", Usage: "Serve Prometheus metrics on `ADDR` (e.g. :9090), at /metrics; off by default"},
+		&cli.StringFlag{Name: "status-file", Value: defaultStatusFile(), Usage: "Write the daemon's status to `FILE`, for the health check"},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "Log lines as text or json"},
+	}
+	flags = append(flags, storageFlags()...)
+	return withEnv(flags, map[string]string{"notify": "BACKUP_NOTIFY_URLS"})
+}
+
+func daemonCommand(env *Env) *cli.Command {
+	flags := daemonFlags()
+	return &cli.Command{
+		Name:      "daemon",
+		Usage:     "Back up compose projects on a schedule: create, upload, prune; with notifications, metrics and a health check",
+		ArgsUsage: " ",
+		Description: `The long-running mode of the container image (and of a host under systemd).
+Add it to a compose file as one more service, with the docker socket mounted,
+and it backs up the project it belongs to (found from its own container's
+labels) on the schedule, never itself. Every flag is also an environment
+variable, shown in brackets; a BACKUP_ variable that no flag reads is an
+error. The S3 settings are read as the AWS tools read them (AWS_ENDPOINT_URL,
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SECRET_ACCESS_KEY_FILE, ...).
+A run never overlaps the previous one: a tick that finds it still going is
+skipped and logged. SIGTERM cancels a running backup cleanly (containers
+started again, nothing half written) and exits 0.`,
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("%q accepts no arguments: name projects with --project", env.HelpName+" daemon")
+			}
+			if err := checkEnv(flags, os.Environ(), env.HelpName+" daemon", "BACKUP_NOTIFY_URLS_FILE"); err != nil {
+				return err
+			}
+			return runDaemon(c, env)
+		},
+	}
+}
+
+// daemonLogger logs one line per record to stderr, as text or JSON.
+func daemonLogger(w io.Writer, format string) (*slog.Logger, error) {
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}
+
+// daemonSetup is everything the daemon checked at start.
+type daemonSetup struct {
+	sched    daemon.Schedule
+	store    storage.Backend
+	output   string
+	policy   retention.Policy
+	base     backup.Options
+	notifier *notify.Sender
+}
+
+// setupDaemon reads and checks every setting that needs no engine, so
+// that a mistake fails at start, in one message.
+func setupDaemon(c *cli.Context) (*daemonSetup, error) {
+	s := &daemonSetup{}
+	var loc *time.Location
+	if tz := c.String("tz"); tz != "" {
+		l, err := time.LoadLocation(tz)
+		if err != nil {
+			return nil, fmt.Errorf("--tz (BACKUP_TZ) %q: %w", tz, err)
+		}
+		loc = l
+	} else if tz := os.Getenv("TZ"); tz != "" {
+		l, err := time.LoadLocation(tz)
+		if err != nil {
+			return nil, fmt.Errorf("TZ %q: %w", tz, err)
+		}
+		loc = l
+	} else {
+		loc = time.Local
+	}
+	s.sched = daemon.Schedule{Cron: c.String("cron"), Location: loc, Jitter: c.Duration("jitter")}
+	if err := s.sched.Validate(time.Now()); err != nil {
+		return nil, err
+	}
+	to := c.String("to")
+	if to == "" {
+		return nil, fmt.Errorf("no target: set --to (BACKUP_TO) to a folder, file:///path or s3://BUCKET/PREFIX")
+	}
+	if to == "-" {
+		return nil, fmt.Errorf("--to -: the daemon writes archives to a folder or a bucket, not to stdout")
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	l, err := storage.Parse(to, wd, storage.Folder)
+	if err != nil {
+		return nil, fmt.Errorf("--to (BACKUP_TO): %w", err)
+	}
+	if storage.IsArchiveName(l.String()) {
+		return nil, fmt.Errorf("--to (BACKUP_TO) %s names an archive: the daemon needs a folder or a prefix, where each run adds one", to)
+	}
+	cfg, err := storageConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	if s.store, err = storage.For(l, cfg); err != nil {
+		return nil, err
+	}
+	s.output = l.String() + "/"
+	comp := archive.Compression(c.String("compression"))
+	switch comp {
+	case archive.Zstd, archive.Gzip, archive.None:
+	default:
+		return nil, fmt.Errorf("--compression (BACKUP_COMPRESSION) %q: use zstd, gzip or none", comp)
+	}
+	rs, err := crypt.Recipients(c.StringSlice("encrypt-to"), c.String("recipients-file"), c.String("passphrase-file"))
+	if err != nil {
+		return nil, err
+	}
+	s.policy = retention.Policy{
+		Last: c.Int("keep-last"), Hourly: c.Int("keep-hourly"), Daily: c.Int("keep-daily"),
+		Weekly: c.Int("keep-weekly"), Monthly: c.Int("keep-monthly"), Yearly: c.Int("keep-yearly"),
+		Location: loc,
+	}
+	for _, n := range []string{"keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly"} {
+		if c.Int(n) < 0 {
+			return nil, fmt.Errorf("--%s (%s) %d: it cannot be negative", n, envName(n), c.Int(n))
+		}
+	}
+	urls, err := secretSetting(c, "notify", "BACKUP_NOTIFY_URLS")
+	if err != nil {
+		return nil, err
+	}
+	if s.notifier, err = notify.New(urls); err != nil {
+		return nil, err
+	}
+	if c.Bool("notify-success") && s.notifier.Len() == 0 {
+		return nil, fmt.Errorf("--notify-success (BACKUP_NOTIFY_SUCCESS) without --notify (BACKUP_NOTIFY_URLS): set where notifications go")
+	}
+	s.base = backup.Options{
+		Storage:           cfg,
+		Output:            s.output,
+		Compression:       comp,
+		ExcludeTable:      c.StringSlice("exclude-table"),
+		ExcludeTableData:  c.StringSlice("exclude-table-data"),
+		Stop:              c.Bool("stop"),
+		IncludeBindMounts: c.Bool("include-bind-mounts"),
+		IncludeEnv:        c.Bool("include-env"),
+		Recipients:        rs,
+	}
+	return s, nil
+}
+
+// target is one project the daemon backs up.
+type target struct {
+	name    string
+	opts    project.Options
+	exclude []string
+}
+
+// daemonTargets finds the projects: those named, else the daemon's own.
+// The daemon's own service is never backed up, whichever way its project
+// was chosen.
+func daemonTargets(ctx context.Context, api client.APIClient, names []string, log *slog.Logger) ([]target, error) {
+	selfProject, selfService := "", ""
+	id, host := engine.SelfID()
+	if id == "" {
+		id = host
+	}
+	if id != "" {
+		if info, err := api.ContainerInspect(ctx, id); err == nil && info.Config != nil {
+			selfProject = info.Config.Labels[project.LabelProject]
+			selfService = info.Config.Labels[project.LabelService]
+		}
+	}
+	if len(names) == 0 {
+		if selfProject == "" {
+			return nil, fmt.Errorf("no project to back up: run the daemon as a service of the compose project to back up (with /var/run/docker.sock mounted), or name projects with --project (BACKUP_PROJECT)")
+		}
+		names = []string{selfProject}
+	}
+	var out []target
+	for _, n := range names {
+		if slices.ContainsFunc(out, func(t target) bool { return t.name == n }) {
+			continue
+		}
+		po, err := project.Labelled(ctx, api, n)
+		if err != nil {
+			return nil, fmt.Errorf("--project (BACKUP_PROJECT) %s: %w", n, err)
+		}
+		t := target{name: po.Name, opts: po}
+		if po.Name == selfProject && selfService != "" {
+			t.exclude = []string{selfService}
+		}
+		if _, err := project.Load(ctx, api, po); err != nil {
+			if po.LabelsOnly {
+				return nil, fmt.Errorf("project %s: %w", n, err)
+			}
+			// Compose files that the daemon can see but not load (a
+			// variable only the user's shell had): the labels do.
+			log.Warn("compose files unreadable here, the project is found by its containers' labels", "project", n, "err", err)
+			t.opts = project.Options{Name: po.Name, LabelsOnly: true}
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func runDaemon(c *cli.Context, env *Env) error {
+	ctx := c.Context
+	log, err := daemonLogger(env.Stderr, c.String("log-format"))
+	if err != nil {
+		return err
+	}
+	s, err := setupDaemon(c)
+	if err != nil {
+		return err
+	}
+	api, err := env.Client(ctx)
+	if err != nil {
+		return err
+	}
+	info, err := api.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot reach the Docker engine (is /var/run/docker.sock mounted, and readable by this user?): %w", err)
+	}
+	targets, err := daemonTargets(ctx, api, c.StringSlice("project"), log)
+	if err != nil {
+		return err
+	}
+	// The storage answers now, or the daemon does not start: a wrong
+	// bucket or key shows at once, not at 3 AM.
+	lctx, cancel := context.WithTimeout(ctx, time.Minute)
+	_, err = s.store.List(lctx)
+	cancel()
+	if err != nil && !errors.Is(err, storage.ErrNotExist) {
+		return fmt.Errorf("--to (BACKUP_TO) %s: %w", s.store.Location(), err)
+	}
+	if s.policy.Empty() {
+		log.Warn("no retention set (--keep-*, BACKUP_KEEP_*): archives are never deleted")
+	}
+
+	var metrics *daemon.Metrics
+	if addr := c.String("metrics-addr"); addr != "" {
+		metrics = daemon.NewMetrics()
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr (BACKUP_METRICS_ADDR) %s: %w", addr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler())
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server", "err", err)
+			}
+		}()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		log.Info("metrics served", "addr", ln.Addr().String(), "path", "/metrics")
+	}
+
+	byName := map[string]target{}
+	var names []string
+	for _, t := range targets {
+		byName[t.name] = t
+		names = append(names, t.name)
+	}
+	cfg := daemon.Config{
+		Schedule:      s.sched,
+		RunNow:        c.Bool("run-now"),
+		Projects:      names,
+		NotifySuccess: c.Bool("notify-success"),
+		Metrics:       metrics,
+		StatusFile:    c.String("status-file"),
+		Host:          info.Name,
+		Logger:        log,
+		Backup: func(ctx context.Context, name string) (daemon.Outcome, error) {
+			return backupOnce(ctx, api, s, byName[name], log.With("project", name))
+		},
+	}
+	if s.notifier.Len() > 0 {
+		cfg.Notify = s.notifier
+	}
+	d, err := daemon.New(cfg)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx)
+}
+
+// backupOnce is one scheduled backup of one project: create (to the
+// storage), then prune by the policy.
+func backupOnce(ctx context.Context, api client.APIClient, s *daemonSetup, t target, log *slog.Logger) (daemon.Outcome, error) {
+	opts := s.base
+	opts.Project = t.opts
+	opts.Exclude = t.exclude
+	opts.Logger = log
+	opts.Progress = backup.Logged{Log: log}
+	opts.Lock = lockWith(api, "daemon", false, func(holder, project string) {
+		log.Info("waiting for the project's lock", "holder", holder)
+	})
+	opts.JobGone = jobGone(api)
+	res, err := backup.Create(ctx, api, engine.New(api), opts)
+	if err != nil {
+		return daemon.Outcome{}, err
+	}
+	out := daemon.Outcome{Archive: res.Path, Size: res.Size}
+	if s.policy.Empty() {
+		return out, nil
+	}
+	plan, err := retention.Plan(ctx, s.store, retention.PruneOptions{Project: res.Project, Policy: s.policy})
+	if err != nil {
+		return out, fmt.Errorf("backup written to %s, but prune failed: %w", res.Path, err)
+	}
+	deleted, err := retention.Execute(ctx, s.store, plan)
+	for _, d := range deleted {
+		if d.Error == "" {
+			out.Pruned++
+			log.Info("pruned", "archive", d.Name)
+		}
+	}
+	if err != nil {
+		return out, fmt.Errorf("backup written to %s, but prune failed: %w", res.Path, err)
+	}
+	return out, nil
+}
