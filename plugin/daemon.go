@@ -220,11 +220,7 @@ type target struct {
 // was chosen.
 func daemonTargets(ctx context.Context, api client.APIClient, names []string, log *slog.Logger) ([]target, error) {
 	selfProject, selfService := "", ""
-	id, host := engine.SelfID()
-	if id == "" {
-		id = host
-	}
-	if id != "" {
+	if id := engine.SelfID(); id != "" {
 		if info, err := api.ContainerInspect(ctx, id); err == nil && info.Config != nil {
 			selfProject = info.Config.Labels[project.LabelProject]
 			selfService = info.Config.Labels[project.LabelService]

@@ -179,14 +179,18 @@ func (d *Daemon) tick(ctx context.Context, why string) {
 		}
 		return
 	}
-	defer d.running.Store(false)
-	// The daemon idles between runs far longer than it runs: the run's
-	// buffers (compression windows, upload parts) go back to the system
-	// rather than staying in the heap until the next one.
-	defer debug.FreeOSMemory()
 	d.setRunning(true)
-	defer d.setRunning(false)
-	defer d.updateNext()
+	defer func() {
+		d.updateNext()
+		// The daemon idles between runs far longer than it runs: the
+		// run's buffers (compression windows, upload parts) go back to
+		// the system rather than staying in the heap until the next one.
+		debug.FreeOSMemory()
+		// Free for the next tick before the status says so: whoever sees
+		// "not running" can count on the next tick not being skipped.
+		d.running.Store(false)
+		d.setRunning(false)
+	}()
 	if j := d.cfg.Schedule.Jitter; j > 0 && why == "schedule" {
 		wait := time.Duration(d.cfg.Rand(int64(j)))
 		d.log.Info("waiting before the run (jitter)", "wait", wait.Round(time.Second).String())

@@ -27,6 +27,38 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// block waits until n timers wait on the fake clock: the scheduler has
+// planned its next tick.
+func block(t *testing.T, clock *clockwork.FakeClock, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := clock.BlockUntilContext(ctx, n); err != nil {
+		t.Fatalf("waiting for %d timers on the clock: %v", n, err)
+	}
+}
+
+// advanceUntil moves the fake clock on a second at a time until cond
+// holds: gocron plans its next tick on its own goroutines, so one jump
+// may come before the tick it should fire is planned (a tick planned late
+// is planned from the clock's time, and a later step fires it).
+func advanceUntil(t *testing.T, clock *clockwork.FakeClock, what string, cond func() bool) {
+	t.Helper()
+	for range 120 {
+		if cond() {
+			return
+		}
+		clock.Advance(time.Second)
+		for range 50 {
+			if cond() {
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	t.Fatalf("two fake minutes passed without %s", what)
+}
+
 type fakeNotifier struct {
 	mu   sync.Mutex
 	msgs []notify.Message
@@ -73,7 +105,7 @@ func TestOverlappingTickIsSkipped(t *testing.T) {
 	var calls sync.Mutex
 	n := 0
 	m := NewMetrics()
-	start(t, Config{
+	d, _ := start(t, Config{
 		Schedule: Schedule{Cron: "*/10 * * * * *", Location: time.UTC},
 		Projects: []string{"shop"},
 		Clock:    clock,
@@ -90,24 +122,28 @@ func TestOverlappingTickIsSkipped(t *testing.T) {
 			return Outcome{Archive: "s3://b/x", Size: 10}, nil
 		},
 	})
-	clock.BlockUntil(1)
+	block(t, clock, 1)
 	clock.Advance(5 * time.Second) // 00:00:10: the first run starts and hangs
 	<-started
-	clock.BlockUntil(1)
-	clock.Advance(10 * time.Second) // 00:00:20: still going, skipped
-	waitFor(t, "the skipped tick", func() bool { return testutil.ToFloat64(m.skipped) == 1 })
+	// 00:00:20: still going, skipped.
+	advanceUntil(t, clock, "a skipped tick", func() bool { return testutil.ToFloat64(m.skipped) == 1 })
 	close(release)
 	waitFor(t, "the first run to end", func() bool {
-		return testutil.ToFloat64(m.runs.WithLabelValues("shop", OutcomeSuccess)) == 1
+		return testutil.ToFloat64(m.runs.WithLabelValues("shop", OutcomeSuccess)) == 1 && !d.Status().Running
 	})
-	clock.BlockUntil(1)
-	clock.Advance(10 * time.Second) // 00:00:30: runs again
-	<-started
-	waitFor(t, "the second run to end", func() bool {
+	skipped := testutil.ToFloat64(m.skipped)
+	// The next tick runs again.
+	advanceUntil(t, clock, "a second run", func() bool {
 		return testutil.ToFloat64(m.runs.WithLabelValues("shop", OutcomeSuccess)) == 2
 	})
-	if got := testutil.ToFloat64(m.skipped); got != 1 {
-		t.Errorf("skipped runs = %v, want 1", got)
+	<-started
+	if got := testutil.ToFloat64(m.skipped); got != skipped {
+		t.Errorf("skipped runs went from %v to %v with nothing running", skipped, got)
+	}
+	calls.Lock()
+	defer calls.Unlock()
+	if n != 2 {
+		t.Errorf("backups = %d, want 2", n)
 	}
 }
 
@@ -283,9 +319,9 @@ func TestFailureNotifiesAndShowsEverywhere(t *testing.T) {
 	mu.Lock()
 	fail = false
 	mu.Unlock()
-	clock.BlockUntil(1)
-	clock.Advance(time.Hour)
-	waitFor(t, "the next run", func() bool {
+	block(t, clock, 1)
+	clock.Advance(time.Hour - time.Second)
+	advanceUntil(t, clock, "the next run", func() bool {
 		return testutil.ToFloat64(m.runs.WithLabelValues("shop", OutcomeSuccess)) == 1 && !d.Status().Running
 	})
 	s, err = ReadStatus(status)
@@ -333,9 +369,9 @@ func TestJitterDelaysScheduledRuns(t *testing.T) {
 			return Outcome{}, nil
 		},
 	})
-	clock.BlockUntil(1)
+	block(t, clock, 1)
 	clock.Advance(time.Hour)
-	clock.BlockUntil(2) // the next tick's timer and the jitter's
+	block(t, clock, 2) // the next tick's timer and the jitter's
 	select {
 	case at := <-ran:
 		t.Fatalf("ran at %s, before the jitter", at)

@@ -33,7 +33,10 @@ func (s Schedule) Validate(now time.Time) error {
 	}
 	c := gocron.NewDefaultCron(true)
 	if err := c.IsValid(s.Cron, s.location(), now); err != nil {
-		return fmt.Errorf("--cron %q is not a cron schedule (5 fields \"MIN HOUR DOM MON DOW\", 6 with seconds first, or @daily, @hourly, @every 6h): %w", s.Cron, err)
+		// gocron joins its own words to the parser's: the parser's last
+		// line says what is wrong.
+		lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+		return fmt.Errorf("--cron %q is not a cron schedule (5 fields \"MIN HOUR DOM MON DOW\", 6 with seconds first, or @daily, @hourly, @every 6h): %s", s.Cron, lines[len(lines)-1])
 	}
 	return nil
 }

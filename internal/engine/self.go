@@ -13,19 +13,24 @@ import (
 // are bind mounts from /var/lib/docker/containers/ID/.
 var containerPath = regexp.MustCompile(`/containers/([0-9a-f]{64})/(?:hostname|hosts|resolv\.conf)`)
 
-// SelfID is the ID of the container this process runs in, or "" outside
-// a container. It reads the process's mounts, which name it whatever the
-// cgroup version; the hostname is the fallback (the short ID, unless the
-// container was given a hostname).
-func SelfID() (id string, hostname string) {
+// SelfID is the ID (or a name) of the container this process runs in, or
+// "" outside a container. It reads the process's mounts, which name it
+// whatever the cgroup version; in a container whose mounts do not (another
+// runtime), the hostname, which is the short ID unless it was set.
+func SelfID() string {
 	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
 		defer f.Close()
 		if id := idFromMountinfo(f); id != "" {
-			return id, ""
+			return id
 		}
 	}
-	h, _ := os.Hostname()
-	return "", h
+	// Only docker's containers have /.dockerenv: a host's hostname may be
+	// any container's name.
+	if _, err := os.Stat("/.dockerenv"); err == nil {
+		h, _ := os.Hostname()
+		return h
+	}
+	return ""
 }
 
 func idFromMountinfo(r io.Reader) string {
