@@ -2,7 +2,8 @@ package plugin
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -30,12 +31,7 @@ daemon writes and needs no engine.`,
 			if err := daemon.Health(s, now); err != nil {
 				return fmt.Errorf("unhealthy: %w", err)
 			}
-			names := make([]string, 0, len(s.Projects))
-			for n := range s.Projects {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			for _, n := range names {
+			for _, n := range slices.Sorted(maps.Keys(s.Projects)) {
 				p := s.Projects[n]
 				if p.LastSuccess != nil {
 					fmt.Fprintf(env.Stdout, "healthy: project %s backed up at %s to %s\n", n, p.LastSuccess.End.Format(time.RFC3339), p.LastSuccess.Archive)

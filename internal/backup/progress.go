@@ -29,27 +29,27 @@ func (l Lines) Start(label string) Counter {
 	if l.W == nil {
 		return nopCounter{}
 	}
-	return &lineCounter{w: l.W, label: label, start: time.Now()}
+	return &counter{label: label, start: time.Now(), report: func(c *counter, d time.Duration, err error) {
+		if err != nil {
+			fmt.Fprintf(l.W, "%s: failed after %s\n", c.label, HumanBytes(c.n.Load()))
+			return
+		}
+		rate := float64(c.n.Load()) / d.Seconds()
+		fmt.Fprintf(l.W, "%s: %s in %s (%s/s)\n", c.label, HumanBytes(c.n.Load()), d.Round(time.Millisecond), HumanBytes(int64(rate)))
+	}}
 }
 
-type lineCounter struct {
-	w     io.Writer
-	label string
-	start time.Time
-	n     atomic.Int64
+// counter counts one item's bytes; report says how it went.
+type counter struct {
+	label  string
+	start  time.Time
+	n      atomic.Int64
+	report func(c *counter, took time.Duration, err error)
 }
 
-func (c *lineCounter) Reader(r io.ReadCloser) io.Reader { return &countingReader{r: r, n: &c.n} }
+func (c *counter) Reader(r io.ReadCloser) io.Reader { return &countingReader{r: r, n: &c.n} }
 
-func (c *lineCounter) Done(err error) {
-	d := time.Since(c.start)
-	rate := float64(c.n.Load()) / d.Seconds()
-	if err != nil {
-		fmt.Fprintf(c.w, "%s: failed after %s\n", c.label, HumanBytes(c.n.Load()))
-		return
-	}
-	fmt.Fprintf(c.w, "%s: %s in %s (%s/s)\n", c.label, HumanBytes(c.n.Load()), d.Round(time.Millisecond), HumanBytes(int64(rate)))
-}
+func (c *counter) Done(err error) { c.report(c, time.Since(c.start), err) }
 
 type countingReader struct {
 	r io.Reader
@@ -88,23 +88,11 @@ type Logged struct {
 }
 
 func (l Logged) Start(label string) Counter {
-	return &loggedCounter{log: l.Log, label: label, start: time.Now()}
-}
-
-type loggedCounter struct {
-	log   *slog.Logger
-	label string
-	start time.Time
-	n     atomic.Int64
-}
-
-func (c *loggedCounter) Reader(r io.ReadCloser) io.Reader { return &countingReader{r: r, n: &c.n} }
-
-func (c *loggedCounter) Done(err error) {
-	d := time.Since(c.start)
-	if err != nil {
-		c.log.Warn("step failed", "step", c.label, "bytes", c.n.Load(), "seconds", d.Seconds())
-		return
-	}
-	c.log.Info("step done", "step", c.label, "bytes", c.n.Load(), "seconds", d.Seconds())
+	return &counter{label: label, start: time.Now(), report: func(c *counter, d time.Duration, err error) {
+		if err != nil {
+			l.Log.Warn("step failed", "step", c.label, "bytes", c.n.Load(), "seconds", d.Seconds())
+			return
+		}
+		l.Log.Info("step done", "step", c.label, "bytes", c.n.Load(), "seconds", d.Seconds())
+	}}
 }

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -99,12 +100,7 @@ func ReadStatus(path string) (*Status, error) {
 // that stopped ticking, or runs that hang, show as well as failures.
 func Health(s *Status, now time.Time) error {
 	var errs []error
-	names := make([]string, 0, len(s.Projects))
-	for n := range s.Projects {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(s.Projects)) {
 		p := s.Projects[name]
 		if p.LastRun != nil && !p.LastRun.Succeeded {
 			errs = append(errs, fmt.Errorf("the last backup of project %s failed at %s: %s", name, p.LastRun.End.UTC().Format(time.RFC3339), p.LastRun.Error))
