@@ -149,8 +149,18 @@ func TestDaemonSchedule(t *testing.T) {
 		"BACKUP_METRICS_ADDR": fmt.Sprintf("127.0.0.1:%d", port),
 		"BACKUP_LOG_FORMAT":   "json",
 	}))
-	p.up()
+	// The database first: a tick during its first start (initdb's
+	// temporary server) fails, as it would for a user, and turns the
+	// daemon unhealthy until the next good one.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if r := p.compose(ctx, "up", "-d", "--wait", "db", "app"); r.Err != nil {
+		t.Fatal(r)
+	}
 	seedPostgres(t, p)
+	if r := p.compose(ctx, "up", "-d", "--wait", "backup"); r.Err != nil {
+		t.Fatalf("%s\nlogs:\n%s", r, daemonLogs(p))
+	}
 	success := fmt.Sprintf(`docker_backup_runs_total{outcome="success",project=%q}`, p.Name)
 	failure := fmt.Sprintf(`docker_backup_runs_total{outcome="failure",project=%q}`, p.Name)
 	defer func() {
@@ -194,8 +204,6 @@ func TestDaemonSchedule(t *testing.T) {
 	}
 
 	// The database stops: the next run fails.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	if r := p.compose(ctx, "stop", "db"); r.Err != nil {
 		t.Fatal(r)
 	}
@@ -256,9 +264,9 @@ func TestDaemonStopMidBackup(t *testing.T) {
 	if r := p.compose(ctx, "up", "-d", "backup"); r.Err != nil {
 		t.Fatal(r)
 	}
-	eventually(t, 60*time.Second, "the cold backup to start uploading", func() bool { return len(gw.Uploads(t, "backups")) > 0 })
-	// The storage stalls: the run is held mid-upload, with the services
-	// stopped by the cold backup.
+	eventually(t, 60*time.Second, "the cold backup to start its upload", func() bool { return len(gw.Uploads(t, "backups")) > 0 })
+	// The storage stalls: the run is held at its first part, after it
+	// stopped the services for the cold copy.
 	gw.Pause()
 	resumed := false
 	defer func() {
@@ -266,9 +274,7 @@ func TestDaemonStopMidBackup(t *testing.T) {
 			gw.Resume()
 		}
 	}()
-	if st := containerState(t, p.Name+"-db-1"); st != "exited" {
-		t.Errorf("the cold backup did not stop db: %s", st)
-	}
+	eventually(t, 60*time.Second, "the cold backup to stop db", func() bool { return containerState(t, p.Name+"-db-1") == "exited" })
 	r := backup(t, p.Dir, nil, "create", "--no-wait", "-p", p.Name)
 	if r.Err == nil || !strings.Contains(r.Stderr, "locked") {
 		t.Errorf("a create on the host while the daemon backs up: %s", r)
