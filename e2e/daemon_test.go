@@ -152,15 +152,11 @@ func TestDaemonSchedule(t *testing.T) {
 	// The database first: a tick during its first start (initdb's
 	// temporary server) fails, as it would for a user, and turns the
 	// daemon unhealthy until the next good one.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if r := p.compose(ctx, "up", "-d", "--wait", "db", "app"); r.Err != nil {
-		t.Fatal(r)
-	}
+	p.up("db", "app")
 	seedPostgres(t, p)
-	if r := p.compose(ctx, "up", "-d", "--wait", "backup"); r.Err != nil {
-		t.Fatalf("%s\nlogs:\n%s", r, daemonLogs(p))
-	}
+	p.up("backup")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	success := fmt.Sprintf(`docker_backup_runs_total{outcome="success",project=%q}`, p.Name)
 	failure := fmt.Sprintf(`docker_backup_runs_total{outcome="failure",project=%q}`, p.Name)
 	defer func() {
@@ -246,12 +242,10 @@ func TestDaemonStopMidBackup(t *testing.T) {
 		"BACKUP_STOP":    "true",
 		"BACKUP_TO":      "s3://backups/cold/",
 	}))
+	p.up("db", "app")
+	seedPostgres(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if r := p.compose(ctx, "up", "-d", "--wait", "db", "app"); r.Err != nil {
-		t.Fatal(r)
-	}
-	seedPostgres(t, p)
 	// Enough incompressible data that the upload takes a while.
 	if r := p.exec("app", "", "sh", "-c", "head -c 200M /dev/urandom > /srv/data/big"); r.Err != nil {
 		t.Fatal(r)

@@ -198,12 +198,13 @@ func (p *project) compose(ctx context.Context, args ...string) result {
 	return run(ctx, p.Dir, nil, "docker", append([]string{"compose", "-p", p.Name}, args...)...)
 }
 
-// up starts the project and waits until every health check passes.
-func (p *project) up() {
+// up starts the project (or only services) and waits until every health
+// check passes.
+func (p *project) up(services ...string) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if r := p.compose(ctx, "up", "-d", "--wait", "--wait-timeout", "150"); r.Err != nil {
+	if r := p.compose(ctx, append([]string{"up", "-d", "--wait", "--wait-timeout", "150"}, services...)...); r.Err != nil {
 		logs := p.compose(context.Background(), "logs", "--no-color", "--tail", "50")
 		p.t.Fatalf("compose up: %s\nlogs:\n%s", r, logs.Stdout)
 	}
