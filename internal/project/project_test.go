@@ -861,3 +861,42 @@ func TestLoadEnvironment(t *testing.T) {
 		t.Errorf("name %q, want fromprocess from the process environment", p.Name)
 	}
 }
+
+func TestLabelledReadsTheFilesItCanSee(t *testing.T) {
+	dir := t.TempDir()
+	compose := filepath.Join(dir, "compose.yaml")
+	os.WriteFile(compose, []byte("services:\n  db:\n    image: postgres:15\n"), 0o644)
+	ctr := func(files string) container.Summary {
+		return container.Summary{ID: "c1", Labels: map[string]string{
+			LabelProject: "shop", LabelService: "db", LabelOneoff: "False",
+			LabelConfigFiles: files, LabelWorkingDir: dir,
+		}}
+	}
+	// The files named by the labels are here (a daemon on the host).
+	opts, err := Labelled(context.Background(), &fakeLister{containers: []container.Summary{ctr(compose)}}, "Shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Name != "shop" || opts.LabelsOnly || len(opts.Files) != 1 || opts.Files[0] != compose || opts.ProjectDir != dir {
+		t.Errorf("with the files: %+v", opts)
+	}
+	// One of them is not (a daemon in a container): the labels alone.
+	opts, err = Labelled(context.Background(), &fakeLister{containers: []container.Summary{ctr(compose + "," + filepath.Join(dir, "override.yaml"))}}, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !opts.LabelsOnly || len(opts.Files) != 0 {
+		t.Errorf("without every file: %+v", opts)
+	}
+	// LabelsOnly ignores a compose file where one would be found.
+	p, err := Load(context.Background(), &fakeLister{containers: []container.Summary{ctr(compose)}}, Options{Name: "shop", LabelsOnly: true, WorkingDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Model != nil || len(p.Services) != 1 {
+		t.Errorf("labels only: model %v, services %d", p.Model != nil, len(p.Services))
+	}
+	if _, err := Labelled(context.Background(), &fakeLister{}, "gone"); !errors.Is(err, ErrNoProject) {
+		t.Errorf("no containers: %v", err)
+	}
+}
