@@ -210,6 +210,9 @@ func TestScheduleValidate(t *testing.T) {
 		if bad != "" && !strings.Contains(err.Error(), "--cron") && !strings.Contains(err.Error(), "--tz") {
 			t.Errorf("%q: error %q does not name the setting", bad, err)
 		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: the error takes more than one line: %q", bad, err)
+		}
 	}
 	if err := (Schedule{Cron: "@daily", Jitter: -time.Second}).Validate(now); err == nil {
 		t.Error("negative jitter accepted")
