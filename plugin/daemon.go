@@ -287,7 +287,7 @@ func runDaemon(c *cli.Context, env *Env) error {
 	_, err = s.store.List(lctx)
 	cancel()
 	if err != nil && !errors.Is(err, storage.ErrNotExist) {
-		return fmt.Errorf("--to (BACKUP_TO) %s: %w", s.store.Location(), err)
+		return fmt.Errorf("--to (BACKUP_TO): %w", err)
 	}
 	if s.policy.Empty() {
 		log.Warn("no retention set (--keep-*, BACKUP_KEEP_*): archives are never deleted")

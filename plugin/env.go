@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/xrash/smetrics"
 )
 
 // envPrefix starts the variables of the daemon's flags: the way the
@@ -100,31 +101,11 @@ func checkEnv(flags []cli.Flag, environ []string, helpName string, extra ...stri
 func closest(s string, known map[string]bool) string {
 	best, bestD := "", 4
 	for k := range known {
-		if d := editDistance(s, k); d < bestD || d == bestD && k < best {
+		if d := smetrics.WagnerFischer(s, k, 1, 1, 1); d < bestD || d == bestD && k < best {
 			best, bestD = k, d
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // secretSetting is a secret-bearing flag's value: the flag, its variable,

@@ -179,17 +179,15 @@ func (d *Daemon) tick(ctx context.Context, why string) {
 		}
 		return
 	}
-	d.setRunning(true)
+	d.save()
 	defer func() {
 		d.updateNext()
 		// The daemon idles between runs far longer than it runs: the
 		// run's buffers (compression windows, upload parts) go back to
 		// the system rather than staying in the heap until the next one.
 		debug.FreeOSMemory()
-		// Free for the next tick before the status says so: whoever sees
-		// "not running" can count on the next tick not being skipped.
 		d.running.Store(false)
-		d.setRunning(false)
+		d.save()
 	}()
 	if j := d.cfg.Schedule.Jitter; j > 0 && why == "schedule" {
 		wait := time.Duration(d.cfg.Rand(int64(j)))
@@ -285,6 +283,9 @@ func (d *Daemon) Status() Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := d.status
+	// Derived from the flag that guards the ticks: whoever sees "not
+	// running" can count on the next tick not being skipped.
+	s.Running = d.running.Load()
 	s.Projects = map[string]*ProjectStatus{}
 	for k, v := range d.status.Projects {
 		c := *v
@@ -300,13 +301,6 @@ func (d *Daemon) next() string {
 		return ""
 	}
 	return d.status.NextRun.In(d.cfg.Schedule.location()).Format(time.RFC3339)
-}
-
-func (d *Daemon) setRunning(v bool) {
-	d.mu.Lock()
-	d.status.Running = v
-	d.mu.Unlock()
-	d.save()
 }
 
 // updateNext reads the next run from the scheduler.
