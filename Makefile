@@ -6,6 +6,8 @@ BIN       := bin/docker-backup
 PLUGINDIR ?= $(if $(DOCKER_CONFIG),$(DOCKER_CONFIG),$(HOME)/.docker)/cli-plugins
 STATICCHECK_VERSION ?= v0.8.2
 E2E_TIMEOUT ?= 60m
+# Where the end-to-end tests leave files for people (the web page's screenshots).
+E2E_ARTIFACTS ?= $(CURDIR)/bin/e2e-artifacts
 IMAGE     ?= docker-backup/docker-backup
 IMAGE_ARCHES := amd64 arm64
 IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
@@ -55,7 +57,8 @@ test-unit:
 
 e2e:
 	$(GO) vet -tags e2e ./e2e/
-	$(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) -v ./e2e/
+	mkdir -p '$(E2E_ARTIFACTS)'
+	$(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) -artifacts -outputdir '$(E2E_ARTIFACTS)' -v ./e2e/
 
 lint:
 	$(GO) vet ./...

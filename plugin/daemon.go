@@ -20,6 +20,8 @@ import (
 	"github.com/docker-backup/docker-backup/internal/crypt"
 	"github.com/docker-backup/docker-backup/internal/daemon"
 	"github.com/docker-backup/docker-backup/internal/engine"
+	"github.com/docker-backup/docker-backup/internal/event"
+	"github.com/docker-backup/docker-backup/internal/jobs"
 	"github.com/docker-backup/docker-backup/internal/notify"
 	"github.com/docker-backup/docker-backup/internal/project"
 	"github.com/docker-backup/docker-backup/internal/retention"
@@ -33,7 +35,7 @@ func defaultStatusFile() string { return os.TempDir() + "/docker-backup-daemon.j
 // daemonFlags are the daemon's flags, each also a BACKUP_ variable.
 func daemonFlags() []cli.Flag {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "cron", Value: "@daily", Usage: "When to back up: a cron line of 5 fields (6 with seconds first), or @daily, @hourly, @every 6h"},
+		&cli.StringFlag{Name: "cron", Value: "@daily", Usage: "When to back up: a cron line of 5 fields (6 with seconds first), or @daily, @hourly, @every 6h; none for no schedule (backups through the API only)"},
 		&cli.StringFlag{Name: "tz", Usage: "Time `ZONE` of the schedule and of retention's days (e.g. Europe/Berlin; default: TZ, else local time: UTC in the image)"},
 		&cli.DurationFlag{Name: "jitter", Usage: "Delay each scheduled run by a random part of `DURATION` (e.g. 10m), so that many hosts do not hit the storage at once"},
 		&cli.BoolFlag{Name: "run-now", Usage: "Also back up once at start"},
@@ -60,6 +62,7 @@ func daemonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "status-file", Value: defaultStatusFile(), Usage: "Write the daemon's status to `FILE`, for the health check"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "Log lines as text or json"},
 	}
+	flags = append(flags, apiFlags()...)
 	flags = append(flags, storageFlags()...)
 	return withEnv(flags, map[string]string{"notify": "BACKUP_NOTIFY_URLS"})
 }
@@ -79,7 +82,12 @@ error. The S3 settings are read as the AWS tools read them (AWS_ENDPOINT_URL,
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SECRET_ACCESS_KEY_FILE, ...).
 A run never overlaps the previous one: a tick that finds it still going is
 skipped and logged. SIGTERM cancels a running backup cleanly (containers
-started again, nothing half written) and exits 0.`,
+started again, nothing half written) and exits 0.
+With --listen, it also serves an HTTP API and a web page: start a backup,
+follow it, download, delete, restore a stored or an uploaded archive. Every
+route but /healthz needs the bearer token of --api-token-file; without one
+the API listens on loopback only, with a token made up for the run and
+written to the work folder (see the log).`,
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -106,6 +114,7 @@ func daemonLogger(w io.Writer, format string) (*slog.Logger, error) {
 
 // daemonSetup is everything the daemon checked at start.
 type daemonSetup struct {
+	api      *apiSetup
 	sched    daemon.Schedule
 	store    storage.Backend
 	output   string
@@ -173,6 +182,16 @@ func setupDaemon(c *cli.Context) (*daemonSetup, error) {
 	rs, err := crypt.Recipients(c.StringSlice("encrypt-to"), c.String("recipients-file"), c.String("passphrase-file"))
 	if err != nil {
 		return nil, err
+	}
+	ids, err := crypt.Identities(c.String("identity"), c.String("passphrase-file"))
+	if err != nil {
+		return nil, err
+	}
+	if s.api, err = setupAPI(c, ids); err != nil {
+		return nil, err
+	}
+	if s.sched.None() && s.api == nil {
+		return nil, fmt.Errorf("--cron (BACKUP_CRON) none without --listen (BACKUP_LISTEN): nothing would ever back up; set a schedule, or serve the API")
 	}
 	s.policy = retention.Policy{
 		Last: c.Int("keep-last"), Hourly: c.Int("keep-hourly"), Daily: c.Int("keep-daily"),
@@ -294,8 +313,10 @@ func runDaemon(c *cli.Context, env *Env) error {
 	}
 
 	var metrics *daemon.Metrics
-	if addr := c.String("metrics-addr"); addr != "" {
+	if c.String("metrics-addr") != "" || s.api != nil {
 		metrics = daemon.NewMetrics()
+	}
+	if addr := c.String("metrics-addr"); addr != "" {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("--metrics-addr (BACKUP_METRICS_ADDR) %s: %w", addr, err)
@@ -322,6 +343,7 @@ func runDaemon(c *cli.Context, env *Env) error {
 		byName[t.name] = t
 		names = append(names, t.name)
 	}
+	reg := &jobs.Registry{}
 	cfg := daemon.Config{
 		Schedule:      s.sched,
 		RunNow:        c.Bool("run-now"),
@@ -331,8 +353,19 @@ func runDaemon(c *cli.Context, env *Env) error {
 		StatusFile:    c.String("status-file"),
 		Host:          info.Name,
 		Logger:        log,
+		// Scheduled runs are jobs too: the API shows them as its own.
 		Backup: func(ctx context.Context, name string) (daemon.Outcome, error) {
-			return backupOnce(ctx, api, s, byName[name], log.With("project", name))
+			var out daemon.Outcome
+			_, err := reg.Run(ctx, jobs.Backup, name, "schedule", func(ctx context.Context, j *jobs.Job) (any, error) {
+				plog := slog.New(event.Handler(log.Handler(), j.Sink())).With("project", name)
+				lock := lockWith(api, "daemon", false, func(holder, project string) {
+					plog.Info("waiting for the project's lock", "holder", holder)
+				})
+				var err error
+				out, err = backupOnce(ctx, api, s, byName[name], plog, j.Sink(), lock)
+				return out, err
+			})
+			return out, err
 		},
 	}
 	if s.notifier.Len() > 0 {
@@ -342,20 +375,33 @@ func runDaemon(c *cli.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	return d.Run(ctx)
+	if s.api != nil {
+		svc := &apiService{api: api, setup: s, targets: byName, names: names, d: d, log: log, workDir: s.api.workDir, ids: s.api.identities, sched: s.sched}
+		srv, err := newAPIServer(ctx, s.api, svc, reg, s, metrics.Handler(), log)
+		if err != nil {
+			return err
+		}
+		stop, err := serveAPI(ctx, s.api, srv, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	err = d.Run(ctx)
+	// Jobs the API started end with ctx too: their cleanup is waited for.
+	reg.Wait()
+	return err
 }
 
 // backupOnce is one scheduled backup of one project: create (to the
 // storage), then prune by the policy.
-func backupOnce(ctx context.Context, api client.APIClient, s *daemonSetup, t target, log *slog.Logger) (daemon.Outcome, error) {
+func backupOnce(ctx context.Context, api client.APIClient, s *daemonSetup, t target, log *slog.Logger, sink event.Sink, lock backup.Locker) (daemon.Outcome, error) {
 	opts := s.base
 	opts.Project = t.opts
 	opts.Exclude = t.exclude
 	opts.Logger = log
-	opts.Progress = backup.Logged{Log: log}
-	opts.Lock = lockWith(api, "daemon", false, func(holder, project string) {
-		log.Info("waiting for the project's lock", "holder", holder)
-	})
+	opts.Progress = backup.Events{Sink: sink, Log: log}
+	opts.Lock = lock
 	opts.JobGone = jobGone(api)
 	res, err := backup.Create(ctx, api, engine.New(api), opts)
 	if err != nil {

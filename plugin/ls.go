@@ -43,19 +43,6 @@ func location(c *cli.Context, env *Env, verb string) (storage.Backend, error) {
 	return storage.For(loc, cfg)
 }
 
-// listed is one archive as ls prints it with --json.
-type listed struct {
-	Name         string    `json:"name"`
-	Project      string    `json:"project,omitempty"`
-	CreatedAt    time.Time `json:"createdAt"`
-	Size         int64     `json:"size"`
-	Encrypted    bool      `json:"encrypted"`
-	SafetyBackup bool      `json:"safetyBackup,omitempty"`
-	Foreign      bool      `json:"foreign,omitempty"`
-	Why          string    `json:"why,omitempty"`
-	ToolVersion  string    `json:"toolVersion,omitempty"`
-}
-
 func lsCommand(env *Env) *cli.Command {
 	return &cli.Command{
 		Name:      "ls",
@@ -76,27 +63,11 @@ prune never deletes it.`,
 			if err != nil {
 				return err
 			}
-			entries, _, err := storage.Catalog(c.Context, store)
+			out, err := storage.Listing(c.Context, store, c.String("project"))
 			if err != nil {
 				return err
 			}
-			var out []listed
-			for _, e := range entries {
-				l := listed{Name: e.Name, CreatedAt: e.Time().UTC(), Size: e.Size, Foreign: e.Index == nil, Why: e.Why}
-				if ix := e.Index; ix != nil {
-					l.Project, l.Encrypted, l.SafetyBackup, l.ToolVersion = ix.Project, ix.Encrypted, ix.Safety, ix.ToolVersion
-				} else {
-					l.Encrypted = strings.HasSuffix(e.Name, ".age")
-				}
-				if p := c.String("project"); p != "" && l.Project != p {
-					continue
-				}
-				out = append(out, l)
-			}
 			if c.Bool("json") {
-				if out == nil {
-					out = []listed{}
-				}
 				return printJSON(env.Stdout, out)
 			}
 			if c.Bool("quiet") {
@@ -113,7 +84,7 @@ prune never deletes it.`,
 	}
 }
 
-func printList(w io.Writer, out []listed, now time.Time) error {
+func printList(w io.Writer, out []storage.Listed, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tPROJECT\tCREATED\tSIZE\tENCRYPTED\tNOTE")
 	for _, l := range out {

@@ -1,13 +1,17 @@
 package plugin
 
 import (
+	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/event"
+	"github.com/docker-backup/docker-backup/internal/restore"
 )
 
 // bars shows one live progress bar per database and volume on a terminal:
@@ -54,4 +58,21 @@ func (c *barCounter) Done(err error) {
 		return
 	}
 	c.bar.SetTotal(-1, true)
+}
+
+// textEvents renders a service's events for people, on stderr: the plan
+// and the messages. Progress has its own renderer (bars or lines) and
+// warnings reach the log.
+func textEvents(w io.Writer) event.Sink {
+	var mu sync.Mutex
+	return func(e event.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e.Type {
+		case event.PlanReady:
+			restore.RenderPlan(w, e.Plan)
+		case event.Message:
+			fmt.Fprintln(w, e.Message)
+		}
+	}
 }

@@ -82,7 +82,7 @@ downloaded into ./backups/ (--download-to), and restored from there.`,
 				Force:          c.Bool("force"),
 				NoSafetyBackup: c.Bool("no-safety-backup"),
 				SafetyDir:      c.String("safety-dir"),
-				Out:            env.Stderr,
+				Events:         textEvents(env.Stderr),
 				Compose:        composeRunner(env, po),
 			}
 			opts.Identities = ids

@@ -661,6 +661,8 @@ func TestStructure(t *testing.T) {
 		{"undeclared volume", insert(entry{&tar.Header{Typeflag: tar.TypeDir, Name: "volumes/other/", Mode: 0o755, ModTime: mtime}, nil}),
 			ErrInvalid, "volume tree volumes/other/ is not listed in the manifest"},
 		{"format version 99", withManifest(func(m map[string]any) { m["formatVersion"] = 99 }), ErrFormatVersion, "version 99"},
+		{"format of a newer tool", withManifest(func(m map[string]any) { m["formatVersion"] = 2; m["toolVersion"] = "3.1.0" }),
+			ErrFormatVersion, "docker-backup 3.1.0 wrote it: upgrade to 3.1.0 or newer"},
 		{"no format version", withManifest(func(m map[string]any) { delete(m, "formatVersion") }), ErrNotArchive, "no formatVersion"},
 		{"manifest size mismatch", withManifest(func(m map[string]any) {
 			m["files"].([]any)[0].(map[string]any)["size"] = 1

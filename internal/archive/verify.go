@@ -141,7 +141,8 @@ func (v *verifier) contentCheck(path string) io.Writer {
 // parseManifest decodes manifest.json, checking its format version first.
 func parseManifest(data []byte) (*Manifest, error) {
 	var probe struct {
-		FormatVersion *int `json:"formatVersion"`
+		FormatVersion *int   `json:"formatVersion"`
+		ToolVersion   string `json:"toolVersion"`
 	}
 	if err := json.Unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("%w: %s is not valid JSON: %v", ErrInvalid, ManifestName, err)
@@ -153,6 +154,9 @@ func parseManifest(data []byte) (*Manifest, error) {
 		hint := ""
 		if v > FormatVersion {
 			hint = "; a newer docker-backup wrote it, upgrade to read it"
+			if probe.ToolVersion != "" {
+				hint = fmt.Sprintf("; docker-backup %s wrote it: upgrade to %s or newer to read it", probe.ToolVersion, probe.ToolVersion)
+			}
 		}
 		return nil, fmt.Errorf("%w %d: this docker-backup reads format version %d%s", ErrFormatVersion, v, FormatVersion, hint)
 	}

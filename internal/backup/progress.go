@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/docker-backup/docker-backup/internal/event"
 )
 
 // Progress reports the bytes read for each database and volume.
@@ -45,20 +47,28 @@ type counter struct {
 	start  time.Time
 	n      atomic.Int64
 	report func(c *counter, took time.Duration, err error)
+	// onRead, if set, sees the count after each read.
+	onRead func(n int64)
 }
 
-func (c *counter) Reader(r io.ReadCloser) io.Reader { return &countingReader{r: r, n: &c.n} }
+func (c *counter) Reader(r io.ReadCloser) io.Reader {
+	return &countingReader{r: r, n: &c.n, onRead: c.onRead}
+}
 
 func (c *counter) Done(err error) { c.report(c, time.Since(c.start), err) }
 
 type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
+	r      io.Reader
+	n      *atomic.Int64
+	onRead func(int64)
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
+	total := c.n.Add(int64(n))
+	if c.onRead != nil {
+		c.onRead(total)
+	}
 	return n, err
 }
 
@@ -88,11 +98,51 @@ type Logged struct {
 }
 
 func (l Logged) Start(label string) Counter {
-	return &counter{label: label, start: time.Now(), report: func(c *counter, d time.Duration, err error) {
+	return &counter{label: label, start: time.Now(), report: l.report}
+}
+
+func (l Logged) report(c *counter, d time.Duration, err error) {
+	if err != nil {
+		l.Log.Warn("step failed", "step", c.label, "bytes", c.n.Load(), "seconds", d.Seconds())
+		return
+	}
+	l.Log.Info("step done", "step", c.label, "bytes", c.n.Load(), "seconds", d.Seconds())
+}
+
+// Events is progress as events: each database or volume a step, started,
+// with its bytes at most once a second while it runs, and finished.
+type Events struct {
+	Sink event.Sink
+	// Log, if set, also gets each step's end, as Logged does.
+	Log *slog.Logger
+	// Every is the least time between two progress events of a step;
+	// 0 for a second.
+	Every time.Duration
+}
+
+func (e Events) Start(label string) Counter {
+	every := e.Every
+	if every == 0 {
+		every = time.Second
+	}
+	e.Sink.Emit(event.Event{Type: event.StepStarted, Step: label})
+	c := &counter{label: label, start: time.Now(), report: func(c *counter, d time.Duration, err error) {
+		ev := event.Event{Type: event.StepFinished, Step: c.label, Bytes: c.n.Load(), Seconds: d.Seconds()}
 		if err != nil {
-			l.Log.Warn("step failed", "step", c.label, "bytes", c.n.Load(), "seconds", d.Seconds())
-			return
+			ev.Error = err.Error()
 		}
-		l.Log.Info("step done", "step", c.label, "bytes", c.n.Load(), "seconds", d.Seconds())
+		e.Sink.Emit(ev)
+		if e.Log != nil {
+			Logged{Log: e.Log}.report(c, d, err)
+		}
 	}}
+	var last atomic.Int64
+	last.Store(c.start.UnixNano())
+	c.onRead = func(n int64) {
+		now := time.Now().UnixNano()
+		if prev := last.Load(); now-prev >= int64(every) && last.CompareAndSwap(prev, now) {
+			e.Sink.Emit(event.Event{Type: event.Progress, Step: label, Bytes: n})
+		}
+	}
+	return c
 }

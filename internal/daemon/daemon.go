@@ -8,6 +8,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -27,10 +28,10 @@ import (
 // Outcome is what one project's run produced.
 type Outcome struct {
 	// Archive is where the archive went: its URL or path.
-	Archive string
-	Size    int64
+	Archive string `json:"archive"`
+	Size    int64  `json:"size"`
 	// Pruned counts the archives retention deleted after it.
-	Pruned int
+	Pruned int `json:"pruned"`
 }
 
 // BackupFunc backs up one project: create, upload, prune. A cancelled
@@ -133,16 +134,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	def, dst := d.cfg.Schedule.definition()
-	// The overlap check is ours, not gocron's singleton mode, so that a
-	// skipped tick is logged and counted.
-	job, err := sched.NewJob(def, gocron.NewTask(func() { d.tick(ctx, "schedule") }), dst, gocron.WithName("backup"))
-	if err != nil {
-		return fmt.Errorf("--cron %q: %w", d.cfg.Schedule.Cron, err)
+	if !d.cfg.Schedule.None() {
+		def, dst := d.cfg.Schedule.definition()
+		// The overlap check is ours, not gocron's singleton mode, so that
+		// a skipped tick is logged and counted.
+		job, err := sched.NewJob(def, gocron.NewTask(func() { d.tick(ctx, "schedule") }), dst, gocron.WithName("backup"))
+		if err != nil {
+			return fmt.Errorf("--cron %q: %w", d.cfg.Schedule.Cron, err)
+		}
+		d.mu.Lock()
+		d.job = job
+		d.mu.Unlock()
 	}
-	d.mu.Lock()
-	d.job = job
-	d.mu.Unlock()
 	sched.Start()
 	d.updateNext()
 	d.log.Info("daemon started", "schedule", d.cfg.Schedule.Cron, "tz", d.cfg.Schedule.location().String(),
@@ -202,8 +205,22 @@ func (d *Daemon) tick(ctx context.Context, why string) {
 		if ctx.Err() != nil {
 			return
 		}
-		d.runProject(ctx, p, why)
+		d.runProject(ctx, p, why, d.cfg.Backup)
 	}
+}
+
+// ErrStopping: the daemon is stopping and starts nothing more.
+var ErrStopping = errors.New("the daemon is stopping")
+
+// BackupNow runs fn as a backup of project outside the schedule (the
+// API's): recorded in the status and the metrics, and notified, as a
+// scheduled run is. The daemon's stop waits for it.
+func (d *Daemon) BackupNow(ctx context.Context, project, trigger string, fn BackupFunc) (Outcome, error) {
+	if !d.begin() {
+		return Outcome{}, ErrStopping
+	}
+	defer d.runs.Done()
+	return d.runProject(ctx, project, trigger, fn)
 }
 
 // begin counts a run in, unless the daemon is stopping: Run waits for
@@ -218,11 +235,11 @@ func (d *Daemon) begin() bool {
 	return true
 }
 
-func (d *Daemon) runProject(ctx context.Context, project, why string) {
+func (d *Daemon) runProject(ctx context.Context, project, why string, backup BackupFunc) (Outcome, error) {
 	log := d.log.With("project", project)
 	log.Info("backup started", "trigger", why)
 	r := &RunStatus{Start: d.clock.Now().UTC()}
-	out, err := d.cfg.Backup(ctx, project)
+	out, err := backup(ctx, project)
 	r.End = d.clock.Now().UTC()
 	r.Archive, r.Size = out.Archive, out.Size
 	took := r.End.Sub(r.Start)
@@ -230,8 +247,8 @@ func (d *Daemon) runProject(ctx context.Context, project, why string) {
 		if ctx.Err() != nil {
 			// Stopped by SIGTERM: not a failure of the backup, and the
 			// next start takes a new one.
-			log.Warn("backup cancelled: the daemon is stopping", "err", err)
-			return
+			log.Warn("backup cancelled", "err", err)
+			return out, err
 		}
 		r.Error = err.Error()
 		log.Error("backup failed", "err", err, "seconds", took.Seconds())
@@ -259,6 +276,7 @@ func (d *Daemon) runProject(ctx context.Context, project, why string) {
 			log.Warn("notification not delivered", "err", err)
 		}
 	}
+	return out, err
 }
 
 // message is the notification of one run.

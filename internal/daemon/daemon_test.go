@@ -385,3 +385,50 @@ func TestJitterDelaysScheduledRuns(t *testing.T) {
 		t.Errorf("ran at %s, want 01:07", at)
 	}
 }
+
+// Without a schedule nothing runs by itself; a backup asked for (the
+// API's) is recorded, counted and notified as a scheduled one.
+func TestNoScheduleBackupNow(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	n := &fakeNotifier{}
+	m := NewMetrics()
+	scheduled := 0
+	d, err := New(Config{
+		Schedule: Schedule{Cron: NoSchedule, Location: time.UTC}, Projects: []string{"shop"}, Clock: clock, Notify: n, Metrics: m,
+		Backup: func(context.Context, string) (Outcome, error) { scheduled++; return Outcome{}, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	clock.Advance(72 * time.Hour)
+	out, err := d.BackupNow(ctx, "shop", "api", func(context.Context, string) (Outcome, error) {
+		return Outcome{Archive: "s3://b/shop-1.tar.zst", Size: 42}, errors.New("disk full")
+	})
+	if err == nil || out.Size != 42 {
+		t.Fatalf("BackupNow: %+v %v", out, err)
+	}
+	s := d.Status()
+	if s.Projects["shop"].LastRun == nil || s.Projects["shop"].LastRun.Error != "disk full" || !s.NextRun.IsZero() || s.Interval != 0 {
+		t.Fatalf("status %+v", s)
+	}
+	if len(n.sent()) != 1 || testutil.ToFloat64(m.runs.WithLabelValues("shop", "failure")) != 1 {
+		t.Fatalf("not notified or counted: %+v", n.sent())
+	}
+	// Stale is no reason to be unhealthy without a schedule; a failure is.
+	if err := Health(&s, clock.Now().Add(1000*time.Hour)); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("health: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if scheduled != 0 {
+		t.Fatalf("%d scheduled runs without a schedule", scheduled)
+	}
+	if _, err := d.BackupNow(context.Background(), "shop", "api", nil); !errors.Is(err, ErrStopping) {
+		t.Fatalf("after the stop: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 type Schedule struct {
 	// Cron has 5 fields, or 6 with seconds first, or a descriptor:
 	// @daily, @hourly, @every 6h, ...
+	// "none" for no schedule (backups only through the API).
 	Cron     string
 	Location *time.Location
 	Jitter   time.Duration
@@ -22,6 +23,9 @@ type Schedule struct {
 // Validate parses the cron line, as the scheduler will, so that a bad
 // one fails at start rather than at the first tick.
 func (s Schedule) Validate(now time.Time) error {
+	if s.None() {
+		return nil
+	}
 	if strings.TrimSpace(s.Cron) == "" {
 		return fmt.Errorf("no schedule: set --cron (BACKUP_CRON), e.g. \"0 3 * * *\" or @daily")
 	}
@@ -41,6 +45,12 @@ func (s Schedule) Validate(now time.Time) error {
 	return nil
 }
 
+// NoSchedule is the Cron of a daemon without a schedule.
+const NoSchedule = "none"
+
+// None tells that nothing runs on a schedule.
+func (s Schedule) None() bool { return s.Cron == NoSchedule }
+
 func (s Schedule) location() *time.Location {
 	if s.Location == nil {
 		return time.Local
@@ -52,7 +62,7 @@ func (s Schedule) location() *time.Location {
 // "two intervals without a good backup" is, for the health check.
 func (s Schedule) Interval(now time.Time) time.Duration {
 	c := gocron.NewDefaultCron(true)
-	if c.IsValid(s.Cron, s.location(), now) != nil {
+	if s.None() || c.IsValid(s.Cron, s.location(), now) != nil {
 		return 0
 	}
 	a := c.Next(now)

@@ -162,3 +162,63 @@ func verifyStream(ctx context.Context, r io.Reader, ids []age.Identity, where st
 	}
 	return m, nil
 }
+
+// ErrTooLarge: an uploaded archive is over the size limit.
+var ErrTooLarge = errors.New("the archive is larger than the upload limit")
+
+// Receive writes an archive arriving on r (an upload) into dir under
+// name, verifying it as it arrives, as Fetch does a stored one: it
+// appears under its name only once whole and verified, and more than
+// limit bytes (limit > 0) end it with ErrTooLarge.
+func Receive(ctx context.Context, r io.Reader, name, dir string, limit int64, ids []age.Identity) (*Fetched, error) {
+	if !storage.IsArchiveName(name) || storage.ValidName(name) != nil {
+		return nil, fmt.Errorf("%q is not an archive name (NAME.tar.zst, .tar.gz, .tar, optionally .age)", name)
+	}
+	up, err := storage.NewLocal(dir).Create(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Fetched, error) {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		return nil, errors.Join(err, up.Abort(actx))
+	}
+	lr := &limited{r: r, limit: limit}
+	tee := io.TeeReader(lr, up)
+	m, err := verifyStream(ctx, tee, ids, "the upload")
+	if err == nil {
+		_, err = io.Copy(io.Discard, tee)
+	}
+	if lr.over {
+		return fail(fmt.Errorf("%w (%d bytes): nothing was changed", ErrTooLarge, limit))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if err := up.Commit(ctx); err != nil {
+		return nil, err
+	}
+	f := &Fetched{Path: filepath.Join(dir, name), Manifest: m}
+	return f, f.stat()
+}
+
+// limited reads r, failing once more than limit bytes came (limit <= 0:
+// no limit).
+type limited struct {
+	r        io.Reader
+	limit, n int64
+	over     bool
+}
+
+func (l *limited) Read(p []byte) (int, error) {
+	if l.over {
+		return 0, ErrTooLarge
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if l.limit > 0 && l.n > l.limit {
+		l.over = true
+		return n, ErrTooLarge
+	}
+	return n, err
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-backup/docker-backup/internal/event"
 	"github.com/docker-backup/docker-backup/internal/storage"
 )
 
@@ -149,7 +151,8 @@ func TestRestoreTrustsFetchOnlyForTheSameFile(t *testing.T) {
 	}
 	_, fi := open()
 	var out strings.Builder
-	m, err := verifyArchive(context.Background(), unread{t}, fi, Options{Archive: f.Path, Fetched: f, Out: &out})
+	texts := event.Sink(func(e event.Event) { out.WriteString(e.Message + "\n") })
+	m, err := verifyArchive(context.Background(), unread{t}, fi, Options{Archive: f.Path, Fetched: f, Events: texts})
 	if err != nil || m != f.Manifest || !strings.Contains(out.String(), "verified as it was downloaded") {
 		t.Fatalf("same file: %v, %q", err, out.String())
 	}
@@ -159,7 +162,7 @@ func TestRestoreTrustsFetchOnlyForTheSameFile(t *testing.T) {
 	os.WriteFile(f.Path, bad, 0o600)
 	os.Chtimes(f.Path, time.Now(), time.Now().Add(time.Minute))
 	file, fi := open()
-	if _, err := verifyArchive(context.Background(), file, fi, Options{Archive: f.Path, Fetched: f, Out: io.Discard}); err == nil {
+	if _, err := verifyArchive(context.Background(), file, fi, Options{Archive: f.Path, Fetched: f}); err == nil {
 		t.Fatal("a changed copy was trusted")
 	}
 }
@@ -211,3 +214,50 @@ func (c cancelling) Open(ctx context.Context, name string) (io.ReadCloser, error
 type readFunc func([]byte) (int, error)
 
 func (f readFunc) Read(p []byte) (int, error) { return f(p) }
+
+func TestReceive(t *testing.T) {
+	data, _ := testArchive(t)
+	bad := append([]byte(nil), data...)
+	bad[len(bad)/2] ^= 0x40
+	for _, c := range []struct {
+		desc  string
+		data  []byte
+		limit int64
+		want  error
+	}{
+		{"whole", data, 0, nil},
+		{"exactly the limit", data, int64(len(data)), nil},
+		{"over the limit", data, int64(len(data)) - 1, ErrTooLarge},
+		{"corrupted", bad, 0, nil},
+		{"not an archive", []byte("hello"), 0, nil},
+	} {
+		t.Run(c.desc, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "uploads")
+			f, err := Receive(context.Background(), strings.NewReader(string(c.data)), "shop-1.tar.zst", dir, c.limit, nil)
+			if c.desc == "not an archive" || c.desc == "corrupted" {
+				if err == nil || !strings.Contains(err.Error(), "refused") {
+					t.Fatalf("a bad archive was accepted: %v", err)
+				}
+			} else if !errors.Is(err, c.want) {
+				t.Fatalf("receive: %v, want %v", err, c.want)
+			}
+			if err != nil {
+				if names := dirNames(t, dir); len(names) != 0 {
+					t.Errorf("left behind: %v", names)
+				}
+				return
+			}
+			got, _ := os.ReadFile(f.Path)
+			if string(got) != string(data) || f.Manifest == nil {
+				t.Fatal("the upload was not kept whole")
+			}
+			fi, _ := os.Stat(f.Path)
+			if !f.unchanged(f.Path, fi) {
+				t.Error("a restore would verify the upload again")
+			}
+		})
+	}
+	if _, err := Receive(context.Background(), strings.NewReader(string(data)), "../x.tar.zst", t.TempDir(), 0, nil); err == nil {
+		t.Error("a path was taken as a name")
+	}
+}

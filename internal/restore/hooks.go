@@ -3,10 +3,10 @@ package restore
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/docker-backup/docker-backup/internal/engine"
+	"github.com/docker-backup/docker-backup/internal/event"
 	"github.com/docker-backup/docker-backup/internal/project"
 )
 
@@ -19,8 +19,8 @@ type hook struct {
 
 // runHooks runs hooks in their services' first running container, in
 // order; the first that fails stops them and fails the restore. Their
-// output goes to out, each line prefixed with the service's name.
-func runHooks(ctx context.Context, x execer, p *project.Project, hooks []hook, out io.Writer) error {
+// output goes to events, each line prefixed with the service's name.
+func runHooks(ctx context.Context, x execer, p *project.Project, hooks []hook, out event.Sink) error {
 	for _, h := range hooks {
 		s, err := p.Service(h.service)
 		if err != nil {
@@ -30,8 +30,8 @@ func runHooks(ctx context.Context, x execer, p *project.Project, hooks []hook, o
 		if !ok {
 			return fmt.Errorf("%s restore hook of service %s: the service is not running", h.when, h.service)
 		}
-		fmt.Fprintf(out, "running %s hook in service %s: %s\n", h.when, h.service, describe(h.cmd))
-		pw := &prefixWriter{w: out, prefix: h.service + " | "}
+		out.Messagef("running %s hook in service %s: %s", h.when, h.service, describe(h.cmd))
+		pw := &prefixWriter{out: out, prefix: h.service + " | "}
 		code, err := x.Exec(ctx, c.ID, engine.ExecOptions{Cmd: h.cmd, Stdout: pw, Stderr: pw})
 		pw.flush()
 		if err != nil {
@@ -54,7 +54,7 @@ func describe(c project.Command) string {
 
 // prefixWriter prefixes every line; Exec writes from one goroutine.
 type prefixWriter struct {
-	w      io.Writer
+	out    event.Sink
 	prefix string
 	part   []byte
 }
@@ -66,7 +66,7 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.part[:i])
+		p.out.Messagef("%s%s", p.prefix, p.part[:i])
 		p.part = p.part[i+1:]
 	}
 	return len(b), nil
@@ -74,7 +74,7 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 
 func (p *prefixWriter) flush() {
 	if len(p.part) > 0 {
-		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.part)
+		p.out.Messagef("%s%s", p.prefix, p.part)
 		p.part = nil
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/dbdump"
+	"github.com/docker-backup/docker-backup/internal/event"
 	"github.com/docker-backup/docker-backup/internal/project"
 )
 
@@ -248,53 +249,71 @@ func (pl *plan) affected() []string {
 	return out
 }
 
-// print writes the plan for people.
-func (pl *plan) print(w io.Writer, archivePath string, safety string) {
+// describe is the plan as the event that shows it.
+func (pl *plan) describe(archivePath string, safety string) *event.Plan {
 	m := pl.m
-	fmt.Fprintf(w, "Restore plan for project %s from %s\n", pl.p.Name, archivePath)
-	fmt.Fprintf(w, "  archive:    project %s, taken %s with docker-backup %s", m.Project.Name, m.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"), m.ToolVersion)
-	if m.Cold {
+	d := &event.Plan{Project: pl.p.Name, Archive: archivePath, Create: pl.fresh, SafetyBackup: safety, Notes: pl.notes,
+		Stop: []string{}, Volumes: []event.PlanVolume{}, Databases: []event.PlanDatabase{}}
+	d.From.Project, d.From.CreatedAt, d.From.ToolVersion, d.From.Cold = m.Project.Name, m.CreatedAt.UTC(), m.ToolVersion, m.Cold
+	d.NoSafetyBackup = safety == "" && !pl.fresh
+	for _, s := range pl.stopSet() {
+		d.Stop = append(d.Stop, s.Name)
+	}
+	for _, v := range pl.volumes {
+		d.Volumes = append(d.Volumes, event.PlanVolume{Name: v.Name, Target: v.Target, Bytes: v.Bytes, Entries: v.Entries, Raw: v.Raw})
+	}
+	sizes := map[string]int64{}
+	for _, f := range m.Files {
+		sizes[f.Path] = f.Size
+	}
+	for _, db := range pl.dbs {
+		pd := event.PlanDatabase{Service: db.Service, Flavor: db.Flavor, Version: db.Version}
+		for _, dump := range db.Dumps {
+			pd.Dumps = append(pd.Dumps, event.PlanDump{Database: dump.Database, Globals: dump.Kind == "globals", Bytes: sizes[dump.Path]})
+		}
+		d.Databases = append(d.Databases, pd)
+	}
+	return d
+}
+
+// RenderPlan writes a plan for people.
+func RenderPlan(w io.Writer, d *event.Plan) {
+	fmt.Fprintf(w, "Restore plan for project %s from %s\n", d.Project, d.Archive)
+	fmt.Fprintf(w, "  archive:    project %s, taken %s with docker-backup %s", d.From.Project, d.From.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"), d.From.ToolVersion)
+	if d.From.Cold {
 		fmt.Fprint(w, " (cold)")
 	}
 	fmt.Fprintln(w)
-	if pl.fresh {
-		fmt.Fprintf(w, "  create:     project %s does not exist: docker compose up --no-start, then start it all\n", pl.p.Name)
+	if d.Create {
+		fmt.Fprintf(w, "  create:     project %s does not exist: docker compose up --no-start, then start it all\n", d.Project)
 	}
-	var stop []string
-	for _, s := range pl.stopSet() {
-		stop = append(stop, s.Name)
+	if len(d.Stop) > 0 {
+		fmt.Fprintf(w, "  stop:       %s (started again afterwards)\n", strings.Join(d.Stop, ", "))
 	}
-	if len(stop) > 0 {
-		fmt.Fprintf(w, "  stop:       %s (started again afterwards)\n", strings.Join(stop, ", "))
-	}
-	for _, v := range pl.volumes {
+	for _, v := range d.Volumes {
 		raw := ""
 		if v.Raw {
 			raw = ", raw database files"
 		}
 		fmt.Fprintf(w, "  volume:     %s -> %s (%s, %d entries%s): replaced\n", v.Name, v.Target, backup.HumanBytes(v.Bytes), v.Entries, raw)
 	}
-	sizes := map[string]int64{}
-	for _, f := range m.Files {
-		sizes[f.Path] = f.Size
-	}
-	for _, d := range pl.dbs {
+	for _, db := range d.Databases {
 		var parts []string
-		for _, dump := range d.Dumps {
+		for _, dump := range db.Dumps {
 			n := dump.Database
-			if dump.Kind == "globals" {
+			if dump.Globals {
 				n = "roles/users"
 			}
-			parts = append(parts, fmt.Sprintf("%s (%s)", n, backup.HumanBytes(sizes[dump.Path])))
+			parts = append(parts, fmt.Sprintf("%s (%s)", n, backup.HumanBytes(dump.Bytes)))
 		}
-		fmt.Fprintf(w, "  database:   service %s, %s %s: %s replaced\n", d.Service, d.Flavor, d.Version, strings.Join(parts, ", "))
+		fmt.Fprintf(w, "  database:   service %s, %s %s: %s replaced\n", db.Service, db.Flavor, db.Version, strings.Join(parts, ", "))
 	}
-	if safety != "" {
-		fmt.Fprintf(w, "  safety:     the current state is backed up first to %s\n", safety)
-	} else if !pl.fresh {
+	if d.SafetyBackup != "" {
+		fmt.Fprintf(w, "  safety:     the current state is backed up first to %s\n", d.SafetyBackup)
+	} else if d.NoSafetyBackup {
 		fmt.Fprintln(w, "  safety:     no safety backup (--no-safety-backup): a failed restore cannot be rolled back")
 	}
-	for _, n := range pl.notes {
+	for _, n := range d.Notes {
 		fmt.Fprintf(w, "  note:       %s\n", n)
 	}
 }

@@ -208,3 +208,28 @@ func TestPlanNotesALoadAsRoot(t *testing.T) {
 		t.Errorf("notes %q", pl.notes)
 	}
 }
+
+// The daemon's own service, which runs the restore, is never stopped.
+func TestPlanLeavesTheExcludedServiceAlone(t *testing.T) {
+	p := testProject("shop", true, true)
+	p.Services = append(p.Services, &project.Service{Name: "backup", Image: "docker-backup/docker-backup",
+		Containers: []project.Container{{ID: "backup1", Running: true}}})
+	pl, err := makePlan(without(p, []string{"backup"}), testManifest(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stop []string
+	for _, s := range pl.stopSet() {
+		stop = append(stop, s.Name)
+	}
+	if strings.Join(stop, ",") != "app" {
+		t.Fatalf("stops %v, want app alone", stop)
+	}
+	if len(p.Services) != 3 {
+		t.Fatal("without changed the project it was given")
+	}
+	d := pl.describe("shop-1.tar.zst", "/safety/x.tar.zst")
+	if strings.Join(d.Stop, ",") != "app" || d.SafetyBackup == "" || len(d.Volumes) != 1 || d.Databases[0].Dumps[0].Globals != true {
+		t.Fatalf("plan event %+v", d)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"filippo.io/age"
@@ -24,6 +25,7 @@ import (
 	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/crypt"
 	"github.com/docker-backup/docker-backup/internal/engine"
+	"github.com/docker-backup/docker-backup/internal/event"
 	"github.com/docker-backup/docker-backup/internal/project"
 )
 
@@ -60,10 +62,13 @@ type Options struct {
 	// whether another run is over (backup.Options).
 	Lock    backup.Locker
 	JobGone func(ctx context.Context, job string) (bool, error)
-	// Out gets the plan and what happens, for people (stderr).
-	Out      io.Writer
+	// Events gets the plan and what happens; nil for nobody.
+	Events   event.Sink
 	Progress backup.Progress
 	Logger   *slog.Logger
+	// Exclude are services the restore leaves alone, never stopped nor
+	// restored: the daemon's own, which runs the restore.
+	Exclude []string
 	// ReadyTimeout bounds the wait for each started container.
 	ReadyTimeout time.Duration
 }
@@ -102,22 +107,71 @@ var ErrNotConfirmed = errors.New("restore not confirmed")
 // rollbackTimeout bounds the rollback, which runs after an interrupt too.
 const rollbackTimeout = time.Hour
 
-// Restore restores an archive into a compose project.
+// Prepared is a restore verified and planned, under the project's lock,
+// with nothing changed yet: Apply carries it out, Close gives it up. A
+// client shows Plan and asks for confirmation in between.
+type Prepared struct {
+	Plan *event.Plan
+	// Result is what Apply will report, filled in so far.
+	Result *Result
+
+	api     dockerAPI
+	eng     Engine
+	opts    Options
+	f       *os.File
+	before  os.FileInfo
+	m       *archive.Manifest
+	pl      *plan
+	safety  string
+	start   time.Time
+	locked  context.Context
+	release func()
+}
+
+// Restore restores an archive into a compose project: Prepare, the
+// user's go (opts.Yes or opts.Confirm), Apply.
 func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Result, error) {
+	pr, err := Prepare(ctx, api, eng, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer pr.Close()
+	if opts.DryRun {
+		return pr.Result, nil
+	}
+	if !opts.Yes {
+		if opts.Confirm == nil {
+			return nil, fmt.Errorf("%w: the restore replaces the data above; confirm with -y/--yes when not on a terminal", ErrNotConfirmed)
+		}
+		ok, err := opts.Confirm("Replace the data of project " + pr.Plan.Project + " with the archive's?")
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: nothing was changed", ErrNotConfirmed)
+		}
+	}
+	return pr.Apply(ctx)
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Progress == nil {
+		o.Progress = backup.Lines{}
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 3 * time.Minute
+	}
+}
+
+// Prepare verifies the archive, takes the project's lock, and makes the
+// plan, checking the servers can load the dumps; it emits the plan and
+// changes nothing. ctx must last until Close: the lock lives in it.
+func Prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *Prepared, err error) {
 	start := time.Now()
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if opts.Out == nil {
-		opts.Out = io.Discard
-	}
-	if opts.Progress == nil {
-		opts.Progress = backup.Lines{}
-	}
-	if opts.ReadyTimeout == 0 {
-		opts.ReadyTimeout = 3 * time.Minute
-	}
-	log := opts.Logger
+	opts.defaults()
 	if opts.Archive == "-" {
 		return nil, fmt.Errorf("restore reads the archive twice (to verify it, then to restore it): give a file, not -")
 	}
@@ -125,7 +179,11 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the archive: %w", err)
 	}
-	defer f.Close()
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
 	before, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -142,18 +200,23 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 		}
 		return nil, refused(opts.Archive, err)
 	}
-	p, err := project.Load(ctx, api, opts.Project)
+	p, err := loadProject(ctx, api, opts)
 	if err != nil {
 		return nil, err
 	}
 	if p.Name != m.Project.Name && !opts.NameGiven && !opts.Force {
 		return nil, fmt.Errorf("the archive is of project %s, not %s: to restore it into %s anyway (a copy), name it with -p %s or use --force", m.Project.Name, p.Name, p.Name, p.Name)
 	}
-	p, ctx, release, err := backup.LockProject(ctx, api, p, opts.Project, opts.Lock)
+	p, locked, release, err := backup.LockProject(ctx, api, p, opts.Project, opts.Lock)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	p = without(p, opts.Exclude)
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
 
 	// 2. What goes where, and whether the servers can load it.
 	pl, err := makePlan(p, m, opts)
@@ -166,7 +229,7 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 	if err := pl.checkHooks(); err != nil {
 		return nil, err
 	}
-	if err := pl.connect(ctx, api, eng, opts.Force, false); err != nil {
+	if err := pl.connect(locked, api, eng, opts.Force, false); err != nil {
 		return nil, err
 	}
 	res := &Result{Project: p.Name, Archive: opts.Archive, DryRun: opts.DryRun}
@@ -187,26 +250,40 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 			return nil, err
 		}
 	}
-
-	// 3. The plan, and the user's go.
-	pl.print(opts.Out, opts.Archive, safety)
 	res.Notes = pl.notes
-	if opts.DryRun {
-		return res, nil
-	}
-	if !opts.Yes {
-		if opts.Confirm == nil {
-			return nil, fmt.Errorf("%w: the restore replaces the data above; confirm with -y/--yes when not on a terminal", ErrNotConfirmed)
-		}
-		ok, err := opts.Confirm("Replace the data of project " + p.Name + " with the archive's?")
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w: nothing was changed", ErrNotConfirmed)
-		}
-	}
+	pr := &Prepared{Plan: pl.describe(opts.Archive, safety), Result: res, api: api, eng: eng, opts: opts, f: f, before: before,
+		m: m, pl: pl, safety: safety, start: start, locked: locked, release: release}
+	opts.Events.Emit(event.Event{Type: event.PlanReady, Plan: pr.Plan})
+	return pr, nil
+}
 
+// Close gives up the lock and the archive; after Apply, or instead of it.
+func (pr *Prepared) Close() {
+	if pr.release != nil {
+		pr.release()
+		pr.release = nil
+		pr.f.Close()
+	}
+}
+
+// Apply carries out the plan. ctx cancels it (the rollback then runs);
+// the lock is Prepare's.
+func (pr *Prepared) Apply(ctx context.Context) (*Result, error) {
+	if pr.release == nil {
+		return nil, fmt.Errorf("the restore was closed before it was applied")
+	}
+	actx, cancel := context.WithCancelCause(pr.locked)
+	defer cancel(nil)
+	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	defer stop()
+	return pr.apply(actx)
+}
+
+func (pr *Prepared) apply(ctx context.Context) (*Result, error) {
+	api, eng, opts, pl, m, safety, res := pr.api, pr.eng, pr.opts, pr.pl, pr.m, pr.safety, pr.Result
+	log := opts.Logger
+	p := pl.p
+	var err error
 	backup.RemoveStaleHelpers(ctx, eng, opts.JobGone, p.Name, log)
 
 	// A new host: create the project, then plan again with its containers.
@@ -214,17 +291,18 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 		if opts.Compose == nil {
 			return nil, fmt.Errorf("project %s does not exist: create it with docker compose up --no-start", p.Name)
 		}
-		fmt.Fprintf(opts.Out, "creating project %s\n", p.Name)
+		opts.Events.Messagef("creating project %s", p.Name)
 		if err := opts.Compose(ctx, "up", "--no-start"); err != nil {
 			return nil, fmt.Errorf("creating project %s: %w", p.Name, err)
 		}
-		if p, err = project.Load(ctx, api, opts.Project); err != nil {
+		if p, err = loadProject(ctx, api, opts); err != nil {
 			return nil, err
 		}
 		if pl, err = makePlan(p, m, opts); err != nil {
 			return nil, err
 		}
 		pl.fresh = true
+		pr.pl = pl
 	}
 	// Database services that do not run are started to be loaded (and
 	// stopped again afterwards if they did not run before).
@@ -245,10 +323,10 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 		return nil, errors.Join(err, putBack(ctx, api, eng, pl, opts, log))
 	}
 	if safety != "" {
-		fmt.Fprintf(opts.Out, "backing up the current state to %s\n", safety)
+		opts.Events.Messagef("backing up the current state to %s", safety)
 		sStart := time.Now()
 		_, err := backup.Create(ctx, api, eng, backup.Options{
-			Project: opts.Project, Services: pl.affected(), Output: safety, Stop: m.Cold, Safety: true,
+			Project: opts.Project, Services: pl.affected(), Exclude: opts.Exclude, Output: safety, Stop: m.Cold, Safety: true,
 			Progress: opts.Progress, Logger: log,
 		})
 		if err != nil {
@@ -260,11 +338,30 @@ func Restore(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Res
 	}
 
 	// 5-8. Replace, start.
-	if err := replace(ctx, api, eng, pl, f, before, opts, log); err != nil {
+	if err := replace(ctx, api, eng, pl, pr.f, pr.before, opts, log); err != nil {
 		return nil, rollback(ctx, api, eng, pl, safety, err, opts, log)
 	}
-	res.Seconds = time.Since(start).Seconds()
+	res.Seconds = time.Since(pr.start).Seconds()
 	return res, nil
+}
+
+// loadProject loads the target project, without the excluded services.
+func loadProject(ctx context.Context, api dockerAPI, opts Options) (*project.Project, error) {
+	p, err := project.Load(ctx, api, opts.Project)
+	if err != nil {
+		return nil, err
+	}
+	return without(p, opts.Exclude), nil
+}
+
+// without is p less the services named.
+func without(p *project.Project, exclude []string) *project.Project {
+	if len(exclude) == 0 {
+		return p
+	}
+	c := *p
+	c.Services = slices.DeleteFunc(slices.Clone(p.Services), func(s *project.Service) bool { return slices.Contains(exclude, s.Name) })
+	return &c
 }
 
 // refused is the error of an archive that failed verification.
@@ -279,10 +376,10 @@ func refused(where string, err error) error {
 // it when it is still the same file.
 func verifyArchive(ctx context.Context, f io.Reader, fi os.FileInfo, opts Options) (*archive.Manifest, error) {
 	if opts.Fetched.unchanged(opts.Archive, fi) {
-		fmt.Fprintf(opts.Out, "%s was verified as it was downloaded (%s)\n", opts.Archive, backup.HumanBytes(fi.Size()))
+		opts.Events.Messagef("%s was verified as it was downloaded (%s)", opts.Archive, backup.HumanBytes(fi.Size()))
 		return opts.Fetched.Manifest, nil
 	}
-	fmt.Fprintf(opts.Out, "verifying %s (%s)\n", opts.Archive, backup.HumanBytes(fi.Size()))
+	opts.Events.Messagef("verifying %s (%s)", opts.Archive, backup.HumanBytes(fi.Size()))
 	plain, err := decrypted(f, opts.Identities)
 	if err != nil {
 		return nil, err
@@ -345,11 +442,11 @@ func replace(ctx context.Context, api dockerAPI, eng Engine, pl *plan, f *os.Fil
 	if now.Size() != before.Size() || !now.ModTime().Equal(before.ModTime()) {
 		return fmt.Errorf("the archive changed while it was being restored")
 	}
-	fmt.Fprintf(opts.Out, "restoring %d volume(s) and %d database service(s)\n", len(pl.volumes), len(pl.dbs))
+	opts.Events.Messagef("restoring %d volume(s) and %d database service(s)", len(pl.volumes), len(pl.dbs))
 	if err := applyAll(ctx, f, now.Size(), opts.Identities, pl.m, pl.volumes, pl.dbs, eng, opts.Progress); err != nil {
 		return err
 	}
-	if err := runHooks(ctx, eng, pl.p, pl.hooks("before-start"), opts.Out); err != nil {
+	if err := runHooks(ctx, eng, pl.p, pl.hooks("before-start"), opts.Events); err != nil {
 		return err
 	}
 	// The app must not see the old content, nor start while its deletion
@@ -360,7 +457,7 @@ func replace(ctx context.Context, api dockerAPI, eng Engine, pl *plan, f *os.Fil
 	if err := settle(ctx, api, eng, pl.p, pl.wanted, opts.ReadyTimeout, log); err != nil {
 		return fmt.Errorf("starting the project again: %w", err)
 	}
-	return runHooks(ctx, eng, pl.p, pl.hooks("after-start"), opts.Out)
+	return runHooks(ctx, eng, pl.p, pl.hooks("after-start"), opts.Events)
 }
 
 // wanted tells whether a container should run after the restore: those that
@@ -417,7 +514,8 @@ func rollback(ctx context.Context, api dockerAPI, eng Engine, pl *plan, safety s
 		}
 		return fmt.Errorf("%w; no safety backup to roll back to (--no-safety-backup): %s; the containers are as they were", cause, what)
 	}
-	fmt.Fprintf(opts.Out, "%v\nrolling back to the safety backup %s\n", cause, safety)
+	opts.Events.Emit(event.Event{Type: event.Warning, Message: cause.Error()})
+	opts.Events.Messagef("rolling back to the safety backup %s", safety)
 	err := restoreSafety(rctx, api, eng, pl, safety, reverted, opts, log)
 	if err != nil {
 		// Whatever the data's state, what ran must run again.
@@ -443,7 +541,7 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 	if err != nil {
 		return fmt.Errorf("the safety backup is damaged: %w", err)
 	}
-	p, err := project.Load(ctx, api, opts.Project)
+	p, err := loadProject(ctx, api, opts)
 	if err != nil {
 		return err
 	}
@@ -464,7 +562,7 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 	if err := settle(ctx, api, eng, p, loadOnly, opts.ReadyTimeout, log); err != nil {
 		return err
 	}
-	if p, err = project.Load(ctx, api, opts.Project); err != nil {
+	if p, err = loadProject(ctx, api, opts); err != nil {
 		return err
 	}
 	if back, err = makePlan(p, m, Options{}); err != nil {

@@ -175,3 +175,39 @@ func Catalog(ctx context.Context, b Backend) (entries []Entry, orphans []string,
 	sort.Strings(orphans)
 	return entries, orphans, nil
 }
+
+// Listed is one archive as ls --json and the API show it.
+type Listed struct {
+	Name         string    `json:"name"`
+	Project      string    `json:"project,omitempty"`
+	CreatedAt    time.Time `json:"createdAt"`
+	Size         int64     `json:"size"`
+	Encrypted    bool      `json:"encrypted"`
+	SafetyBackup bool      `json:"safetyBackup,omitempty"`
+	Foreign      bool      `json:"foreign,omitempty"`
+	Why          string    `json:"why,omitempty"`
+	ToolVersion  string    `json:"toolVersion,omitempty"`
+}
+
+// Listing is the archives in b, newest first: those of project only,
+// unless it is "". Never nil, so that JSON shows [] for none.
+func Listing(ctx context.Context, b Backend, project string) ([]Listed, error) {
+	entries, _, err := Catalog(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	out := []Listed{}
+	for _, e := range entries {
+		l := Listed{Name: e.Name, CreatedAt: e.Time().UTC(), Size: e.Size, Foreign: e.Index == nil, Why: e.Why}
+		if ix := e.Index; ix != nil {
+			l.Project, l.Encrypted, l.SafetyBackup, l.ToolVersion = ix.Project, ix.Encrypted, ix.Safety, ix.ToolVersion
+		} else {
+			l.Encrypted = strings.HasSuffix(e.Name, ".age")
+		}
+		if project != "" && l.Project != project {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}

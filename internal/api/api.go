@@ -1,0 +1,277 @@
+// Package api is the daemon's HTTP API and web page: start a backup,
+// follow it, list, download and delete archives, restore a stored or an
+// uploaded archive after showing its plan. Every route but /healthz and
+// the static page needs the bearer token.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/event"
+	"github.com/docker-backup/docker-backup/internal/jobs"
+	"github.com/docker-backup/docker-backup/internal/storage"
+)
+
+// Service is the daemon's side: the projects it serves and how it backs
+// them up and restores them.
+type Service interface {
+	Projects() []string
+	// Lock takes a project's engine-wide lock at once, failing with
+	// lock.ErrLocked when a backup or restore of it runs. The context it
+	// returns ends if the lock is lost.
+	Lock(ctx context.Context, project string) (context.Context, func(), error)
+	// Backup backs the project up as a scheduled run does (create, then
+	// prune), under the lock that lock hands over.
+	Backup(ctx context.Context, project string, lock backup.Locker, sink event.Sink) (any, error)
+	// PrepareRestore verifies and plans a restore, changing nothing.
+	PrepareRestore(ctx context.Context, req RestoreRequest, lock backup.Locker, sink event.Sink) (Prepared, error)
+	// Health is nil when the daemon is healthy.
+	Health() error
+	// Schedule is the cron line, its zone and the next run (zero for
+	// none).
+	Schedule() Schedule
+}
+
+// Prepared is a restore planned and not applied.
+type Prepared interface {
+	Apply(ctx context.Context) (any, error)
+	Close()
+}
+
+// RestoreRequest is what a client asked to restore, and how.
+type RestoreRequest struct {
+	Project string
+	// Path is the archive on local disk, verified; Verified is what
+	// verified it (restore.Fetched), so that it is not read twice.
+	Path     string
+	Verified any
+	Force    bool
+	// NoSafetyBackup skips the safety backup (no rollback possible).
+	NoSafetyBackup bool
+}
+
+// Schedule is when the daemon backs up by itself.
+type Schedule struct {
+	Cron     string     `json:"cron"`
+	TimeZone string     `json:"timeZone,omitempty"`
+	NextRun  *time.Time `json:"nextRun,omitempty"`
+}
+
+// Config is a server's whole configuration.
+type Config struct {
+	Service Service
+	Store   storage.Backend
+	Jobs    *jobs.Registry
+	// Token is the bearer token every protected route wants.
+	Token string
+	// Identities decrypt encrypted archives to verify them.
+	Identities []age.Identity
+	// WorkDir holds uploads and downloads while they are restored.
+	WorkDir string
+	// MaxUpload bounds an uploaded archive, in bytes.
+	MaxUpload int64
+	// ConfirmTimeout is how long a restore's plan waits for its
+	// confirmation; 0 for 15 minutes.
+	ConfirmTimeout time.Duration
+	// Metrics serves /metrics; nil for none.
+	Metrics http.Handler
+	Version string
+	Logger  *slog.Logger
+}
+
+// Server is the API.
+type Server struct {
+	cfg   Config
+	token [32]byte
+	log   *slog.Logger
+	// base is the daemon's life: jobs run under it, not under the
+	// request that started them.
+	base context.Context
+
+	mu      sync.Mutex
+	tickets map[string]ticket
+}
+
+// New checks cfg; base ends the jobs when the daemon stops.
+func New(base context.Context, cfg Config) (*Server, error) {
+	if len(cfg.Token) < minToken {
+		return nil, fmt.Errorf("the API token is %d characters long: use at least %d (e.g. openssl rand -hex 32)", len(cfg.Token), minToken)
+	}
+	if cfg.Service == nil || cfg.Store == nil || cfg.Jobs == nil {
+		return nil, errors.New("api: a service, a storage and a job registry are needed")
+	}
+	if cfg.ConfirmTimeout == 0 {
+		cfg.ConfirmTimeout = 15 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, token: sha256.Sum256([]byte(cfg.Token)), log: cfg.Logger, base: base, tickets: map[string]ticket{}}, nil
+}
+
+// minToken is the shortest token accepted: 16 characters.
+const minToken = 16
+
+// route is one endpoint; Auth: it needs the bearer token.
+type route struct {
+	Method, Path string
+	Auth         bool
+	handler      http.HandlerFunc
+}
+
+// routes is every endpoint: the handler and the OpenAPI test both use it.
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/healthz", false, s.healthz},
+		{"GET", "/metrics", true, s.metrics},
+		{"GET", "/api/v1/openapi.json", true, s.openapi},
+		{"GET", "/api/v1/status", true, s.status},
+		{"GET", "/api/v1/backups", true, s.listBackups},
+		{"POST", "/api/v1/backups", true, s.startBackup},
+		{"GET", "/api/v1/backups/{name}", true, s.download},
+		{"HEAD", "/api/v1/backups/{name}", true, s.download},
+		{"DELETE", "/api/v1/backups/{name}", true, s.deleteBackup},
+		{"POST", "/api/v1/backups/{name}/link", true, s.link},
+		{"GET", "/api/v1/downloads/{ticket}", false, s.ticketDownload},
+		{"POST", "/api/v1/restore", true, s.startRestore},
+		{"GET", "/api/v1/jobs", true, s.listJobs},
+		{"GET", "/api/v1/jobs/{id}", true, s.getJob},
+		{"DELETE", "/api/v1/jobs/{id}", true, s.cancelJob},
+		{"GET", "/api/v1/jobs/{id}/events", true, s.jobEvents},
+		{"POST", "/api/v1/jobs/{id}/confirm", true, s.confirmJob},
+	}
+}
+
+// Handler is the whole API and the page.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, r := range s.routes() {
+		h := http.Handler(r.handler)
+		if r.Auth {
+			h = s.authorized(h)
+		}
+		mux.Handle(r.Method+" "+r.Path, apiHeaders(h))
+	}
+	// Anything else under /api/ is a JSON 404, not the page.
+	notFound := apiHeaders(s.authorized(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: see /api/v1/openapi.json")
+	})))
+	static := page()
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/api/"):
+			notFound.ServeHTTP(w, r)
+		case r.Method == http.MethodGet || r.Method == http.MethodHead:
+			static.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
+		}
+	}))
+	return mux
+}
+
+// authorized lets through requests with the bearer token.
+func (s *Server) authorized(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// Hashes compare in constant time whatever the lengths.
+		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if !ok || subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 {
+			s.log.Warn("API request refused: no or wrong bearer token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="docker-backup"`)
+			writeError(w, http.StatusUnauthorized, "a bearer token is needed: Authorization: Bearer TOKEN (the content of --api-token-file)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func apiHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// apiError is every error's body.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, apiError{Error: fmt.Sprintf(format, args...)})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// readJSON decodes a small JSON body; an empty body is an empty object.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, errEOF) {
+		writeError(w, http.StatusBadRequest, "the request body is not the JSON expected: %v", err)
+		return false
+	}
+	return true
+}
+
+// project picks the project a request is about: the one named, or the
+// daemon's only one.
+func (s *Server) project(w http.ResponseWriter, name string) (string, bool) {
+	ps := s.cfg.Service.Projects()
+	if name == "" {
+		if len(ps) == 1 {
+			return ps[0], true
+		}
+		writeError(w, http.StatusBadRequest, "the daemon serves several projects (%s): name one with \"project\"", strings.Join(ps, ", "))
+		return "", false
+	}
+	if !slices.Contains(ps, name) {
+		writeError(w, http.StatusNotFound, "project %s is not one this daemon serves (%s)", name, strings.Join(ps, ", "))
+		return "", false
+	}
+	return name, true
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := s.cfg.Service.Health(); err != nil {
+		// The reason may name archives and errors: only the state here,
+		// the details are behind the token (/api/v1/status).
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "healthy"})
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Metrics == nil {
+		writeError(w, http.StatusNotFound, "no metrics")
+		return
+	}
+	s.cfg.Metrics.ServeHTTP(w, r)
+}
+
+func jsonLine(v any) ([]byte, error) { return json.Marshal(v) }

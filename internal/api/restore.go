@@ -1,0 +1,206 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+
+	"github.com/docker-backup/docker-backup/internal/archive"
+	"github.com/docker-backup/docker-backup/internal/jobs"
+	"github.com/docker-backup/docker-backup/internal/restore"
+)
+
+// restoreParams are a restore's options, from the JSON body, the query
+// or the form fields before the uploaded file.
+type restoreParams struct {
+	// Name is a stored archive; empty with an upload.
+	Name    string `json:"name"`
+	Project string `json:"project"`
+	Force   bool   `json:"force"`
+	// NoSafetyBackup: no safety backup, no rollback.
+	NoSafetyBackup bool `json:"noSafetyBackup"`
+	// Yes applies the plan without waiting for a confirmation.
+	Yes bool `json:"yes"`
+}
+
+func (p *restoreParams) set(key, value string) error {
+	b := func() (bool, error) {
+		v, err := strconv.ParseBool(value)
+		if err != nil {
+			return false, fmt.Errorf("%s=%q: use true or false", key, value)
+		}
+		return v, nil
+	}
+	var err error
+	switch key {
+	case "name":
+		p.Name = value
+	case "project":
+		p.Project = value
+	case "force":
+		p.Force, err = b()
+	case "noSafetyBackup":
+		p.NoSafetyBackup, err = b()
+	case "yes":
+		p.Yes, err = b()
+	default:
+		err = fmt.Errorf("unknown parameter %q", key)
+	}
+	return err
+}
+
+// startRestore restores a stored archive ({"name": ...}) or an uploaded
+// one (the body, or a multipart file). An upload is streamed to disk and
+// verified before the answer: a bad one is refused with nothing stopped.
+// The job then plans the restore, waits for its confirmation (unless
+// yes), and applies it.
+func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
+	var p restoreParams
+	for k, vs := range r.URL.Query() {
+		if k == "filename" {
+			continue
+		}
+		if err := p.set(k, vs[len(vs)-1]); err != nil {
+			writeError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+	}
+	var upload io.Reader
+	uploadName := r.URL.Query().Get("filename")
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "application/json":
+		if !readJSON(w, r, &p) {
+			return
+		}
+		if p.Name == "" {
+			writeError(w, http.StatusBadRequest, "no archive: give {\"name\": ...} of a stored archive, or upload one as application/octet-stream or multipart/form-data")
+			return
+		}
+	case "application/octet-stream":
+		upload = r.Body
+		p.Name = ""
+	case "multipart/form-data":
+		mr, err := r.MultipartReader()
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		for upload == nil {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				writeError(w, http.StatusBadRequest, "the form holds no file: upload the archive as a file field (after the other fields)")
+				return
+			}
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "reading the form: %v", err)
+				return
+			}
+			if part.FileName() != "" {
+				upload, uploadName, p.Name = part, part.FileName(), ""
+				break
+			}
+			v, err := io.ReadAll(io.LimitReader(part, 4096))
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "reading the form: %v", err)
+				return
+			}
+			if err := p.set(part.FormName(), string(v)); err != nil {
+				writeError(w, http.StatusBadRequest, "%v", err)
+				return
+			}
+		}
+	default:
+		writeError(w, http.StatusUnsupportedMediaType, "send application/json ({\"name\": ...}), application/octet-stream or multipart/form-data")
+		return
+	}
+	if p.Name != "" && !archiveName(p.Name) {
+		writeError(w, http.StatusNotFound, "%q is not an archive name", p.Name)
+		return
+	}
+	project, ok := s.project(w, p.Project)
+	if !ok {
+		return
+	}
+	if p.Name != "" {
+		if _, err := s.cfg.Store.Stat(r.Context(), p.Name); err != nil {
+			storageError(w, p.Name, err)
+			return
+		}
+	}
+	locker, release, ok := s.lockProject(w, project)
+	if !ok {
+		return
+	}
+	dir, err := s.jobDir()
+	if err != nil {
+		release()
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	var fetched *restore.Fetched
+	if upload != nil {
+		name := path.Base(filepath.ToSlash(uploadName))
+		if !archiveName(name) {
+			name = "upload.tar"
+		}
+		fetched, err = restore.Receive(r.Context(), upload, name, dir, s.cfg.MaxUpload, s.cfg.Identities)
+		if err != nil {
+			release()
+			os.RemoveAll(dir)
+			s.log.Warn("upload refused", "err", err)
+			code := http.StatusUnprocessableEntity
+			switch {
+			case errors.Is(err, restore.ErrTooLarge):
+				code = http.StatusRequestEntityTooLarge
+			case errors.Is(err, archive.ErrFormatVersion):
+				code = http.StatusUnprocessableEntity
+			case r.Context().Err() != nil:
+				code = http.StatusBadRequest
+			}
+			writeError(w, code, "%v", err)
+			return
+		}
+	}
+	j := s.cfg.Jobs.New(s.base, jobs.Restore, project, "api", func(ctx context.Context, j *jobs.Job) (any, error) {
+		defer release()
+		defer os.RemoveAll(dir)
+		sink := j.Sink()
+		f := fetched
+		if f == nil {
+			sink.Messagef("downloading %s from %s, verifying it on the way", p.Name, s.cfg.Store.Location())
+			var err error
+			if f, err = restore.Fetch(ctx, s.cfg.Store, p.Name, dir, s.cfg.Identities); err != nil {
+				return nil, err
+			}
+		}
+		pr, err := s.cfg.Service.PrepareRestore(ctx, RestoreRequest{Project: project, Path: f.Path, Verified: f, Force: p.Force, NoSafetyBackup: p.NoSafetyBackup}, locker, sink)
+		if err != nil {
+			return nil, err
+		}
+		defer pr.Close()
+		if !p.Yes {
+			if err := j.AwaitConfirmation(ctx, s.cfg.ConfirmTimeout); err != nil {
+				return nil, err
+			}
+		}
+		return pr.Apply(ctx)
+	})
+	s.accepted(w, j)
+}
+
+// jobDir is a new folder for one restore's archive, removed at its end.
+func (s *Server) jobDir() (string, error) {
+	base := filepath.Join(s.cfg.WorkDir, "restore")
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return "", fmt.Errorf("the work folder %s: %w", base, err)
+	}
+	return os.MkdirTemp(base, "job-")
+}
