@@ -93,6 +93,10 @@ func (j *Job) Emit(e event.Event) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.emitLocked(e)
+}
+
+func (j *Job) emitLocked(e event.Event) {
 	if e.Type == event.Progress && len(j.events) >= maxEvents {
 		return
 	}
@@ -233,7 +237,9 @@ func (r *Registry) Run(ctx context.Context, kind, project, trigger string, fn Fu
 }
 
 func (r *Registry) finish(j *Job, ctx context.Context, res any, err error) {
-	ev := event.Event{Type: event.Finished}
+	ev := event.Event{Type: event.Finished, Time: time.Now()}
+	// The state, the last event, the end and done change at once: whoever
+	// sees one of them sees the others.
 	j.mu.Lock()
 	switch {
 	case err == nil:
@@ -247,14 +253,10 @@ func (r *Registry) finish(j *Job, ctx context.Context, res any, err error) {
 		j.state, j.err = Failed, err.Error()
 		ev.Error = err.Error()
 	}
-	j.mu.Unlock()
-	j.Emit(ev)
-	j.mu.Lock()
+	j.emitLocked(ev)
 	j.ended = time.Now().UTC()
-	close(j.changed)
-	j.changed = make(chan struct{})
-	j.mu.Unlock()
 	close(j.done)
+	j.mu.Unlock()
 	r.trim()
 }
 
