@@ -135,6 +135,11 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// A declared length over the limit is refused before a byte is read.
+	if upload != nil && ct == "application/octet-stream" && s.cfg.MaxUpload > 0 && r.ContentLength > s.cfg.MaxUpload {
+		writeError(w, http.StatusRequestEntityTooLarge, "%v (%d bytes): nothing was changed", restore.ErrTooLarge, s.cfg.MaxUpload)
+		return
+	}
 	locker, release, ok := s.lockProject(w, project)
 	if !ok {
 		return
