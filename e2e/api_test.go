@@ -334,7 +334,6 @@ func TestAPIBackupDownloadUploadRestore(t *testing.T) {
 	}
 }
 
-
 // TestWebPage drives the page in a real headless chromium: log in with
 // the token, back up, see the job finish and the archive listed, download
 // it. Screenshots of each state go to the test's artifacts.
