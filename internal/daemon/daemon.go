@@ -247,7 +247,11 @@ func (d *Daemon) runProject(ctx context.Context, project, why string, backup Bac
 		if ctx.Err() != nil {
 			// Stopped by SIGTERM: not a failure of the backup, and the
 			// next start takes a new one.
-			log.Warn("backup cancelled", "err", err)
+			msg := "backup cancelled: the daemon is stopping"
+			if why == "api" {
+				msg = "backup cancelled" // by a client, or by the stop
+			}
+			log.Warn(msg, "err", err)
 			return out, err
 		}
 		r.Error = err.Error()
