@@ -153,13 +153,14 @@ func (s *apiService) Lock(ctx context.Context, project string) (context.Context,
 	return lockWith(s.api, "api", true, func(string, string) {})(ctx, project)
 }
 
-// logger logs to the daemon's log and reports warnings as the job's.
-func (s *apiService) logger(sink event.Sink, project string) *slog.Logger {
-	return slog.New(event.Handler(s.log.Handler(), sink)).With("project", project)
+// jobLogger logs a job's run to the daemon's log and reports its
+// warnings as the job's events.
+func jobLogger(log *slog.Logger, sink event.Sink, project string) *slog.Logger {
+	return slog.New(event.Handler(log.Handler(), sink)).With("project", project)
 }
 
 func (s *apiService) Backup(ctx context.Context, project string, lock backup.Locker, sink event.Sink) (any, error) {
-	log := s.logger(sink, project)
+	log := jobLogger(s.log, sink, project)
 	return s.d.BackupNow(ctx, project, "api", func(ctx context.Context, name string) (daemon.Outcome, error) {
 		return backupOnce(ctx, s.api, s.setup, s.targets[name], log, sink, lock)
 	})
@@ -167,7 +168,7 @@ func (s *apiService) Backup(ctx context.Context, project string, lock backup.Loc
 
 func (s *apiService) PrepareRestore(ctx context.Context, req api.RestoreRequest, lock backup.Locker, sink event.Sink) (api.Prepared, error) {
 	t := s.targets[req.Project]
-	log := s.logger(sink, req.Project)
+	log := jobLogger(s.log, sink, req.Project)
 	f, _ := req.Verified.(*restore.Fetched)
 	pr, err := restore.Prepare(ctx, s.api, engine.New(s.api), restore.Options{
 		Project:        t.opts,

@@ -357,7 +357,7 @@ func runDaemon(c *cli.Context, env *Env) error {
 		Backup: func(ctx context.Context, name string) (daemon.Outcome, error) {
 			var out daemon.Outcome
 			_, err := reg.Run(ctx, jobs.Backup, name, "schedule", func(ctx context.Context, j *jobs.Job) (any, error) {
-				plog := slog.New(event.Handler(log.Handler(), j.Sink())).With("project", name)
+				plog := jobLogger(log, j.Sink(), name)
 				lock := lockWith(api, "daemon", false, func(holder, project string) {
 					plog.Info("waiting for the project's lock", "holder", holder)
 				})

@@ -2,11 +2,12 @@ package plugin
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"sync"
+
+	"github.com/docker-backup/docker-backup/internal/event"
 )
 
 // newLogger logs to w (stderr) as plain lines a person reads: the message,
@@ -34,15 +35,7 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	case r.Level >= slog.LevelWarn:
 		b.WriteString("warning: ")
 	}
-	b.WriteString(r.Message)
-	write := func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
-		return true
-	}
-	for _, a := range h.attrs {
-		write(a)
-	}
-	r.Attrs(write)
+	b.WriteString(event.Text(r, h.attrs))
 	b.WriteByte('\n')
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -231,7 +232,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && !errors.Is(err, errEOF) {
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		writeError(w, http.StatusBadRequest, "the request body is not the JSON expected: %v", err)
 		return false
 	}
@@ -273,5 +274,3 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	s.cfg.Metrics.ServeHTTP(w, r)
 }
-
-func jsonLine(v any) ([]byte, error) { return json.Marshal(v) }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +18,6 @@ import (
 	"github.com/docker-backup/docker-backup/internal/retention"
 	"github.com/docker-backup/docker-backup/internal/storage"
 )
-
-var errEOF = io.EOF
 
 // JobSummary is the last job of a kind, as /status shows it.
 type JobSummary struct {
@@ -49,12 +48,7 @@ func summary(j *jobs.Job) *JobSummary {
 	}
 	v := j.View(true)
 	sum := &JobSummary{ID: v.ID, Project: v.Project, State: v.State, Succeeded: v.State == jobs.Succeeded, StartDate: v.StartDate, EndDate: v.EndDate}
-	switch {
-	case v.Error != "":
-		sum.StatusMessage = v.Error
-	case len(v.Events) > 0:
-		sum.StatusMessage = v.Events[len(v.Events)-1].Message
-	}
+	sum.StatusMessage = v.Error
 	for i := len(v.Events) - 1; i >= 0 && sum.StatusMessage == ""; i-- {
 		sum.StatusMessage = v.Events[i].Message
 	}
@@ -248,7 +242,7 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeEvent(w io.Writer, e event.Event) error {
-	data, err := jsonLine(e)
+	data, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}

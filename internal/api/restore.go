@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/jobs"
 	"github.com/docker-backup/docker-backup/internal/restore"
 )
@@ -165,8 +164,6 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case errors.Is(err, restore.ErrTooLarge):
 				code = http.StatusRequestEntityTooLarge
-			case errors.Is(err, archive.ErrFormatVersion):
-				code = http.StatusUnprocessableEntity
 			case r.Context().Err() != nil:
 				code = http.StatusBadRequest
 			}

@@ -89,22 +89,28 @@ func (h *handler) Enabled(ctx context.Context, l slog.Level) bool {
 
 func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelWarn {
-		var b strings.Builder
-		b.WriteString(r.Message)
-		add := func(a slog.Attr) bool {
-			fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
-			return true
-		}
-		for _, a := range h.attrs {
-			add(a)
-		}
-		r.Attrs(add)
-		h.sink.Emit(Event{Type: Warning, Message: b.String(), Time: r.Time})
+		h.sink.Emit(Event{Type: Warning, Message: Text(r, h.attrs), Time: r.Time})
 	}
 	if h.next.Enabled(ctx, r.Level) {
 		return h.next.Handle(ctx, r)
 	}
 	return nil
+}
+
+// Text is a log record as one line for people: its message, then
+// key=value for the attributes of the handler (attrs), then the record's.
+func Text(r slog.Record, attrs []slog.Attr) string {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	add := func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	}
+	for _, a := range attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	return b.String()
 }
 
 func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {

@@ -81,11 +81,7 @@ func Fetch(ctx context.Context, store storage.Backend, name, dir string, ids []a
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*Fetched, error) {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		return nil, errors.Join(err, up.Abort(actx))
-	}
+	fail := func(err error) (*Fetched, error) { return nil, abort(ctx, up, err) }
 	body, err := store.Open(ctx, name)
 	if err != nil {
 		return fail(fmt.Errorf("cannot restore from %s: %w", where, err))
@@ -115,6 +111,14 @@ func Fetch(ctx context.Context, store storage.Backend, name, dir string, ids []a
 	}
 	fetched := &Fetched{Path: path, Manifest: m}
 	return fetched, fetched.stat()
+}
+
+// abort removes a half-written local copy, also after a cancel, and
+// returns err with how that went.
+func abort(ctx context.Context, up storage.Upload, err error) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	return errors.Join(err, up.Abort(actx))
 }
 
 // reuse takes an earlier download of the archive, if it is the same bytes.
@@ -178,11 +182,7 @@ func Receive(ctx context.Context, r io.Reader, name, dir string, limit int64, id
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*Fetched, error) {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		return nil, errors.Join(err, up.Abort(actx))
-	}
+	fail := func(err error) (*Fetched, error) { return nil, abort(ctx, up, err) }
 	lr := &limited{r: r, limit: limit}
 	tee := io.TeeReader(lr, up)
 	m, err := verifyStream(ctx, tee, ids, "the upload")
