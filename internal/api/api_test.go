@@ -632,3 +632,36 @@ func TestNewRefusesAShortToken(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// countingReader counts what the server read of a body.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// An upload whose declared length is over the limit is refused before
+// the server reads it: a client sending gigabytes learns at once.
+func TestDeclaredOversizeRefusedUnread(t *testing.T) {
+	f := newFixture(t, 1000)
+	body := &countingReader{r: bytes.NewReader(make([]byte, 5000))}
+	req, _ := http.NewRequest("POST", f.url+"/api/v1/restore", body)
+	req.ContentLength = 5000
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Expect", "100-continue")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	expect(t, resp, 413)
+	if body.n != 0 {
+		t.Fatalf("the client sent %d bytes of a refused upload", body.n)
+	}
+}

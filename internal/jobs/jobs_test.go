@@ -135,3 +135,40 @@ func TestProgressBounded(t *testing.T) {
 		t.Fatalf("%d events, last %+v", len(v.Events), v.Events[len(v.Events)-2])
 	}
 }
+
+// A job seen in an end state is over everywhere: Done is closed and the
+// registry does not count it as running (the API's /status after a
+// client saw the job succeed).
+func TestEndIsSeenAtOnce(t *testing.T) {
+	var r Registry
+	for range 200 {
+		start := make(chan struct{})
+		j := r.New(context.Background(), Backup, "shop", "api", func(context.Context, *Job) (any, error) {
+			<-start
+			return nil, nil
+		})
+		seen := make(chan error, 1)
+		go func() {
+			for {
+				if st := j.View(false).State; st != Running {
+					select {
+					case <-j.Done():
+						if r.Running() {
+							seen <- errors.New("a succeeded job still counts as running")
+							return
+						}
+						seen <- nil
+					default:
+						seen <- errors.New("a succeeded job is not done")
+					}
+					return
+				}
+			}
+		}()
+		close(start)
+		if err := <-seen; err != nil {
+			t.Fatal(err)
+		}
+		<-j.Done()
+	}
+}
