@@ -185,7 +185,7 @@ func Receive(ctx context.Context, r io.Reader, name, dir string, limit int64, id
 	fail := func(err error) (*Fetched, error) { return nil, abort(ctx, up, err) }
 	lr := &limited{r: r, limit: limit}
 	tee := io.TeeReader(lr, up)
-	m, err := verifyStream(ctx, tee, ids, "the upload")
+	m, err := verifyStream(ctx, tee, ids, name)
 	if err == nil {
 		_, err = io.Copy(io.Discard, tee)
 	}
