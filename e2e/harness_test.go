@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -53,6 +54,7 @@ func TestMain(m *testing.M) {
 		if setupErr != nil {
 			fmt.Fprintln(os.Stderr, "e2e setup:", setupErr)
 		}
+		defer runSuiteCleanups()
 		return m.Run()
 	}()
 	os.Exit(code)
@@ -97,6 +99,27 @@ func setup(tmp string) error {
 	return nil
 }
 
+// suiteCleanups undo what fixtures shared by several tests set up (the
+// second engine), once every test has run; last in, first out.
+var (
+	suiteMu       sync.Mutex
+	suiteCleanups []func()
+)
+
+func suiteCleanup(f func()) {
+	suiteMu.Lock()
+	defer suiteMu.Unlock()
+	suiteCleanups = append(suiteCleanups, f)
+}
+
+func runSuiteCleanups() {
+	suiteMu.Lock()
+	defer suiteMu.Unlock()
+	for i := len(suiteCleanups) - 1; i >= 0; i-- {
+		suiteCleanups[i]()
+	}
+}
+
 // requireEngine skips the test, or fails it under E2E_REQUIRED=1, when the
 // suite could not be set up.
 func requireEngine(t *testing.T) {
@@ -136,6 +159,8 @@ type project struct {
 	t    *testing.T
 	Name string
 	Dir  string
+	// Env reaches another engine (DOCKER_HOST); nil for the default one.
+	Env []string
 }
 
 var unsafeName = regexp.MustCompile(`[^a-z0-9]+`)
@@ -195,7 +220,7 @@ func danglingVolumes(t *testing.T) map[string]bool {
 
 // compose runs `docker compose -p NAME ...` in the project's folder.
 func (p *project) compose(ctx context.Context, args ...string) result {
-	return run(ctx, p.Dir, nil, "docker", append([]string{"compose", "-p", p.Name}, args...)...)
+	return run(ctx, p.Dir, p.Env, "docker", append([]string{"compose", "-p", p.Name}, args...)...)
 }
 
 // up starts the project (or only services) and waits until every health
@@ -217,6 +242,7 @@ func (p *project) exec(service, input string, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "docker", append([]string{"compose", "-p", p.Name, "exec", "-T", service}, args...)...)
 	cmd.Dir = p.Dir
+	cmd.Env = append(os.Environ(), p.Env...)
 	cmd.Stdin = strings.NewReader(input)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

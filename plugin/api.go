@@ -162,7 +162,7 @@ func jobLogger(log *slog.Logger, sink event.Sink, project string) *slog.Logger {
 func (s *apiService) Backup(ctx context.Context, project string, lock backup.Locker, sink event.Sink) (any, error) {
 	log := jobLogger(s.log, sink, project)
 	return s.d.BackupNow(ctx, project, "api", func(ctx context.Context, name string) (daemon.Outcome, error) {
-		return backupOnce(ctx, s.api, s.setup, s.targets[name], log, sink, lock)
+		return backupOnce(ctx, s.setup, s.targets[name], log, sink, lock)
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/docker/cli/cli/context/store"
 	"github.com/docker/docker/client"
 	"github.com/urfave/cli/v2"
 
@@ -28,6 +29,9 @@ type Env struct {
 	// Client connects to the engine the user chose. It is called only by
 	// commands that need the engine, so that --help never dials.
 	Client func(ctx context.Context) (client.APIClient, error)
+	// Contexts is the docker CLI's context store, for --context lists;
+	// nil where there is none.
+	Contexts func() (store.Reader, error)
 	// DockerArgs are the docker global options that reach the same engine,
 	// for the docker commands we run (docker compose up --no-start).
 	DockerArgs func() []string
@@ -56,6 +60,8 @@ func NewApp(env *Env) *cli.App {
 			pruneCommand(env),
 			decryptCommand(env),
 			daemonCommand(env),
+			standbyCommand(env),
+			promoteCommand(env),
 			healthcheckCommand(env),
 			versionCommand(env),
 		},

@@ -1,17 +1,21 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/crypt"
 	"github.com/docker-backup/docker-backup/internal/engine"
+	"github.com/docker-backup/docker-backup/internal/storage"
 )
 
 func createCommand(env *Env) *cli.Command {
@@ -37,6 +41,7 @@ says otherwise, under a temporary name until it is complete.`,
 			&cli.BoolFlag{Name: "no-wait", Usage: "Fail at once if another backup or restore of the project runs"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print nothing but errors"},
 			&cli.BoolFlag{Name: "json", Usage: "Print a summary as JSON on stdout"},
+			contextsFlag("back up the project on each, 4 at most at once, each archive named HOST_PROJECT-TIME; one engine's failure does not stop the others"),
 		), storageFlags()...),
 		Action: func(c *cli.Context) error {
 			cfg, err := storageConfig(c)
@@ -61,6 +66,9 @@ says otherwise, under a temporary name until it is complete.`,
 				return err
 			}
 			opts.Recipients = rs
+			if names := contextNames(c); len(names) > 0 {
+				return runCreateMany(c, env, opts, names, c.Bool("no-wait"), c.Bool("quiet"), c.Bool("json"))
+			}
 			return runCreate(c, env, opts, c.Bool("no-wait"), c.Bool("quiet"), c.Bool("json"))
 		},
 	}
@@ -100,6 +108,11 @@ func runCreate(c *cli.Context, env *Env, opts backup.Options, noWait, quiet, asJ
 	}
 	opts.Lock = projectLock(env, api, "create", noWait)
 	opts.JobGone = jobGone(api)
+	// The index records the engine's name, so that ls and prune tell
+	// the hosts that back up into one place apart.
+	if info, err := api.Info(c.Context); err == nil {
+		opts.Host = info.Name
+	}
 	res, err := backup.Create(c.Context, api, engine.New(api), opts)
 	if err != nil {
 		return err
@@ -113,4 +126,92 @@ func runCreate(c *cli.Context, env *Env, opts backup.Options, noWait, quiet, asJ
 		}
 	}
 	return nil
+}
+
+// EngineResult is one engine's part of create --context.
+type EngineResult struct {
+	Context string         `json:"context"`
+	Host    string         `json:"host,omitempty"`
+	Result  *backup.Result `json:"result,omitempty"`
+	Error   string         `json:"error,omitempty"`
+}
+
+// runCreateMany backs up the project on the engines of several docker
+// contexts, in parallel within a bound, into one place. Each engine's
+// archive is named with its host; one engine's failure is reported
+// without stopping the others, and fails the command.
+func runCreateMany(c *cli.Context, env *Env, opts backup.Options, names []string, noWait, quiet, asJSON bool) error {
+	if opts.Output == "-" {
+		return fmt.Errorf("--context with -o -: each engine writes an archive of its own; give a folder or s3://BUCKET/PREFIX/")
+	}
+	if storage.IsArchiveName(strings.TrimSuffix(opts.Output, "/")) && !strings.HasSuffix(opts.Output, "/") {
+		return fmt.Errorf("--context with -o %s: each engine writes an archive of its own, named after its host; give a folder or s3://BUCKET/PREFIX/", opts.Output)
+	}
+	rs, err := remotes(env, names)
+	if err != nil {
+		return err
+	}
+	log := newLogger(env.Stderr)
+	if quiet {
+		log = newLogger(nil)
+	}
+	out := make([]EngineResult, len(rs))
+	ids := &engineIDs{}
+	g, ctx := errgroup.WithContext(c.Context)
+	g.SetLimit(maxEngines)
+	for i, r := range rs {
+		g.Go(func() error {
+			out[i] = createOn(ctx, r, opts, ids, noWait, log.With("context", r.Context))
+			return nil
+		})
+	}
+	_ = g.Wait()
+	var failed []string
+	for _, o := range out {
+		if o.Error != "" {
+			failed = append(failed, o.Context)
+		}
+	}
+	if asJSON {
+		if err := printJSON(env.Stdout, out); err != nil {
+			return err
+		}
+	} else {
+		for _, o := range out {
+			switch {
+			case o.Error != "":
+				fmt.Fprintf(env.Stderr, "context %s: backup FAILED: %s\n", o.Context, o.Error)
+			case !quiet:
+				fmt.Fprintf(env.Stderr, "context %s (host %s): backup of project %s written to %s (%s)\n", o.Context, o.Host, o.Result.Project, o.Result.Path, backup.HumanBytes(o.Result.Size))
+			}
+		}
+	}
+	if c.Context.Err() != nil {
+		return c.Context.Err()
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("the backup failed on %d of %d engines (context %s)", len(failed), len(out), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// createOn is create on one engine of a --context list.
+func createOn(ctx context.Context, r remote, opts backup.Options, ids *engineIDs, noWait bool, log *slog.Logger) EngineResult {
+	res := EngineResult{Context: r.Context}
+	host, err := engineName(ctx, r, ids)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	res.Host = host
+	opts.Host, opts.NameWithHost = host, true
+	opts.Logger, opts.Progress = log, backup.Logged{Log: log}
+	opts.Lock = lockWith(r.API, "create", noWait, func(holder, project string) {
+		log.Info("waiting for the project's lock", "holder", holder, "project", project)
+	})
+	opts.JobGone = jobGone(r.API)
+	if res.Result, err = backup.Create(ctx, r.API, engine.New(r.API), opts); err != nil {
+		res.Error = err.Error()
+	}
+	return res
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -61,6 +62,7 @@ func daemonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "metrics-addr", Usage: "Serve Prometheus metrics on `ADDR` (e.g. :9090), at /metrics; off by default"},
 		&cli.StringFlag{Name: "status-file", Value: defaultStatusFile(), Usage: "Write the daemon's status to `FILE`, for the health check"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "Log lines as text or json"},
+		contextsFlag("back up the --project projects on each engine where they run, 4 at most at once, each archive named HOST_PROJECT-TIME and pruned per host"),
 	}
 	flags = append(flags, apiFlags()...)
 	flags = append(flags, storageFlags()...)
@@ -227,17 +229,23 @@ func setupDaemon(c *cli.Context) (*daemonSetup, error) {
 	return s, nil
 }
 
-// target is one project the daemon backs up.
+// target is one project the daemon backs up, on one engine.
 type target struct {
+	// name is the project's, or HOST/PROJECT with --context.
 	name    string
 	opts    project.Options
 	exclude []string
+	api     client.APIClient
+	// host is the engine's name; multi: one of several engines, whose
+	// archives are named and pruned by host.
+	host  string
+	multi bool
 }
 
 // daemonTargets finds the projects: those named, else the daemon's own.
 // The daemon's own service is never backed up, whichever way its project
 // was chosen.
-func daemonTargets(ctx context.Context, api client.APIClient, names []string, log *slog.Logger) ([]target, error) {
+func daemonTargets(ctx context.Context, api client.APIClient, host string, names []string, log *slog.Logger) ([]target, error) {
 	selfProject, selfService := "", ""
 	if id := engine.SelfID(); id != "" {
 		if info, err := api.ContainerInspect(ctx, id); err == nil && info.Config != nil {
@@ -260,7 +268,7 @@ func daemonTargets(ctx context.Context, api client.APIClient, names []string, lo
 		if err != nil {
 			return nil, fmt.Errorf("--project (BACKUP_PROJECT) %s: %w", n, err)
 		}
-		t := target{name: po.Name, opts: po}
+		t := target{name: po.Name, opts: po, api: api, host: host}
 		if po.Name == selfProject && selfService != "" {
 			t.exclude = []string{selfService}
 		}
@@ -288,17 +296,29 @@ func runDaemon(c *cli.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	api, err := env.Client(ctx)
-	if err != nil {
-		return err
-	}
-	info, err := api.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("cannot reach the Docker engine (is /var/run/docker.sock mounted, and readable by this user?): %w", err)
-	}
-	targets, err := daemonTargets(ctx, api, c.StringSlice("project"), log)
-	if err != nil {
-		return err
+	var api client.APIClient
+	var targets []target
+	var host string
+	if names := contextNames(c); len(names) > 0 {
+		if s.api != nil {
+			return fmt.Errorf("--listen with --context: the API serves the engine the daemon runs on; run a daemon on each engine to serve it there")
+		}
+		if targets, err = remoteTargets(ctx, env, names, c.StringSlice("project")); err != nil {
+			return err
+		}
+		host, _ = os.Hostname()
+	} else {
+		if api, err = env.Client(ctx); err != nil {
+			return err
+		}
+		info, err := api.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("cannot reach the Docker engine (is /var/run/docker.sock mounted, and readable by this user?): %w", err)
+		}
+		host = info.Name
+		if targets, err = daemonTargets(ctx, api, info.Name, c.StringSlice("project"), log); err != nil {
+			return err
+		}
 	}
 	// The storage answers now, or the daemon does not start: a wrong
 	// bucket or key shows at once, not at 3 AM.
@@ -317,24 +337,11 @@ func runDaemon(c *cli.Context, env *Env) error {
 		metrics = daemon.NewMetrics()
 	}
 	if addr := c.String("metrics-addr"); addr != "" {
-		ln, err := net.Listen("tcp", addr)
+		stop, err := serveMetrics(ctx, addr, metrics.Handler(), log)
 		if err != nil {
-			return fmt.Errorf("--metrics-addr (BACKUP_METRICS_ADDR) %s: %w", addr, err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", metrics.Handler())
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("metrics server", "err", err)
-			}
-		}()
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-		}()
-		log.Info("metrics served", "addr", ln.Addr().String(), "path", "/metrics")
+		defer stop()
 	}
 
 	byName := map[string]target{}
@@ -351,18 +358,20 @@ func runDaemon(c *cli.Context, env *Env) error {
 		NotifySuccess: c.Bool("notify-success"),
 		Metrics:       metrics,
 		StatusFile:    c.String("status-file"),
-		Host:          info.Name,
+		Host:          host,
 		Logger:        log,
+		Parallel:      maxEngines,
 		// Scheduled runs are jobs too: the API shows them as its own.
 		Backup: func(ctx context.Context, name string) (daemon.Outcome, error) {
 			var out daemon.Outcome
 			_, err := reg.Run(ctx, jobs.Backup, name, "schedule", func(ctx context.Context, j *jobs.Job) (any, error) {
 				plog := jobLogger(log, j.Sink(), name)
-				lock := lockWith(api, "daemon", false, func(holder, project string) {
+				t := byName[name]
+				lock := lockWith(t.api, "daemon", false, func(holder, project string) {
 					plog.Info("waiting for the project's lock", "holder", holder)
 				})
 				var err error
-				out, err = backupOnce(ctx, api, s, byName[name], plog, j.Sink(), lock)
+				out, err = backupOnce(ctx, s, t, plog, j.Sink(), lock)
 				return out, err
 			})
 			return out, err
@@ -395,9 +404,11 @@ func runDaemon(c *cli.Context, env *Env) error {
 
 // backupOnce is one scheduled backup of one project: create (to the
 // storage), then prune by the policy.
-func backupOnce(ctx context.Context, api client.APIClient, s *daemonSetup, t target, log *slog.Logger, sink event.Sink, lock backup.Locker) (daemon.Outcome, error) {
+func backupOnce(ctx context.Context, s *daemonSetup, t target, log *slog.Logger, sink event.Sink, lock backup.Locker) (daemon.Outcome, error) {
+	api := t.api
 	opts := s.base
 	opts.Project = t.opts
+	opts.Host, opts.NameWithHost = t.host, t.multi
 	opts.Exclude = t.exclude
 	opts.Logger = log
 	opts.Progress = backup.Events{Sink: sink, Log: log}
@@ -411,7 +422,11 @@ func backupOnce(ctx context.Context, api client.APIClient, s *daemonSetup, t tar
 	if s.policy.Empty() {
 		return out, nil
 	}
-	plan, err := retention.Plan(ctx, s.store, retention.PruneOptions{Project: res.Project, Policy: s.policy})
+	prune := retention.PruneOptions{Project: res.Project, Policy: s.policy}
+	if t.multi {
+		prune.Host = t.host
+	}
+	plan, err := retention.Plan(ctx, s.store, prune)
 	if err != nil {
 		return out, fmt.Errorf("backup written to %s, but prune failed: %w", res.Path, err)
 	}
@@ -424,6 +439,73 @@ func backupOnce(ctx context.Context, api client.APIClient, s *daemonSetup, t tar
 	}
 	if err != nil {
 		return out, fmt.Errorf("backup written to %s, but prune failed: %w", res.Path, err)
+	}
+	return out, nil
+}
+
+// serveMetrics serves h at /metrics on addr until stop.
+func serveMetrics(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr (BACKUP_METRICS_ADDR) %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "err", err)
+		}
+	}()
+	log.Info("metrics served", "addr", ln.Addr().String(), "path", "/metrics")
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}
+
+// remoteTargets finds the named projects on the engines of the docker
+// contexts: each where it runs. A project found on none is an error, and
+// so is an engine that does not answer at start.
+func remoteTargets(ctx context.Context, env *Env, contexts, projects []string) ([]target, error) {
+	if len(projects) == 0 {
+		return nil, fmt.Errorf("--context (BACKUP_CONTEXT) needs --project (BACKUP_PROJECT): the projects to back up on those engines")
+	}
+	rs, err := remotes(env, contexts)
+	if err != nil {
+		return nil, err
+	}
+	ids := &engineIDs{}
+	found := map[string]bool{}
+	var out []target
+	for _, r := range rs {
+		host, err := engineName(ctx, r, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range projects {
+			po, err := project.Labelled(ctx, r.API, n)
+			if errors.Is(err, project.ErrNoProject) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("context %s: %w", r.Context, err)
+			}
+			found[n] = true
+			name := host + "/" + po.Name
+			if slices.ContainsFunc(out, func(t target) bool { return t.name == name }) {
+				continue
+			}
+			// Compose files are on the engine's host, not here: the
+			// containers' labels describe the project.
+			out = append(out, target{name: name, opts: project.Options{Name: po.Name, LabelsOnly: true}, api: r.API, host: host, multi: true})
+		}
+	}
+	for _, n := range projects {
+		if !found[n] {
+			return nil, fmt.Errorf("--project (BACKUP_PROJECT) %s runs on none of the engines of contexts %s: check the name with docker --context NAME compose ls -a", n, strings.Join(contexts, ", "))
+		}
 	}
 	return out, nil
 }

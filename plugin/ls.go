@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -57,6 +58,7 @@ prune never deletes it.`,
 			&cli.StringFlag{Name: "project", Usage: "Only the archives of project `NAME`"},
 			&cli.BoolFlag{Name: "json", Usage: "Print the list as JSON on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print only the names"},
+			contextsFlag("only the archives of those engines' hosts"),
 		}, storageFlags()...),
 		Action: func(c *cli.Context) error {
 			store, err := location(c, env, "ls")
@@ -66,6 +68,11 @@ prune never deletes it.`,
 			out, err := storage.Listing(c.Context, store, c.String("project"))
 			if err != nil {
 				return err
+			}
+			if names := contextNames(c); len(names) > 0 {
+				if out, err = onHosts(c.Context, env, names, out); err != nil {
+					return err
+				}
 			}
 			if c.Bool("json") {
 				return printJSON(env.Stdout, out)
@@ -86,8 +93,26 @@ prune never deletes it.`,
 
 func printList(w io.Writer, out []storage.Listed, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	// The host column shows when several hosts back up into one place.
+	hosts := map[string]bool{}
+	for _, l := range out {
+		if !l.Foreign {
+			hosts[l.Host] = true
+		}
+	}
+	withHost := len(hosts) > 1
+	if withHost {
+		fmt.Fprint(tw, "HOST\t")
+	}
 	fmt.Fprintln(tw, "NAME\tPROJECT\tCREATED\tSIZE\tENCRYPTED\tNOTE")
 	for _, l := range out {
+		if withHost {
+			h := l.Host
+			if h == "" {
+				h = "-"
+			}
+			fmt.Fprint(tw, h+"\t")
+		}
 		proj, note := l.Project, ""
 		switch {
 		case l.Foreign:
@@ -242,4 +267,27 @@ func printPrunePlan(w io.Writer, plan *retention.PrunePlan) {
 	for _, f := range plan.Foreign {
 		fmt.Fprintf(w, "  leave\t%s (no index of this tool: never pruned)\n", f)
 	}
+}
+
+// onHosts keeps the archives written on the engines of the contexts.
+func onHosts(ctx context.Context, env *Env, contexts []string, in []storage.Listed) ([]storage.Listed, error) {
+	rs, err := remotes(env, contexts)
+	if err != nil {
+		return nil, err
+	}
+	hosts := map[string]bool{}
+	for _, r := range rs {
+		h, err := engineName(ctx, r, nil)
+		if err != nil {
+			return nil, err
+		}
+		hosts[h] = true
+	}
+	out := []storage.Listed{}
+	for _, l := range in {
+		if hosts[l.Host] {
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/docker/cli/cli-plugins/metadata"
 	cliplugin "github.com/docker/cli/cli-plugins/plugin"
 	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/context/store"
 	"github.com/docker/docker/client"
 	"github.com/moby/term"
 	"github.com/spf13/cobra"
@@ -63,6 +64,7 @@ func newPluginCommand(dockerCli command.Cli, run runner) *cobra.Command {
 					// API version negotiation.
 					return dockerCli.Client(), nil
 				},
+				Contexts: func() (store.Reader, error) { return dockerCli.ContextStore(), nil },
 				DockerArgs: func() []string {
 					if name := dockerCli.CurrentContext(); name != "" && name != "default" {
 						return []string{"--context", name}
@@ -87,6 +89,7 @@ func runStandalone(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		Client: func(context.Context) (client.APIClient, error) {
 			return engine.NewFromEnv()
 		},
+		Contexts: standaloneContexts,
 	}
 	if err := Run(ctx, env, args); err != nil {
 		fmt.Fprintln(stderr, err)

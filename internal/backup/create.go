@@ -66,6 +66,12 @@ type Options struct {
 	// stale lock if it is: its helpers may then be removed. Nil: only the
 	// project's own leftovers are removed.
 	JobGone func(ctx context.Context, job string) (bool, error)
+	// Host is the engine's name, recorded in the archive's index;
+	// NameWithHost also puts it in the archive's name
+	// (<host>_<project>-<time>), for many engines backing up into one
+	// place.
+	Host         string
+	NameWithHost bool
 }
 
 // Locker takes the lock of a project on the engine. The context it
@@ -76,8 +82,10 @@ type Locker func(ctx context.Context, project string) (locked context.Context, r
 
 // Result is what a backup produced: `--json` prints it.
 type Result struct {
-	Path     string        `json:"path"`
-	Project  string        `json:"project"`
+	Path    string `json:"path"`
+	Project string `json:"project"`
+	// Host is the engine's name, when the caller gave it.
+	Host     string        `json:"host,omitempty"`
 	Size     int64         `json:"size"`
 	Duration time.Duration `json:"durationNs"`
 	Seconds  float64       `json:"durationSeconds"`
@@ -247,11 +255,15 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 			return nil, err
 		}
 	}
-	dest, err := openDestination(ctx, opts.Output, workDir, p.Name, start, ext(opts.Compression, len(opts.Recipients) > 0), opts.Stdout, opts.Storage)
+	prefix := p.Name
+	if opts.NameWithHost && opts.Host != "" {
+		prefix = HostPrefix(opts.Host) + p.Name
+	}
+	dest, err := openDestination(ctx, opts.Output, workDir, prefix, start, ext(opts.Compression, len(opts.Recipients) > 0), opts.Stdout, opts.Storage)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Path: dest.final, Project: p.Name, Encrypted: len(opts.Recipients) > 0}
+	res := &Result{Path: dest.final, Project: p.Name, Host: opts.Host, Encrypted: len(opts.Recipients) > 0}
 	// restart starts what --stop stopped, once, as soon as the data is
 	// read, and in any case before Create returns.
 	var restart func() error

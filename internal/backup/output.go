@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
@@ -34,6 +35,18 @@ func (d *destination) written() int64 { return d.digest.Size() }
 // ArchiveName is <project>-<UTC time><ext>, the name archives get by default.
 func ArchiveName(project string, t time.Time, ext string) string {
 	return project + "-" + t.UTC().Format("20060102T150405Z") + ext
+}
+
+// HostPrefix is how a host's name starts an archive's name: letters,
+// digits, dots and dashes kept, anything else a dash, then "_".
+func HostPrefix(host string) string {
+	b := []byte(host)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	return strings.TrimLeft(string(b), ".") + "_"
 }
 
 // ext is the archive file's extension: the compression's, then .age when
@@ -102,7 +115,7 @@ func (d *destination) index(ctx context.Context, m *archive.Manifest, res *Resul
 		return nil
 	}
 	ix := storage.Index{
-		Archive: d.name, Project: m.Project.Name, CreatedAt: m.CreatedAt, Size: d.digest.Size(),
+		Archive: d.name, Project: m.Project.Name, Host: res.Host, CreatedAt: m.CreatedAt, Size: d.digest.Size(),
 		SHA256: d.digest.SHA256(), Encrypted: res.Encrypted,
 		Compression: string(m.Compression), Cold: m.Cold, ToolVersion: m.ToolVersion, Safety: safety,
 	}

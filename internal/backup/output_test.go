@@ -37,6 +37,26 @@ func TestArchiveName(t *testing.T) {
 	}
 }
 
+// A host's name starts an archive's name as a plain file name would
+// have it: no separator, no leading dot, and the archive still ends like
+// one.
+func TestHostPrefix(t *testing.T) {
+	for host, want := range map[string]string{
+		"db-1.example.com": "db-1.example.com_",
+		"a/b\\c d":         "a-b-c-d_",
+		"..hidden":         "hidden_",
+	} {
+		got := HostPrefix(host)
+		if got != want {
+			t.Errorf("HostPrefix(%q) = %q, want %q", host, got, want)
+		}
+		name := ArchiveName(got+"shop", testTime, archive.Zstd.Ext())
+		if err := storage.ValidName(name); err != nil || !storage.IsArchiveName(name) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
 // dirNames lists the names in dir.
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()

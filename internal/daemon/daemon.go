@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-co-op/gocron/v2"
 	"github.com/jonboulle/clockwork"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/notify"
@@ -32,6 +33,9 @@ type Outcome struct {
 	Size    int64  `json:"size"`
 	// Pruned counts the archives retention deleted after it.
 	Pruned int `json:"pruned"`
+	// Idle says why the run had nothing to do (a standby poll that found
+	// no new archive): logged at debug level, never notified.
+	Idle string `json:"idle,omitempty"`
 }
 
 // BackupFunc backs up one project: create, upload, prune. A cancelled
@@ -61,7 +65,16 @@ type Config struct {
 	// "" for nowhere.
 	StatusFile string
 	// Host names this host in notifications: the engine's name.
-	Host   string
+	Host string
+	// Action names a run in logs and notifications: "backup" (the
+	// default), or "standby restore".
+	Action string
+	// Parallel bounds how many projects a tick backs up at once (on
+	// several engines); 0 or 1: one after the other.
+	Parallel int
+	// Polls: the runs are polls, frequent and mostly with nothing to do;
+	// their start is logged at debug level.
+	Polls  bool
 	Clock  clockwork.Clock
 	Logger *slog.Logger
 	// Rand draws the jitter; nil for math/rand.
@@ -92,6 +105,9 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Int64N
+	}
+	if cfg.Action == "" {
+		cfg.Action = "backup"
 	}
 	if len(cfg.Projects) == 0 {
 		return nil, fmt.Errorf("no project to back up")
@@ -176,7 +192,13 @@ func (d *Daemon) tick(ctx context.Context, why string) {
 	}
 	defer d.runs.Done()
 	if !d.running.CompareAndSwap(false, true) {
-		d.log.Warn("run skipped: the previous run is still going", "trigger", why)
+		// A poll (standby) that finds the restore still going is the
+		// normal case, not a warning.
+		level := slog.LevelWarn
+		if d.cfg.Polls {
+			level = slog.LevelDebug
+		}
+		d.log.Log(ctx, level, "run skipped: the previous run is still going", "trigger", why)
 		if d.cfg.Metrics != nil {
 			d.cfg.Metrics.skipped.Inc()
 		}
@@ -201,12 +223,19 @@ func (d *Daemon) tick(ctx context.Context, why string) {
 		case <-d.clock.After(wait):
 		}
 	}
+	var g errgroup.Group
+	g.SetLimit(max(d.cfg.Parallel, 1))
 	for _, p := range d.cfg.Projects {
 		if ctx.Err() != nil {
-			return
+			break
 		}
-		d.runProject(ctx, p, why, d.cfg.Backup)
+		// One project's failure is its own: the others go on.
+		g.Go(func() error {
+			d.runProject(ctx, p, why, d.cfg.Backup)
+			return nil
+		})
 	}
+	_ = g.Wait()
 }
 
 // ErrStopping: the daemon is stopping and starts nothing more.
@@ -237,7 +266,11 @@ func (d *Daemon) begin() bool {
 
 func (d *Daemon) runProject(ctx context.Context, project, why string, backup BackupFunc) (Outcome, error) {
 	log := d.log.With("project", project)
-	log.Info("backup started", "trigger", why)
+	level := slog.LevelInfo
+	if d.cfg.Polls {
+		level = slog.LevelDebug
+	}
+	log.Log(ctx, level, d.cfg.Action+" started", "trigger", why)
 	r := &RunStatus{Start: d.clock.Now().UTC()}
 	out, err := backup(ctx, project)
 	r.End = d.clock.Now().UTC()
@@ -247,18 +280,22 @@ func (d *Daemon) runProject(ctx context.Context, project, why string, backup Bac
 		if ctx.Err() != nil {
 			// Stopped by SIGTERM: not a failure of the backup, and the
 			// next start takes a new one.
-			msg := "backup cancelled: the daemon is stopping"
+			msg := d.cfg.Action + " cancelled: the daemon is stopping"
 			if why == "api" {
-				msg = "backup cancelled" // by a client, or by the stop
+				msg = d.cfg.Action + " cancelled" // by a client, or by the stop
 			}
 			log.Warn(msg, "err", err)
 			return out, err
 		}
 		r.Error = err.Error()
-		log.Error("backup failed", "err", err, "seconds", took.Seconds())
+		log.Error(d.cfg.Action+" failed", "err", err, "seconds", took.Seconds())
 	} else {
 		r.Succeeded = true
-		log.Info("backup done", "archive", out.Archive, "bytes", out.Size, "pruned", out.Pruned, "seconds", took.Seconds())
+		if out.Idle != "" {
+			log.Debug("nothing to do", "why", out.Idle)
+		} else {
+			log.Info(d.cfg.Action+" done", "archive", out.Archive, "bytes", out.Size, "pruned", out.Pruned, "seconds", took.Seconds())
+		}
 	}
 	d.mu.Lock()
 	ps := d.status.Projects[project]
@@ -271,7 +308,7 @@ func (d *Daemon) runProject(ctx context.Context, project, why string, backup Bac
 		d.cfg.Metrics.record(project, r)
 	}
 	d.save()
-	if d.cfg.Notify != nil && (!r.Succeeded || d.cfg.NotifySuccess) {
+	if d.cfg.Notify != nil && (!r.Succeeded || d.cfg.NotifySuccess && out.Idle == "") {
 		// A notification is never the backup's failure, nor a reason to
 		// hold the next one: bounded, logged, dropped.
 		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notify.Timeout+5*time.Second)
@@ -288,15 +325,15 @@ func (d *Daemon) message(project string, r *RunStatus, out Outcome) notify.Messa
 	took := r.End.Sub(r.Start).Round(time.Second)
 	if !r.Succeeded {
 		return notify.Message{
-			Title: fmt.Sprintf("docker-backup: backup of %s on %s FAILED", project, d.cfg.Host),
-			Body: fmt.Sprintf("The backup of project %s on host %s failed after %s.\nError: %s\nStarted: %s",
-				project, d.cfg.Host, took, r.Error, r.Start.Format(time.RFC3339)),
+			Title: fmt.Sprintf("docker-backup: %s of %s on %s FAILED", d.cfg.Action, project, d.cfg.Host),
+			Body: fmt.Sprintf("The %s of project %s on host %s failed after %s.\nError: %s\nStarted: %s",
+				d.cfg.Action, project, d.cfg.Host, took, r.Error, r.Start.Format(time.RFC3339)),
 		}
 	}
 	return notify.Message{
-		Title: fmt.Sprintf("docker-backup: backup of %s on %s succeeded", project, d.cfg.Host),
-		Body: fmt.Sprintf("The backup of project %s on host %s succeeded in %s.\nArchive: %s (%s)\nPruned: %d old archive(s)\nStarted: %s",
-			project, d.cfg.Host, took, out.Archive, backup.HumanBytes(out.Size), out.Pruned, r.Start.Format(time.RFC3339)),
+		Title: fmt.Sprintf("docker-backup: %s of %s on %s succeeded", d.cfg.Action, project, d.cfg.Host),
+		Body: fmt.Sprintf("The %s of project %s on host %s succeeded in %s.\nArchive: %s (%s)\nPruned: %d old archive(s)\nStarted: %s",
+			d.cfg.Action, project, d.cfg.Host, took, out.Archive, backup.HumanBytes(out.Size), out.Pruned, r.Start.Format(time.RFC3339)),
 	}
 }
 

@@ -432,3 +432,47 @@ func TestNoScheduleBackupNow(t *testing.T) {
 		t.Fatalf("after the stop: %v", err)
 	}
 }
+
+// With Parallel, a tick backs up several projects (on several engines) at
+// once, within the bound; one's failure is its own.
+func TestParallelProjects(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	release := make(chan struct{})
+	d, _ := start(t, Config{
+		Schedule: Schedule{Cron: "@daily", Location: time.UTC},
+		RunNow:   true,
+		Projects: []string{"a/shop", "b/shop", "c/shop"},
+		Parallel: 2,
+		Clock:    clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
+		Backup: func(_ context.Context, p string) (Outcome, error) {
+			mu.Lock()
+			inFlight++
+			most = max(most, inFlight)
+			mu.Unlock()
+			<-release
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+			if p == "a/shop" {
+				return Outcome{}, errors.New("engine a is down")
+			}
+			return Outcome{Archive: p}, nil
+		},
+	})
+	waitFor(t, "two runs at once", func() bool { mu.Lock(); defer mu.Unlock(); return inFlight == 2 })
+	close(release)
+	waitFor(t, "the tick's end", func() bool { return !d.Status().Running })
+	if most != 2 {
+		t.Errorf("%d runs at once, want the bound, 2", most)
+	}
+	st := d.Status()
+	if st.Projects["a/shop"].LastRun == nil || st.Projects["a/shop"].LastRun.Succeeded {
+		t.Errorf("a/shop: %+v", st.Projects["a/shop"].LastRun)
+	}
+	for _, p := range []string{"b/shop", "c/shop"} {
+		if st.Projects[p].LastSuccess == nil {
+			t.Errorf("%s did not succeed: %+v", p, st.Projects[p].LastRun)
+		}
+	}
+}

@@ -165,7 +165,7 @@ func Acquire(ctx context.Context, api API, opts Options) (*Lock, error) {
 	if err := validProject(opts.Project); err != nil {
 		return nil, err
 	}
-	if err := ensureImage(ctx, api); err != nil {
+	if err := EnsureImage(ctx, api); err != nil {
 		return nil, err
 	}
 	clock, err := newEngineClock(ctx, api)
@@ -413,9 +413,16 @@ func create(ctx context.Context, api API, name string, labels map[string]string)
 	return resp.ID, nil
 }
 
-// ensureImage imports the empty image locks are made of, once per engine:
-// nothing can be pulled, and an empty layer needs no registry.
-func ensureImage(ctx context.Context, api API) error {
+// ImageAPI is what EnsureImage needs of the Engine API.
+type ImageAPI interface {
+	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
+	ImageImport(ctx context.Context, source image.ImportSource, ref string, options image.ImportOptions) (io.ReadCloser, error)
+}
+
+// EnsureImage imports the empty image locks (and the standby's marker)
+// are made of, once per engine: nothing can be pulled, and an empty
+// layer needs no registry.
+func EnsureImage(ctx context.Context, api ImageAPI) error {
 	if _, err := api.ImageInspect(ctx, Image); err == nil {
 		return nil
 	} else if !cerrdefs.IsNotFound(err) {

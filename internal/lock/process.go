@@ -82,3 +82,10 @@ func startTime(pid int) string {
 	}
 	return f[19]
 }
+
+// Self is this process, for callers that record who owns something.
+func Self() Process { return *self }
+
+// Gone tells that p, recorded by a process of this host and pid
+// namespace, no longer runs; false when that cannot be told from here.
+func (p Process) Gone() bool { return p.sameNamespace(self) && !alive(p) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -170,3 +171,26 @@ func connectDB(ctx context.Context, api containerInspector, x execer, s *project
 // connectRetry bounds how long a database that just started may refuse
 // connections.
 var connectRetry = 60 * time.Second
+
+// Start starts every service of the project but the excluded ones,
+// dependencies first, each waited for until it is ready: a standby
+// host's project when it is promoted. A service without a container
+// (never created) is an error that says how to create it.
+func Start(ctx context.Context, api dockerAPI, eng Engine, opts Options) error {
+	opts.defaults()
+	p, err := loadProject(ctx, api, opts)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, s := range p.Services {
+		if len(s.Containers) == 0 {
+			missing = append(missing, s.Name)
+		}
+	}
+	err = settle(ctx, api, eng, p, func(project.Container) bool { return true }, opts.ReadyTimeout, opts.Logger)
+	if len(missing) > 0 {
+		err = errors.Join(err, fmt.Errorf("service(s) %s have no container: create them with docker compose up -d", strings.Join(missing, ", ")))
+	}
+	return err
+}

@@ -233,3 +233,29 @@ func TestPlanLeavesTheExcludedServiceAlone(t *testing.T) {
 		t.Fatalf("plan event %+v", d)
 	}
 }
+
+// On a standby, only the loaded database runs after the restore, even
+// the app that ran before, and a project the restore creates is not
+// started whole.
+func TestStandbyPlanKeepsTheAppDown(t *testing.T) {
+	for _, running := range []bool{true, false} {
+		pl, err := makePlan(testProject("shop", running, true), testManifest(), Options{Standby: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !pl.wanted(project.Container{ID: "db1"}) || pl.wanted(project.Container{ID: "app1"}) {
+			t.Errorf("running %v: wanted db %v, app %v; want the database only", running,
+				pl.wanted(project.Container{ID: "db1"}), pl.wanted(project.Container{ID: "app1"}))
+		}
+		if !strings.Contains(strings.Join(pl.notes, "\n"), "standby") {
+			t.Errorf("the plan does not say the app stays down: %q", pl.notes)
+		}
+	}
+	pl, err := makePlan(testProject("shop", true, true), testManifest(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pl.wanted(project.Container{ID: "app1"}) {
+		t.Error("without Standby, the app that ran does not run again")
+	}
+}

@@ -71,6 +71,10 @@ type Options struct {
 	Exclude []string
 	// ReadyTimeout bounds the wait for each started container.
 	ReadyTimeout time.Duration
+	// Standby keeps the app down: after the restore only the database
+	// services it loaded run, whatever ran before (a standby host, whose
+	// app starts only when it is promoted).
+	Standby bool
 }
 
 // Result is what a restore did: `--json` prints it.
@@ -100,6 +104,16 @@ type Engine interface {
 	volumeWriter
 	WaitReady(ctx context.Context, id string) error
 }
+
+// ErrRolledBack: the restore failed and the rollback put the project
+// back as it was before it (errors.Is).
+var ErrRolledBack = errors.New("restore rolled back")
+
+// rolledBack is a restore's error after a rollback that succeeded.
+type rolledBack struct{ error }
+
+func (e rolledBack) Unwrap() error        { return e.error }
+func (e rolledBack) Is(target error) bool { return target == ErrRolledBack }
 
 // ErrNotConfirmed: the user said no, or could not be asked.
 var ErrNotConfirmed = errors.New("restore not confirmed")
@@ -463,6 +477,9 @@ func replace(ctx context.Context, api dockerAPI, eng Engine, pl *plan, f *os.Fil
 // wanted tells whether a container should run after the restore: those that
 // ran before, or all of a project created by the restore.
 func (pl *plan) wanted(c project.Container) bool {
+	if pl.standby {
+		return pl.loadedIDs[c.ID]
+	}
 	return pl.fresh || pl.wasRunning[c.ID]
 }
 
@@ -524,7 +541,7 @@ func rollback(ctx context.Context, api dockerAPI, eng Engine, pl *plan, safety s
 		}
 		return fmt.Errorf("%w; ROLLBACK FAILED: %v; the state before the restore is in %s: restore it with docker backup restore %s", cause, err, safety, safety)
 	}
-	return fmt.Errorf("%w; rolled back: the project is as it was before (safety backup kept at %s)", cause, safety)
+	return rolledBack{fmt.Errorf("%w; rolled back: the project is as it was before (safety backup kept at %s)", cause, safety)}
 }
 
 // restoreSafety restores the safety backup, but for the volumes already

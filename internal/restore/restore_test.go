@@ -335,6 +335,10 @@ func TestRestoreRollbackFromTheSafetyBackup(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "exit code 3") || !strings.Contains(err.Error(), "rolled back") {
 		t.Fatalf("got %v", err)
 	}
+	// A standby tells from it that the project is as it was.
+	if !errors.Is(err, ErrRolledBack) {
+		t.Errorf("a rolled-back restore's error is not ErrRolledBack: %v", err)
+	}
 	hook := w.indexOf("hook app1")
 	after := w.events[hook+1:]
 	want := []string{"stop web1", "stop app1", "prepare shop_data", "extract shop_data", "commit shop_data", "start app1", "start web1"}

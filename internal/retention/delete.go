@@ -41,7 +41,7 @@ func Delete(ctx context.Context, b storage.Backend, name string) error {
 	}
 	// Catalog is newest first: the first of the same series is the newest.
 	for _, e := range entries {
-		if e.Index != nil && e.Index.Project == target.Index.Project && e.Index.Safety == target.Index.Safety {
+		if e.Index != nil && e.Index.Project == target.Index.Project && e.Index.Host == target.Index.Host && e.Index.Safety == target.Index.Safety {
 			if e.Name == name {
 				return fmt.Errorf("%s: %w (project %s): take a newer backup first", name, ErrNewest, target.Index.Project)
 			}

@@ -12,7 +12,11 @@ import (
 type PruneOptions struct {
 	// Project is the only project whose archives may be deleted.
 	Project string
-	Policy  Policy
+	// Host, when set, keeps the prune to that host's archives. Either
+	// way each host's archives are a series of their own: the newest of
+	// every host that backs up into the place is kept.
+	Host   string
+	Policy Policy
 }
 
 // PrunePlan is what a prune would do: the project's archives, each kept
@@ -58,23 +62,43 @@ func Plan(ctx context.Context, b storage.Backend, opts PruneOptions) (*PrunePlan
 		return nil, err
 	}
 	plan := &PrunePlan{Location: b.Location(), Project: opts.Project, Policy: opts.Policy.String()}
-	var backups, safety []Item
+	backups, safety := map[string][]Item{}, map[string][]Item{}
+	var hosts []string
 	for _, e := range entries {
 		switch {
 		case e.Index == nil:
 			plan.Foreign = append(plan.Foreign, e.Name)
 		case e.Index.Project != opts.Project:
-		case e.Index.Safety:
-			safety = append(safety, Item{Name: e.Name, Time: e.Index.CreatedAt})
+		case opts.Host != "" && e.Index.Host != opts.Host:
 		default:
-			backups = append(backups, Item{Name: e.Name, Time: e.Index.CreatedAt})
+			h := e.Index.Host
+			if _, ok := backups[h]; !ok {
+				hosts = append(hosts, h)
+				backups[h], safety[h] = nil, nil
+			}
+			if e.Index.Safety {
+				safety[h] = append(safety[h], Item{Name: e.Name, Time: e.Index.CreatedAt})
+			} else {
+				backups[h] = append(backups[h], Item{Name: e.Name, Time: e.Index.CreatedAt})
+			}
 		}
 	}
-	if plan.Backups, err = Apply(backups, opts.Policy); err != nil {
-		return nil, err
+	var series [][]Decision
+	for _, h := range hosts {
+		b, err := Apply(backups[h], opts.Policy)
+		if err != nil {
+			return nil, err
+		}
+		sb, err := Apply(safety[h], opts.Policy)
+		if err != nil {
+			return nil, err
+		}
+		plan.Backups = append(plan.Backups, b...)
+		plan.SafetyBackups = append(plan.SafetyBackups, sb...)
+		series = append(series, b, sb)
 	}
-	if plan.SafetyBackups, err = Apply(safety, opts.Policy); err != nil {
-		return nil, err
+	if plan.Backups == nil {
+		plan.Backups = []Decision{}
 	}
 	for _, o := range orphans {
 		archive := o[:len(o)-len(storage.IndexSuffix)]
@@ -83,7 +107,7 @@ func Plan(ctx context.Context, b storage.Backend, opts PruneOptions) (*PrunePlan
 		}
 	}
 	// Belt and braces: Apply always keeps the newest of a series.
-	for _, series := range [][]Decision{plan.Backups, plan.SafetyBackups} {
+	for _, series := range series {
 		kept := 0
 		for _, d := range series {
 			if d.Keep {

@@ -15,6 +15,16 @@ import (
 
 func putArchive(t *testing.T, b storage.Backend, name, project string, at time.Time, safety bool) {
 	t.Helper()
+	var idx *storage.Index
+	if project != "" {
+		idx = &storage.Index{Project: project, CreatedAt: at, Safety: safety}
+	}
+	putIndexed(t, b, name, idx)
+}
+
+// putIndexed writes an archive and, unless idx is nil, its index.
+func putIndexed(t *testing.T, b storage.Backend, name string, idx *storage.Index) {
+	t.Helper()
 	ctx := context.Background()
 	up, err := b.Create(ctx, name)
 	if err != nil {
@@ -24,10 +34,11 @@ func putArchive(t *testing.T, b storage.Backend, name, project string, at time.T
 	if err := up.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if project == "" {
+	if idx == nil {
 		return
 	}
-	if err := storage.WriteIndex(ctx, b, storage.Index{Archive: name, Project: project, CreatedAt: at, Size: int64(len("archive " + name)), Safety: safety}); err != nil {
+	idx.Archive, idx.Size = name, int64(len("archive "+name))
+	if err := storage.WriteIndex(ctx, b, *idx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -55,11 +66,7 @@ func TestPruneOnlyTouchesTheProjectsOwnArchives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var del []string
-	for _, d := range plan.Deletions() {
-		del = append(del, d.Name)
-	}
-	sort.Strings(del)
+	del := deletedNames(plan)
 	want := "[shop-0.tar.zst shop-1.tar.zst shop-2.tar.zst]"
 	if fmt.Sprint(del) != want {
 		t.Fatalf("deletes %v, want %s", del, want)

@@ -33,6 +33,7 @@ type Index struct {
 	Version     int          `json:"version"`
 	Archive     string       `json:"archive"`
 	Project     string       `json:"project"`
+	Host        string       `json:"host,omitempty"`
 	CreatedAt   time.Time    `json:"createdAt"`
 	Size        int64        `json:"size"`
 	SHA256      string       `json:"sha256"`
@@ -180,6 +181,7 @@ func Catalog(ctx context.Context, b Backend) (entries []Entry, orphans []string,
 type Listed struct {
 	Name         string    `json:"name"`
 	Project      string    `json:"project,omitempty"`
+	Host         string    `json:"host,omitempty"`
 	CreatedAt    time.Time `json:"createdAt"`
 	Size         int64     `json:"size"`
 	Encrypted    bool      `json:"encrypted"`
@@ -200,7 +202,7 @@ func Listing(ctx context.Context, b Backend, project string) ([]Listed, error) {
 	for _, e := range entries {
 		l := Listed{Name: e.Name, CreatedAt: e.Time().UTC(), Size: e.Size, Foreign: e.Index == nil, Why: e.Why}
 		if ix := e.Index; ix != nil {
-			l.Project, l.Encrypted, l.SafetyBackup, l.ToolVersion = ix.Project, ix.Encrypted, ix.Safety, ix.ToolVersion
+			l.Project, l.Host, l.Encrypted, l.SafetyBackup, l.ToolVersion = ix.Project, ix.Host, ix.Encrypted, ix.Safety, ix.ToolVersion
 		} else {
 			l.Encrypted = strings.HasSuffix(e.Name, ".age")
 		}
