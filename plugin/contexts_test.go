@@ -65,3 +65,22 @@ func TestContextClientReadsTheStore(t *testing.T) {
 		t.Fatal("an unknown context among several is accepted")
 	}
 }
+
+// The daemon backs up several engines side by side, but the projects of
+// one engine one after the other.
+func TestDaemonParallelismIsPerEngine(t *testing.T) {
+	local := []target{{name: "shop", host: "h1"}, {name: "blog", host: "h1"}, {name: "wiki", host: "h1"}}
+	if n := parallelism(local); n != 1 {
+		t.Errorf("three projects on one engine: %d at once, want 1", n)
+	}
+	var remote []target
+	for _, h := range []string{"a", "b", "c", "d", "e", "f"} {
+		remote = append(remote, target{name: h + "/shop", host: h, multi: true})
+	}
+	if n := parallelism(remote[:2]); n != 2 {
+		t.Errorf("two engines: %d at once, want 2", n)
+	}
+	if n := parallelism(remote); n != maxEngines {
+		t.Errorf("six engines: %d at once, want %d", n, maxEngines)
+	}
+}

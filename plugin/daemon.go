@@ -360,7 +360,7 @@ func runDaemon(c *cli.Context, env *Env) error {
 		StatusFile:    c.String("status-file"),
 		Host:          host,
 		Logger:        log,
-		Parallel:      maxEngines,
+		Parallel:      parallelism(targets),
 		// Scheduled runs are jobs too: the API shows them as its own.
 		Backup: func(ctx context.Context, name string) (daemon.Outcome, error) {
 			var out daemon.Outcome
@@ -441,6 +441,17 @@ func backupOnce(ctx context.Context, s *daemonSetup, t target, log *slog.Logger,
 		return out, fmt.Errorf("backup written to %s, but prune failed: %w", res.Path, err)
 	}
 	return out, nil
+}
+
+// parallelism is how many projects a tick backs up at once: one per
+// engine, up to maxEngines. The projects of one engine go one after the
+// other, as they always did: they share its disks and CPUs.
+func parallelism(targets []target) int {
+	hosts := map[string]bool{}
+	for _, t := range targets {
+		hosts[t.host] = true
+	}
+	return max(min(len(hosts), maxEngines), 1)
 }
 
 // serveMetrics serves h at /metrics on addr until stop.
