@@ -99,7 +99,11 @@ promote refuses to start such data unless --force.`,
 				return fmt.Errorf("%q accepts no arguments", env.HelpName+" promote")
 			}
 			log := newLogger(env.Stderr)
-			f, err := newFollower(c, env, log, "promote", c.Bool("no-wait"), !c.Bool("no-catch-up"))
+			need := storeNeeded
+			if c.Bool("no-catch-up") {
+				need = storeNone
+			}
+			f, err := newFollower(c, env, log, "promote", c.Bool("no-wait"), need)
 			if err != nil {
 				return err
 			}
@@ -125,9 +129,21 @@ promote refuses to start such data unless --force.`,
 	}
 }
 
-// newFollower reads the flags shared by standby and promote. needStore:
-// a storage is needed (from --from, else the one the standby follows).
-func newFollower(c *cli.Context, env *Env, log *slog.Logger, verb string, noWait, needStore bool) (*standby.Follower, error) {
+// followStore says whether a command reads the storage followed.
+type followStore int
+
+const (
+	// storeNone: only --from (promote --no-catch-up starts without it).
+	storeNone followStore = iota
+	// storeKnown: --from, else the one the standby follows, if any.
+	storeKnown
+	// storeNeeded: --from, else the one the standby follows; an error
+	// when there is neither.
+	storeNeeded
+)
+
+// newFollower reads the flags shared by standby and promote.
+func newFollower(c *cli.Context, env *Env, log *slog.Logger, verb string, noWait bool, need followStore) (*standby.Follower, error) {
 	ctx := c.Context
 	api, err := env.Client(ctx)
 	if err != nil {
@@ -140,12 +156,12 @@ func newFollower(c *cli.Context, env *Env, log *slog.Logger, verb string, noWait
 	}
 	marker := &standby.Marker{API: api, Project: p.Name}
 	from := c.String("from")
-	if from == "" && needStore {
+	if from == "" && need != storeNone {
 		st, err := marker.Read(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if st.Source == "" {
+		if st.Source == "" && need == storeNeeded {
 			return nil, fmt.Errorf("project %s has never been a standby here: give --from LOCATION, where the primary's archives are", p.Name)
 		}
 		from = st.Source
@@ -255,7 +271,7 @@ func runStandby(c *cli.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	f, err := newFollower(c, env, log, "standby", false, true)
+	f, err := newFollower(c, env, log, "standby", false, storeNeeded)
 	if err != nil {
 		return err
 	}
@@ -330,21 +346,9 @@ func runStandby(c *cli.Context, env *Env) error {
 }
 
 func standbyStatus(c *cli.Context, env *Env) error {
-	f, err := newFollower(c, env, slog.New(slog.DiscardHandler), "standby", true, false)
+	f, err := newFollower(c, env, slog.New(slog.DiscardHandler), "standby", true, storeKnown)
 	if err != nil {
 		return err
-	}
-	if f.Store == nil {
-		// The storage the standby follows, if it ever did.
-		st, err := f.Marker.Read(c.Context)
-		if err != nil {
-			return err
-		}
-		if st.Source != "" {
-			if f.Store, err = openLocation(c, st.Source, "the followed storage"); err != nil {
-				return err
-			}
-		}
 	}
 	s, err := f.Status(c.Context)
 	if err != nil {

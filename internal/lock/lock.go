@@ -51,13 +51,12 @@ import (
 // API is what the lock needs of the Engine API (client.APIClient).
 type API interface {
 	Info(ctx context.Context) (system.Info, error)
-	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
-	ImageImport(ctx context.Context, source image.ImportSource, ref string, options image.ImportOptions) (io.ReadCloser, error)
-	ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *ocispec.Platform, containerName string) (container.CreateResponse, error)
+	ImageAPI
+	Creator
+	FileWriter
 	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
 	ContainerRemove(ctx context.Context, id string, options container.RemoveOptions) error
 	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
-	CopyToContainer(ctx context.Context, id, dstPath string, content io.Reader, options container.CopyToContainerOptions) error
 	ContainerStatPath(ctx context.Context, id, path string) (container.PathStat, error)
 }
 
@@ -187,7 +186,7 @@ func Acquire(ctx context.Context, api API, opts Options) (*Lock, error) {
 	}
 	told := false
 	for {
-		id, err := create(ctx, api, name, labels)
+		id, err := CreateInert(ctx, api, name, "lock", labels)
 		if err == nil {
 			l := &Lock{api: api, id: id, name: name, job: job, clock: clock, ttl: opts.TTL,
 				stop: make(chan struct{}), done: make(chan struct{}), lost: make(chan struct{})}
@@ -295,15 +294,29 @@ func (l *Lock) keep(ctx context.Context) {
 
 // renew writes the lease file with the engine's time as its mtime.
 func (l *Lock) renew(ctx context.Context) error {
+	return WriteFile(ctx, l.api, l.id, leaseFile, []byte("docker-backup lease\n"), l.clock.now())
+}
+
+// FileWriter is what WriteFile needs of the Engine API.
+type FileWriter interface {
+	CopyToContainer(ctx context.Context, id, dstPath string, content io.Reader, options container.CopyToContainerOptions) error
+}
+
+// WriteFile puts one small file at the root of a container made by
+// CreateInert, replacing it whole, with mtime as its time.
+func WriteFile(ctx context.Context, api FileWriter, id, name string, body []byte, mtime time.Time) error {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	body := []byte("docker-backup lease\n")
-	if err := tw.WriteHeader(&tar.Header{Name: leaseFile, Mode: 0o644, Size: int64(len(body)), ModTime: l.clock.now(), Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), ModTime: mtime, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
 		return err
 	}
-	tw.Write(body)
-	tw.Close()
-	return l.api.CopyToContainer(ctx, l.id, "/", &buf, container.CopyToContainerOptions{})
+	if _, err := tw.Write(body); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return api.CopyToContainer(ctx, id, "/", &buf, container.CopyToContainerOptions{})
 }
 
 // holder is what a waiter knows of the lock's holder.
@@ -401,11 +414,19 @@ func Gone(ctx context.Context, api API, job string) (bool, error) {
 	return true, nil
 }
 
-// create creates the lock container: never started, without network.
-func create(ctx context.Context, api API, name string, labels map[string]string) (string, error) {
+// Creator is what CreateInert needs of the Engine API.
+type Creator interface {
+	ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *ocispec.Platform, containerName string) (container.CreateResponse, error)
+}
+
+// CreateInert creates a container of the empty image (EnsureImage) that
+// is never started and has no network: the engine keeps its files, which
+// is all a lock or the standby's marker needs. what names it in its
+// entrypoint, for whoever inspects it.
+func CreateInert(ctx context.Context, api Creator, name, what string, labels map[string]string) (string, error) {
 	resp, err := api.ContainerCreate(ctx, &container.Config{
 		Image: Image, Labels: labels, NetworkDisabled: true,
-		Entrypoint: []string{"/docker-backup-lock-is-never-started"}, Cmd: []string{},
+		Entrypoint: []string{"/docker-backup-" + what + "-is-never-started"}, Cmd: []string{},
 	}, &container.HostConfig{NetworkMode: "none"}, &network.NetworkingConfig{}, nil, name)
 	if err != nil {
 		return "", err

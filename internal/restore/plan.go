@@ -29,17 +29,15 @@ type plan struct {
 	loaded map[string]bool
 	// wasRunning are the containers running before the restore.
 	wasRunning map[string]bool
-	// standby: only the loaded database services run afterwards
-	// (Options.Standby); loadedIDs are their containers.
-	standby   bool
-	loadedIDs map[string]bool
-	notes     []string
+	// standbyIDs, with Options.Standby only, are the containers that
+	// run afterwards: the loaded database services'.
+	standbyIDs map[string]bool
+	notes      []string
 }
 
 // makePlan maps the archive's volumes and databases onto project p.
 func makePlan(p *project.Project, m *archive.Manifest, opts Options) (*plan, error) {
-	pl := &plan{p: p, m: m, loaded: map[string]bool{}, wasRunning: map[string]bool{}, fresh: true,
-		standby: opts.Standby, loadedIDs: map[string]bool{}}
+	pl := &plan{p: p, m: m, loaded: map[string]bool{}, wasRunning: map[string]bool{}, fresh: true}
 	for _, s := range p.Services {
 		if s.BackupErr != nil {
 			return nil, fmt.Errorf("service %s: %w", s.Name, s.BackupErr)
@@ -103,14 +101,15 @@ func makePlan(p *project.Project, m *archive.Manifest, opts Options) (*plan, err
 		sort.Strings(missing)
 		return nil, fmt.Errorf("no database %s in the archive: see the databases with docker backup inspect", strings.Join(missing, ", "))
 	}
-	for _, s := range p.Services {
-		if pl.loaded[s.Name] {
-			for _, c := range s.Containers {
-				pl.loadedIDs[c.ID] = true
+	if opts.Standby {
+		pl.standbyIDs = map[string]bool{}
+		for _, s := range p.Services {
+			if pl.loaded[s.Name] {
+				for _, c := range s.Containers {
+					pl.standbyIDs[c.ID] = true
+				}
 			}
 		}
-	}
-	if opts.Standby {
 		pl.notes = append(pl.notes, "standby: only the database services run afterwards; the rest starts when the host is promoted (docker backup promote)")
 	}
 	if len(opts.Databases) > 0 {

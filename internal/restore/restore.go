@@ -477,8 +477,8 @@ func replace(ctx context.Context, api dockerAPI, eng Engine, pl *plan, f *os.Fil
 // wanted tells whether a container should run after the restore: those that
 // ran before, or all of a project created by the restore.
 func (pl *plan) wanted(c project.Container) bool {
-	if pl.standby {
-		return pl.loadedIDs[c.ID]
+	if pl.standbyIDs != nil {
+		return pl.standbyIDs[c.ID]
 	}
 	return pl.fresh || pl.wasRunning[c.ID]
 }

@@ -16,19 +16,15 @@ package standby
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/network"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/docker-backup/docker-backup/internal/lock"
 )
@@ -103,9 +99,9 @@ type State struct {
 // API is what the marker needs of the Engine API (client.APIClient).
 type API interface {
 	lock.ImageAPI
-	ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *ocispec.Platform, containerName string) (container.CreateResponse, error)
+	lock.Creator
+	lock.FileWriter
 	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
-	CopyToContainer(ctx context.Context, id, dstPath string, content io.Reader, options container.CopyToContainerOptions) error
 	CopyFromContainer(ctx context.Context, id, srcPath string) (io.ReadCloser, container.PathStat, error)
 }
 
@@ -174,19 +170,7 @@ func (m *Marker) write(ctx context.Context, name string, v any) error {
 	if err := m.ensure(ctx); err != nil {
 		return err
 	}
-	// One file in a tar: the engine replaces it whole.
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: path.Base(name), Mode: 0o644, Size: int64(len(data)), ModTime: time.Now(), Typeflag: tar.TypeReg}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(data); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	if err := m.API.CopyToContainer(ctx, MarkerName(m.Project), "/", &buf, container.CopyToContainerOptions{}); err != nil {
+	if err := lock.WriteFile(ctx, m.API, MarkerName(m.Project), name, data, time.Now()); err != nil {
 		return fmt.Errorf("cannot record the standby state of project %s: %w", m.Project, err)
 	}
 	return nil
@@ -204,10 +188,7 @@ func (m *Marker) ensure(ctx context.Context) error {
 	if err := lock.EnsureImage(ctx, m.API); err != nil {
 		return err
 	}
-	_, err := m.API.ContainerCreate(ctx, &container.Config{
-		Image: lock.Image, Labels: map[string]string{Label: m.Project}, NetworkDisabled: true,
-		Entrypoint: []string{"/docker-backup-standby-marker-is-never-started"}, Cmd: []string{},
-	}, &container.HostConfig{NetworkMode: "none"}, &network.NetworkingConfig{}, nil, name)
+	_, err := lock.CreateInert(ctx, m.API, name, "standby-marker", map[string]string{Label: m.Project})
 	if err != nil && !errors.Is(err, cerrdefs.ErrConflict) && !cerrdefs.IsConflict(err) {
 		return fmt.Errorf("cannot record the standby state of project %s: %w", m.Project, err)
 	}
