@@ -371,7 +371,11 @@ func printStatus(w io.Writer, s *standby.Status) {
 	}
 	fmt.Fprintf(w, "project:   %s\nmode:      %s\n", s.Project, mode)
 	if s.Source != "" {
-		fmt.Fprintf(w, "source:    %s\n", s.Source)
+		src := s.Source + ", project " + s.SourceProject
+		if s.SourceHost != "" {
+			src += ", host " + s.SourceHost
+		}
+		fmt.Fprintf(w, "source:    %s\n", src)
 	}
 	age := func(sec float64) string { return time.Duration(sec * float64(time.Second)).Round(time.Second).String() }
 	if a := s.Applied; a != nil {

@@ -60,8 +60,12 @@ const (
 type ModeState struct {
 	Mode  Mode      `json:"mode"`
 	Since time.Time `json:"since"`
-	// Source is the storage followed (no credentials).
-	Source string `json:"source,omitempty"`
+	// Source is the storage followed (no credentials); SourceProject
+	// and SourceHost the archives followed there: status and promote
+	// follow them too unless told otherwise.
+	Source        string `json:"source,omitempty"`
+	SourceProject string `json:"sourceProject,omitempty"`
+	SourceHost    string `json:"sourceHost,omitempty"`
 }
 
 // Archive is one archive as the standby knows it.

@@ -71,6 +71,21 @@ func (f *Follower) log() *slog.Logger {
 	return f.Log
 }
 
+// follows is the mode state that records what f follows, since when.
+func (f *Follower) follows(since time.Time) ModeState {
+	return ModeState{Mode: ModeStandby, Since: since, Source: f.Store.Location(), SourceProject: f.source(), SourceHost: f.Host}
+}
+
+// adopt follows what the standby recorded, where f was not told.
+func (f *Follower) adopt(st State) {
+	if f.Source == "" {
+		f.Source = st.SourceProject
+	}
+	if f.Host == "" {
+		f.Host = st.SourceHost
+	}
+}
+
 func (f *Follower) source() string {
 	if f.Source != "" {
 		return f.Source
@@ -131,8 +146,16 @@ func (f *Follower) Poll(ctx context.Context) (Outcome, error) {
 	case ModePromoting, ModePromoted:
 		return Outcome{Why: fmt.Sprintf("project %s was promoted (%s): standby does nothing", f.Project, st.Since.Format(time.RFC3339))}, nil
 	case ModeNone:
-		if err := f.Marker.WriteMode(ctx, ModeState{Mode: ModeStandby, Since: f.now(), Source: f.Store.Location()}); err != nil {
+		if err := f.Marker.WriteMode(ctx, f.follows(f.now())); err != nil {
 			return Outcome{}, err
+		}
+	default:
+		// Started again to follow something else: status and promote
+		// follow that from now on.
+		if ms := f.follows(st.Since); ms != st.ModeState {
+			if err := f.Marker.WriteMode(ctx, ms); err != nil {
+				return Outcome{}, err
+			}
 		}
 	}
 	newest, err := f.Newest(ctx)
@@ -242,6 +265,7 @@ func (f *Follower) Promote(ctx context.Context, opts PromoteOptions) (*Promoted,
 	if err != nil {
 		return nil, err
 	}
+	f.adopt(st)
 	res := &Promoted{Project: f.Project, Applied: st.Applied}
 	if st.Mode == ModePromoted {
 		res.Already, res.Since = true, st.Since
@@ -250,7 +274,9 @@ func (f *Follower) Promote(ctx context.Context, opts PromoteOptions) (*Promoted,
 	// From here on, standby runs refuse to restore (they check under the
 	// lock); one under way is waited for by the lock below.
 	if st.Mode != ModePromoting {
-		if err := f.Marker.WriteMode(ctx, ModeState{Mode: ModePromoting, Since: f.now(), Source: st.Source}); err != nil {
+		ms := st.ModeState
+		ms.Mode, ms.Since = ModePromoting, f.now()
+		if err := f.Marker.WriteMode(ctx, ms); err != nil {
 			return nil, err
 		}
 	}
@@ -283,7 +309,9 @@ func (f *Follower) Promote(ctx context.Context, opts PromoteOptions) (*Promoted,
 	}
 	done := func(ctx context.Context) error {
 		res.Since = f.now()
-		return f.Marker.WriteMode(ctx, ModeState{Mode: ModePromoted, Since: res.Since, Source: st.Source})
+		ms := st.ModeState
+		ms.Mode, ms.Since = ModePromoted, res.Since
+		return f.Marker.WriteMode(ctx, ms)
 	}
 	if err := f.Applier.Start(ctx, locked, done); err != nil {
 		return nil, fmt.Errorf("promoting project %s: %w", f.Project, err)
@@ -298,7 +326,10 @@ type Status struct {
 	Mode    Mode      `json:"mode"`
 	Since   time.Time `json:"since,omitzero"`
 	Source  string    `json:"source,omitempty"`
-	Applied *Applied  `json:"applied,omitempty"`
+	// SourceProject and SourceHost are the archives followed there.
+	SourceProject string   `json:"sourceProject,omitempty"`
+	SourceHost    string   `json:"sourceHost,omitempty"`
+	Applied       *Applied `json:"applied,omitempty"`
 	// Applying is a restore under way, or interrupted.
 	Applying *Applying `json:"applying,omitempty"`
 	// Newest is the newest archive in the storage, when it was read.
@@ -318,8 +349,9 @@ func (f *Follower) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.adopt(st)
 	now := f.now()
-	s := &Status{Project: f.Project, Mode: st.Mode, Since: st.Since, Source: st.Source, Applied: st.Applied, Applying: st.Applying}
+	s := &Status{Project: f.Project, Mode: st.Mode, Since: st.Since, Source: st.Source, SourceProject: f.source(), SourceHost: f.Host, Applied: st.Applied, Applying: st.Applying}
 	if st.Applied != nil {
 		s.AppliedAgeSeconds = now.Sub(st.Applied.CreatedAt).Seconds()
 	}

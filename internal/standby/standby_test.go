@@ -460,3 +460,34 @@ func gather(reg *prometheus.Registry, name string) (float64, error) {
 	}
 	return 0, fmt.Errorf("no metric %s", name)
 }
+
+// Status and promote, run without --source-project and --source-host,
+// follow what the standby follows: the primary's project may have
+// another name than the standby's.
+func TestStatusAndPromoteFollowWhatTheStandbyFollows(t *testing.T) {
+	ctx := context.Background()
+	f, a, store, _ := newFollower(t)
+	f.Source, f.Host = "prod-shop", "primary"
+	put(t, store, "prod-shop", "primary", t0, false)
+	put(t, store, "prod-shop", "other", t0.Add(20*time.Minute), false) // not followed
+	if out, err := f.Poll(ctx); err != nil || out.Applied == nil {
+		t.Fatalf("poll = %+v, %v", out, err)
+	}
+	newer := put(t, store, "prod-shop", "primary", t0.Add(10*time.Minute), false)
+
+	g := *f
+	g.Source, g.Host = "", ""
+	s, err := g.Status(ctx)
+	if err != nil || s.Newest == nil || s.Newest.Name != newer || s.LagSeconds != 600 {
+		t.Fatalf("status = %+v, %v; want %s newest, 10 minutes behind", s, err, newer)
+	}
+	g = *f
+	g.Source, g.Host = "", ""
+	res, err := g.Promote(ctx, PromoteOptions{})
+	if err != nil || !res.CaughtUp || res.Applied == nil || res.Applied.Name != newer {
+		t.Fatalf("promote = %+v, %v; want a catch-up to %s", res, err, newer)
+	}
+	if got := a.names(); len(got) != 2 || got[1] != newer {
+		t.Fatalf("applied %v", got)
+	}
+}
