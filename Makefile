@@ -78,6 +78,7 @@ bench:
 	bash bench/create.sh
 	bash bench/s3.sh
 	bash bench/daemon.sh
+	bash bench/export.sh
 
 # Each fuzz target for FUZZTIME; found crashers land in testdata/fuzz/ and
 # then run with every go test. FUZZMINIMIZE bounds the minimizing of each

@@ -56,6 +56,8 @@ func NewApp(env *Env) *cli.App {
 			restoreCommand(env),
 			inspectCommand(env),
 			verifyCommand(env),
+			exportCommand(env),
+			importCommand(env),
 			lsCommand(env),
 			pruneCommand(env),
 			decryptCommand(env),

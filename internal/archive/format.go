@@ -14,6 +14,9 @@ const (
 	ComposeDir   = "compose/"
 	DatabasesDir = "databases/"
 	VolumesDir   = "volumes/"
+	// ExportsDir holds create --export's SQLite files: a copy of each
+	// database that any SQLite tool opens; restore does not read them.
+	ExportsDir = "exports/"
 
 	// ChunkSize bounds the memory a stream of unknown length (a database
 	// dump) needs: tar headers carry sizes, so such a stream is written as

@@ -46,9 +46,23 @@ type Database struct {
 	Flavor  string `json:"flavor"`
 	Version string `json:"version"`
 	// Dumps are the files of this service, each a path in Files.
-	Dumps            []Dump   `json:"dumps"`
+	Dumps []Dump `json:"dumps"`
+	// Exports are create --export's files of this service, each a path
+	// in Files under exports/.
+	Exports          []Export `json:"exports,omitempty"`
 	ExcludeTables    []string `json:"excludeTables,omitempty"`
 	ExcludeTableData []string `json:"excludeTableData,omitempty"`
+}
+
+// Export is one database of a service as an SQLite file (create
+// --export sqlite): tables, keys and rows, for any SQLite tool or for
+// docker backup import into PostgreSQL or MySQL/MariaDB.
+type Export struct {
+	Path     string `json:"path"`
+	Database string `json:"database"`
+	Format   string `json:"format"`
+	Tables   int    `json:"tables"`
+	Rows     int64  `json:"rows"`
 }
 
 // Dump is one dump file of a database service.

@@ -88,10 +88,10 @@ func VerifyWith(ctx context.Context, r io.Reader, check func(path string) Conten
 			}
 		case strings.HasPrefix(hdr.Name, VolumesDir):
 			err = v.treeEntry(hdr)
-		case strings.HasPrefix(hdr.Name, ComposeDir), strings.HasPrefix(hdr.Name, DatabasesDir):
+		case strings.HasPrefix(hdr.Name, ComposeDir), strings.HasPrefix(hdr.Name, DatabasesDir), strings.HasPrefix(hdr.Name, ExportsDir):
 			err = v.fileEntry(hdr)
 		default:
-			v.problem(fmt.Errorf("%w: entry %s is outside %s, %s and %s", ErrInvalid, hdr.Name, ComposeDir, DatabasesDir, VolumesDir))
+			v.problem(fmt.Errorf("%w: entry %s is outside %s, %s, %s and %s", ErrInvalid, hdr.Name, ComposeDir, DatabasesDir, ExportsDir, VolumesDir))
 		}
 		if err != nil {
 			return nil, err
@@ -281,7 +281,7 @@ func validFilePath(p string) bool {
 	if p == "" || path.Clean(p) != p || strings.HasPrefix(p, "/") || strings.HasPrefix(p, "../") {
 		return false
 	}
-	return strings.HasPrefix(p, ComposeDir) || strings.HasPrefix(p, DatabasesDir)
+	return strings.HasPrefix(p, ComposeDir) || strings.HasPrefix(p, DatabasesDir) || strings.HasPrefix(p, ExportsDir)
 }
 
 func (v *verifier) fileEntry(hdr *tar.Header) error {
@@ -441,6 +441,11 @@ func (v *verifier) compare(m *Manifest) {
 		for _, d := range db.Dumps {
 			if !listed[d.Path] {
 				v.problem(fmt.Errorf("%w: database %s: dump %s is not in the manifest's files", ErrInvalid, db.Service, d.Path))
+			}
+		}
+		for _, e := range db.Exports {
+			if !listed[e.Path] || !strings.HasPrefix(e.Path, ExportsDir) {
+				v.problem(fmt.Errorf("%w: database %s: export %s is not in the manifest's files under %s", ErrInvalid, db.Service, e.Path, ExportsDir))
 			}
 		}
 	}

@@ -146,8 +146,8 @@ func (w *Writer) checkFileName(name string) error {
 		name == ".." || strings.HasPrefix(name, "../") || strings.ContainsRune(name, 0) {
 		return fmt.Errorf("invalid archive path %q: it must be clean and relative", name)
 	}
-	if !strings.HasPrefix(name, ComposeDir) && !strings.HasPrefix(name, DatabasesDir) {
-		return fmt.Errorf("invalid archive path %q: files go under %s or %s", name, ComposeDir, DatabasesDir)
+	if !validFilePath(name) {
+		return fmt.Errorf("invalid archive path %q: files go under %s, %s or %s", name, ComposeDir, DatabasesDir, ExportsDir)
 	}
 	if _, _, ok := SplitPart(name); ok {
 		return fmt.Errorf("invalid archive path %q: it ends like a part (.%0*d)", name, PartSuffixDigits, 0)
@@ -561,6 +561,11 @@ func (w *Writer) reconcile(m *Manifest) error {
 		for _, d := range db.Dumps {
 			if !w.paths[d.Path] {
 				return fmt.Errorf("database %q: dump %s is in the manifest but was not written", db.Service, d.Path)
+			}
+		}
+		for _, e := range db.Exports {
+			if !w.paths[e.Path] || !strings.HasPrefix(e.Path, ExportsDir) {
+				return fmt.Errorf("database %q: export %s is in the manifest but was not written", db.Service, e.Path)
 			}
 		}
 	}

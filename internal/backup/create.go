@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
+	"github.com/docker-backup/docker-backup/internal/convert"
 	"github.com/docker-backup/docker-backup/internal/crypt"
 	"github.com/docker-backup/docker-backup/internal/dbdump"
 	"github.com/docker-backup/docker-backup/internal/engine"
@@ -72,6 +73,9 @@ type Options struct {
 	// place.
 	Host         string
 	NameWithHost bool
+	// Export also puts each database into the archive as an SQLite file
+	// under exports/: "" for none, "sqlite".
+	Export string
 }
 
 // Locker takes the lock of a project on the engine. The context it
@@ -162,6 +166,14 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 	case archive.Zstd, archive.Gzip, archive.None:
 	default:
 		return nil, fmt.Errorf("unknown compression %q: use zstd, gzip or none", opts.Compression)
+	}
+	switch opts.Export {
+	case "", ExportSQLite:
+	default:
+		return nil, fmt.Errorf("unknown export format %q: use sqlite", opts.Export)
+	}
+	if opts.Export != "" && opts.Stop {
+		return nil, errors.New("--export reads the running databases: it cannot be combined with --stop")
 	}
 	p, err := project.Load(ctx, api, opts.Project)
 	if err != nil {
@@ -315,7 +327,7 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 		g.SetLimit(maxConcurrent)
 		if !opts.Stop {
 			for _, db := range dbs {
-				g.Go(func() error { return writeDatabase(gctx, w, db, out, opts.Progress) })
+				g.Go(func() error { return writeDatabase(gctx, eng, w, db, out, opts.Progress, opts.Export) })
 			}
 		}
 		for _, v := range volumes {
@@ -534,7 +546,7 @@ func (c *collector) sort() {
 	sort.SliceStable(c.res.Entries, func(i, j int) bool { return c.res.Entries[i].Path < c.res.Entries[j].Path })
 }
 
-func writeDatabase(ctx context.Context, w *archive.Writer, db *database, out *collector, prog Progress) error {
+func writeDatabase(ctx context.Context, x Engine, w *archive.Writer, db *database, out *collector, prog Progress, export string) error {
 	t := db.target
 	entry := archive.Database{
 		Service: db.svc.Name, Engine: db.plan.Engine, Flavor: db.plan.Flavor, Version: db.plan.Version,
@@ -557,8 +569,64 @@ func writeDatabase(ctx context.Context, w *archive.Writer, db *database, out *co
 		entry.Dumps = append(entry.Dumps, job.Dump)
 		entries = append(entries, Entry{Kind: "database", Name: label, Path: f.Path, Size: f.Size})
 	}
+	if export == ExportSQLite {
+		more, err := writeExports(ctx, x, w, db, &entry, prog)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, more...)
+	}
 	out.database(entry, entries)
 	return nil
+}
+
+// ExportSQLite is create --export's one format.
+const ExportSQLite = "sqlite"
+
+// writeExports exports each database of a service into an SQLite file
+// and adds it to the archive. SQLite writes files, not streams: each is
+// made in the temporary folder, copied in, and removed. Each export is a
+// snapshot of its own, taken after the dumps.
+func writeExports(ctx context.Context, x Engine, w *archive.Writer, db *database, entry *archive.Database, prog Progress) ([]Entry, error) {
+	srv, err := dbdump.ConnectPortable(ctx, x, db.plan.Engine, db.target)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "docker-backup-export-")
+	if err != nil {
+		return nil, fmt.Errorf("creating a temporary folder for the SQLite exports (set TMPDIR to a writable folder): %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	var entries []Entry
+	for i, job := range db.plan.Jobs {
+		if job.Kind != "database" {
+			continue
+		}
+		label := db.svc.Name + "/" + job.Database + " (sqlite)"
+		counter := prog.Start(label)
+		file := filepath.Join(tmp, fmt.Sprintf("%d.sqlite", i))
+		res, err := convert.ExportTo(ctx, srv, db.svc.Name, job.Database, file)
+		if err != nil {
+			counter.Done(err)
+			return nil, err
+		}
+		f, err := os.Open(file)
+		if err != nil {
+			counter.Done(err)
+			return nil, err
+		}
+		name := archive.ExportsDir + db.svc.Name + "/" + path.Base(strings.TrimSuffix(job.Path, path.Ext(job.Path))) + ".sqlite"
+		af, err := w.WriteStream(ctx, name, counter.Reader(f))
+		f.Close()
+		os.Remove(file)
+		counter.Done(err)
+		if err != nil {
+			return nil, fmt.Errorf("adding the SQLite export of database %s of service %s: %w", job.Database, db.svc.Name, err)
+		}
+		entry.Exports = append(entry.Exports, archive.Export{Path: name, Database: job.Database, Format: ExportSQLite, Tables: len(res.Tables), Rows: res.Rows})
+		entries = append(entries, Entry{Kind: "export", Name: label, Path: af.Path, Size: af.Size})
+	}
+	return entries, nil
 }
 
 func describeDump(d archive.Dump) string {

@@ -8,7 +8,18 @@ import (
 	"strings"
 )
 
-func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
+// mysqlClientConn is the server's own client in its container, with the
+// credentials a dump would use: the password in the exec's environment
+// only.
+type mysqlClientConn struct {
+	sess    session
+	client  []string
+	version string
+	note    string
+}
+
+// mysqlClient finds the client, connects and reads the server's version.
+func mysqlClient(ctx context.Context, x execer, t Target) (*mysqlClientConn, error) {
 	user, password, _, err := mysqlCreds(ctx, x, t)
 	if err != nil {
 		return nil, err
@@ -25,11 +36,19 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 	osu, note := osUser(ctx, x, id, "mysql")
 	sess := session{x: x, id: id, env: env, user: osu}
 	client := []string{lines(found)[0], "--user=" + user, "--default-character-set=utf8mb4", "--max-allowed-packet=1G"}
-	version, err := sess.capture(ctx, append(client, "--batch", "--skip-column-names", "--raw", "-e", "SELECT VERSION()"))
+	version, err := sess.capture(ctx, append(append([]string{}, client...), "--batch", "--skip-column-names", "--raw", "-e", "SELECT VERSION()"))
 	if err != nil {
 		return nil, connectError("the MySQL/MariaDB server", t.Service, user, "MYSQL_ROOT_PASSWORD", err)
 	}
-	version = strings.TrimSpace(version)
+	return &mysqlClientConn{sess: sess, client: client, version: strings.TrimSpace(version), note: note}, nil
+}
+
+func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
+	c, err := mysqlClient(ctx, x, t)
+	if err != nil {
+		return nil, err
+	}
+	sess, client, version, note := c.sess, c.client, c.version, c.note
 	s := &Server{Engine: MySQL, Flavor: "MySQL", Version: version}
 	if strings.Contains(strings.ToLower(version), "mariadb") {
 		s.Flavor = "MariaDB"

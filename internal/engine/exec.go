@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -108,14 +109,19 @@ func (e *Engine) Exec(ctx context.Context, containerID string, opts ExecOptions)
 
 	var stdinErr error
 	var wg sync.WaitGroup
+	stdinDone := make(chan struct{})
+	in := &eofReader{r: opts.Stdin}
 	if opts.Stdin != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, stdinErr = io.Copy(resp.Conn, opts.Stdin)
+			defer close(stdinDone)
+			_, stdinErr = io.Copy(resp.Conn, in)
 			// EOF for the process, while its output is still drained.
 			_ = resp.CloseWrite()
 		}()
+	} else {
+		close(stdinDone)
 	}
 	stdout := opts.Stdout
 	if stdout == nil {
@@ -124,6 +130,20 @@ func (e *Engine) Exec(ctx context.Context, containerID string, opts ExecOptions)
 	// Multiplexed because Tty is false, whatever the media type says
 	// (engines below API 1.42 label it a raw stream).
 	_, copyErr := stdcopy.StdCopy(stdout, stderr, resp.Reader)
+	// The output ends when the process does. One that exits before it
+	// has read all of its input (a client stopping at the first error)
+	// leaves the engine holding the connection, and our write of stdin
+	// blocked for minutes: the connection is closed instead, and the
+	// exit code says what happened.
+	exitedEarly := false
+	select {
+	case <-stdinDone:
+	default:
+		if copyErr == nil {
+			exitedEarly = true
+			resp.Close()
+		}
+	}
 	wg.Wait()
 	if ctx.Err() != nil {
 		return -1, ctx.Err()
@@ -131,7 +151,7 @@ func (e *Engine) Exec(ctx context.Context, containerID string, opts ExecOptions)
 	if copyErr != nil {
 		return -1, fmt.Errorf("reading the output of %s: %w", opts.Cmd[0], copyErr)
 	}
-	if stdinErr != nil {
+	if stdinErr != nil && !exitedEarly {
 		return -1, fmt.Errorf("feeding %s: %w", opts.Cmd[0], stdinErr)
 	}
 	// Exit code 0 can also mean "still running": ask until it is not.
@@ -141,12 +161,29 @@ func (e *Engine) Exec(ctx context.Context, containerID string, opts ExecOptions)
 			return -1, fmt.Errorf("cannot read the exit code of %s: %w", opts.Cmd[0], err)
 		}
 		if !ins.Running {
+			if exitedEarly && ins.ExitCode == 0 && !in.eof.Load() {
+				return -1, fmt.Errorf("%s exited before it read all of its input", opts.Cmd[0])
+			}
 			return ins.ExitCode, nil
 		}
 		if err := sleepCtx(ctx, i); err != nil {
 			return -1, err
 		}
 	}
+}
+
+// eofReader tells whether its reader reached its end.
+type eofReader struct {
+	r   io.Reader
+	eof atomic.Bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.eof.Store(true)
+	}
+	return n, err
 }
 
 // kill stops the process pid of a command whose Exec failed or was

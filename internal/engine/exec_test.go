@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -71,4 +72,45 @@ func TestExecPassesStderrOnAndKillsNothingWhenDone(t *testing.T) {
 	if len(api.cmds) != 2 {
 		t.Errorf("a kill ran after a command that ended: %q", api.cmds)
 	}
+}
+
+// A client that stops at an error exits without reading the rest of its
+// input: Exec returns its exit code at once, not once a write of stdin
+// gives up minutes later.
+func TestExecReturnsWhenTheProcessExitsBeforeReadingItsInput(t *testing.T) {
+	api := &fakeExecs{fakeAPI: newFakeAPI(helperRun{}), runs: []execRun{
+		{frames: []frame{{data: []byte("ERROR:  syntax error\n"), stderr: true}}, code: 3, exitUnread: true},
+		{frames: []frame{{data: []byte("done\n")}}, code: 0, exitUnread: true},
+	}}
+	e := New(api)
+	endless := io.MultiReader(strings.NewReader("COPY t FROM STDIN;\n"), zeros{})
+	done := make(chan struct{})
+	var code int
+	var err error
+	var stderr bytes.Buffer
+	go func() {
+		defer close(done)
+		code, err = e.Exec(context.Background(), "db", ExecOptions{Cmd: []string{"psql"}, Stdin: endless, Stderr: &stderr})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Exec still feeds a process that has exited")
+	}
+	if err != nil || code != 3 || !strings.Contains(stderr.String(), "syntax error") {
+		t.Errorf("code %d, err %v, stderr %q", code, err, stderr.String())
+	}
+	// Exit code 0 with input left unread is not a success.
+	code, err = e.Exec(context.Background(), "db", ExecOptions{Cmd: []string{"psql"}, Stdin: io.MultiReader(strings.NewReader("x"), zeros{})})
+	if err == nil || !strings.Contains(err.Error(), "before it read all of its input") {
+		t.Errorf("exit 0 with input unread: code %d, %v", code, err)
+	}
+}
+
+// zeros is an endless input.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

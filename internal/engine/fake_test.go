@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strconv"
@@ -103,6 +104,10 @@ type execRun struct {
 	frames []frame
 	hang   bool
 	code   int
+	// exitUnread ends the output without reading stdin or closing the
+	// connection, as the engine does when a process exits before it has
+	// read all of its input.
+	exitUnread bool
 }
 
 // fakeExecs answers execs in order of creation with runs, and records
@@ -130,6 +135,9 @@ func (f *fakeExecs) ContainerExecAttach(_ context.Context, id string, _ containe
 		run = f.runs[i]
 	}
 	f.mu.Unlock()
+	if run.exitUnread {
+		return tcpExit(run.frames)
+	}
 	ours, theirs := net.Pipe()
 	go func() {
 		if err := writeFrames(theirs, run.frames); err != nil {
@@ -169,4 +177,42 @@ func writeFrames(conn net.Conn, frames []frame) error {
 		}
 	}
 	return nil
+}
+
+// tcpExit is a connection over loopback TCP whose far end writes frames,
+// then half-closes and reads nothing more: writes to it block once the
+// socket buffers are full, as they do to an engine whose process exited.
+func tcpExit(frames []frame) (types.HijackedResponse, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return types.HijackedResponse{}, err
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	ours, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		return types.HijackedResponse{}, err
+	}
+	theirs, ok := <-accepted
+	if !ok {
+		return types.HijackedResponse{}, errors.New("no connection accepted")
+	}
+	if err := writeFrames(theirs, frames); err != nil {
+		return types.HijackedResponse{}, err
+	}
+	_ = theirs.(*net.TCPConn).CloseWrite()
+	go func() {
+		// Held open, unread, until the test process ends.
+		<-make(chan struct{})
+		theirs.Close()
+	}()
+	return types.NewHijackedResponse(ours, ""), nil
 }
