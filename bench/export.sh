@@ -131,7 +131,7 @@ FROM generate_series(1, $CUSTOMERS) i;
 CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id bigint NOT NULL REFERENCES customers, created_at timestamptz NOT NULL,
   status text NOT NULL, total numeric(12,2) NOT NULL, note text, items jsonb NOT NULL);
 INSERT INTO orders (customer_id, created_at, status, total, note, items)
-SELECT 1 + (g * 7919) % $CUSTOMERS, timestamptz '2019-01-01' + g * interval '13 seconds', (ARRAY['new','paid','shipped','delivered'])[1 + g % 4],
+SELECT 1 + (g::bigint * 7919) % $CUSTOMERS, timestamptz '2019-01-01' + g * interval '13 seconds', (ARRAY['new','paid','shipped','delivered'])[1 + g % 4],
   round((random() * 2000)::numeric, 2), CASE WHEN g % 3 = 0 THEN 'Please leave it at the door, order ' || g END,
   jsonb_build_array(jsonb_build_object('sku', upper(substr(md5(g::text), 1, 10)), 'qty', 1 + g % 4, 'price', round((random() * 200)::numeric, 2)))
 FROM generate_series(1, $ORDERS) g;

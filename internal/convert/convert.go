@@ -341,7 +341,7 @@ func Import(ctx context.Context, api API, x Execer, opts ImportOptions) (*Import
 	res.Created = create && !res.Replaced
 	notes, err := srv.Load(ctx, db, f.Schema, create, src)
 	if err == nil {
-		err = checkCounts(ctx, srv, f, db)
+		res.Tables, err = checkCounts(ctx, srv, f, db)
 		if err != nil && create {
 			// The rows did not all arrive: take the new database away.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -363,9 +363,6 @@ func Import(ctx context.Context, api API, x Execer, opts ImportOptions) (*Import
 		return nil, err
 	}
 	res.Notes = append(res.Notes, notes...)
-	if res.Tables, err = srv.Tables(ctx, db); err != nil {
-		return nil, err
-	}
 	for _, c := range res.Tables {
 		res.Rows += c.Rows
 	}
@@ -373,11 +370,12 @@ func Import(ctx context.Context, api API, x Execer, opts ImportOptions) (*Import
 	return res, nil
 }
 
-// checkCounts compares the rows of every table with the file's.
-func checkCounts(ctx context.Context, srv server, f *portable.Reader, db string) error {
+// checkCounts compares the rows of every table with the file's, and
+// returns the server's counts.
+func checkCounts(ctx context.Context, srv server, f *portable.Reader, db string) ([]dbdump.TableCount, error) {
 	got, err := srv.Tables(ctx, db)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	have := map[string]int64{}
 	for _, c := range got {
@@ -393,7 +391,7 @@ func checkCounts(ctx context.Context, srv server, f *portable.Reader, db string)
 		tb := &f.Schema.Tables[i]
 		want, err := f.Count(ctx, tb)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n, ok := have[tb.Name]; !ok || n != want {
 			bad = append(bad, fmt.Sprintf("%s: %d rows, not %d", tb.Name, n, want))
@@ -401,7 +399,7 @@ func checkCounts(ctx context.Context, srv server, f *portable.Reader, db string)
 	}
 	if len(bad) > 0 {
 		sort.Strings(bad)
-		return fmt.Errorf("the imported row counts differ from the file's: %s", strings.Join(bad, "; "))
+		return nil, fmt.Errorf("the imported row counts differ from the file's: %s", strings.Join(bad, "; "))
 	}
-	return nil
+	return got, nil
 }

@@ -49,8 +49,24 @@ type Writer struct {
 
 	cur  *Table
 	tx   *sql.Tx
-	stmt *sql.Stmt
-	rows map[string]int64
+	stmt *sql.Stmt // inserts perStmt rows
+	// batch holds the values of up to perStmt rows: one statement for
+	// many rows costs SQLite and database/sql a fraction of one each.
+	batch   []any
+	perStmt int
+	rows    map[string]int64
+}
+
+// maxVariables is SQLite's limit on a statement's parameters (32766 since
+// 3.32); rowsPerStmt bounds a batch's rows.
+const (
+	maxVariables = 32766
+	rowsPerStmt  = 200
+)
+
+func insertSQL(t *Table, rows int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(t.Columns)), ", ") + ")"
+	return "INSERT INTO " + Ident(t.Name) + " VALUES " + strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
 }
 
 // Create starts an export of s at path: it creates the tables (keys and
@@ -266,49 +282,77 @@ func sqliteDefault(c Column) string {
 }
 
 // Insert adds a row to t: int64, float64, string, []byte or nil per
-// column. Each table's rows are one transaction.
+// column. The row's slice may be reused by the caller, its values not:
+// rows are written a batch at a time. Each table's rows are one
+// transaction.
 func (w *Writer) Insert(ctx context.Context, t *Table, row []any) error {
 	if w.cur != t {
-		if err := w.endTable(); err != nil {
+		if err := w.endTable(ctx); err != nil {
 			return err
 		}
 		tx, err := w.conn.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		marks := strings.TrimSuffix(strings.Repeat("?, ", len(t.Columns)), ", ")
-		stmt, err := tx.PrepareContext(ctx, "INSERT INTO "+Ident(t.Name)+" VALUES ("+marks+")")
+		w.perStmt = max(1, min(rowsPerStmt, maxVariables/len(t.Columns)))
+		stmt, err := tx.PrepareContext(ctx, insertSQL(t, w.perStmt))
 		if err != nil {
 			_ = tx.Rollback()
 			return err
 		}
-		w.cur, w.tx, w.stmt = t, tx, stmt
+		w.cur, w.tx, w.stmt, w.batch = t, tx, stmt, w.batch[:0]
 	}
-	for i, v := range row {
+	for _, v := range row {
 		if f, ok := v.(float64); ok {
 			switch {
 			case math.IsNaN(f):
-				row[i] = "NaN"
+				v = "NaN"
 			case math.IsInf(f, 1):
-				row[i] = "Infinity"
+				v = "Infinity"
 			case math.IsInf(f, -1):
-				row[i] = "-Infinity"
+				v = "-Infinity"
 			}
 		}
-	}
-	if _, err := w.stmt.ExecContext(ctx, row...); err != nil {
-		return fmt.Errorf("writing a row of table %s: %w", t.Name, err)
+		w.batch = append(w.batch, v)
 	}
 	w.rows[t.Name]++
+	if len(w.batch) == w.perStmt*len(t.Columns) {
+		return w.flush(ctx)
+	}
 	return nil
 }
 
-func (w *Writer) endTable() error {
+// flush writes the rows of the batch.
+func (w *Writer) flush(ctx context.Context) error {
+	if len(w.batch) == 0 {
+		return nil
+	}
+	t := w.cur
+	var err error
+	if n := len(w.batch) / len(t.Columns); n == w.perStmt {
+		_, err = w.stmt.ExecContext(ctx, w.batch...)
+	} else {
+		_, err = w.tx.ExecContext(ctx, insertSQL(t, n), w.batch...)
+	}
+	clear(w.batch)
+	w.batch = w.batch[:0]
+	if err != nil {
+		return fmt.Errorf("writing the rows of table %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+func (w *Writer) endTable(ctx context.Context) error {
 	if w.tx == nil {
 		return nil
 	}
+	err := w.flush(ctx)
 	_ = w.stmt.Close()
-	err := w.tx.Commit()
+	if err == nil {
+		err = w.tx.Commit()
+	} else {
+		_ = w.tx.Rollback()
+	}
 	w.cur, w.tx, w.stmt = nil, nil, nil
 	if err != nil {
 		return fmt.Errorf("writing the rows of a table: %w", err)
@@ -322,7 +366,7 @@ func (w *Writer) Rows() map[string]int64 { return w.rows }
 // Commit creates the indexes, checks the file (integrity and foreign
 // keys), syncs it and gives it its name.
 func (w *Writer) Commit(ctx context.Context) error {
-	if err := w.endTable(); err != nil {
+	if err := w.endTable(ctx); err != nil {
 		w.Abort()
 		return err
 	}
@@ -368,7 +412,10 @@ func (w *Writer) finish(ctx context.Context) error {
 			}
 		}
 	}
-	if err := integrityCheck(ctx, w.conn); err != nil {
+	// quick_check: the file was just written by SQLite itself, what the
+	// full check adds (every index against its table) costs a sort per
+	// index and finds nothing here; an import runs the full one.
+	if err := integrityCheck(ctx, w.conn, "quick_check"); err != nil {
 		return err
 	}
 	return foreignKeyCheck(ctx, w.conn)
@@ -378,8 +425,8 @@ type queryer interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
 
-func integrityCheck(ctx context.Context, c queryer) error {
-	rows, err := c.QueryContext(ctx, "PRAGMA integrity_check")
+func integrityCheck(ctx context.Context, c queryer, pragma string) error {
+	rows, err := c.QueryContext(ctx, "PRAGMA "+pragma)
 	if err != nil {
 		return err
 	}
@@ -520,7 +567,7 @@ func (r *Reader) Close() error { return r.db.Close() }
 
 // Check runs SQLite's integrity and foreign key checks on the file.
 func (r *Reader) Check(ctx context.Context) error {
-	if err := integrityCheck(ctx, r.db); err != nil {
+	if err := integrityCheck(ctx, r.db, "integrity_check"); err != nil {
 		return err
 	}
 	return foreignKeyCheck(ctx, r.db)
