@@ -362,11 +362,7 @@ func (m *myConn) state(ctx context.Context, db string) (bool, int64, error) {
 	if err != nil {
 		return true, 0, err
 	}
-	var n int64
-	for _, c := range counts {
-		n += c.Rows
-	}
-	return true, n, nil
+	return true, totalRows(counts), nil
 }
 
 // --- export: the schema ---

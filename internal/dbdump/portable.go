@@ -71,3 +71,12 @@ func (p *Portable) Load(ctx context.Context, db string, s *portable.Schema, crea
 func (p *Portable) Tables(ctx context.Context, db string) ([]TableCount, error) {
 	return p.count(ctx, db)
 }
+
+// totalRows adds up the rows of counted tables.
+func totalRows(counts []TableCount) int64 {
+	var n int64
+	for _, c := range counts {
+		n += c.Rows
+	}
+	return n
+}

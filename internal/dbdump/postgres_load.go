@@ -64,13 +64,7 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		return nil
 	}
 	s.count = func(ctx context.Context, db string) ([]TableCount, error) {
-		q := "SELECT format('SELECT %L || ''|'' || count(*) FROM %I.%I', schemaname || '.' || tablename, schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY schemaname, tablename \\gexec\n"
-		cmd := []string{"psql", "-X", "-A", "-t", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-d", pgDBName(db)}
-		out, err := sess.query(ctx, cmd, strings.NewReader(q))
-		if err != nil {
-			return nil, err
-		}
-		return parseCounts(out)
+		return pgCount(ctx, sess, db)
 	}
 	s.loadGlobals = func(ctx context.Context, r io.Reader) error {
 		if restrict {
@@ -164,4 +158,15 @@ func (p *pgErrorLines) unexpected() []string {
 		p.part = nil
 	}
 	return p.bad
+}
+
+// pgCount counts the rows of every table of db exactly.
+func pgCount(ctx context.Context, sess session, db string) ([]TableCount, error) {
+	q := "SELECT format('SELECT %L || ''|'' || count(*) FROM %I.%I', schemaname || '.' || tablename, schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY schemaname, tablename \\gexec\n"
+	cmd := []string{"psql", "-X", "-A", "-t", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-d", pgDBName(db)}
+	out, err := sess.query(ctx, cmd, strings.NewReader(q))
+	if err != nil {
+		return nil, err
+	}
+	return parseCounts(out)
 }

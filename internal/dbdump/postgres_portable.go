@@ -83,12 +83,11 @@ func pgPortable(ctx context.Context, x execer, t Target) (*Portable, error) {
 		return lines(out), nil
 	}
 	p.count = func(ctx context.Context, db string) ([]TableCount, error) {
-		q := "SELECT format('SELECT %L || ''|'' || count(*) FROM %I.%I', schemaname || '.' || tablename, schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY schemaname, tablename \\gexec\n"
-		out, err := sess.query(ctx, psql(db), strings.NewReader(q))
+		counts, err := pgCount(ctx, sess, db)
 		if err != nil {
 			return nil, fmt.Errorf("counting the rows of database %s of service %s: %w", db, t.Service, err)
 		}
-		return parseCounts(out)
+		return counts, nil
 	}
 	p.state = func(ctx context.Context, db string) (bool, int64, error) {
 		out, err := sess.capture(ctx, append(psql("template1"), "-c", "SELECT count(*) FROM pg_database WHERE datname = "+pgLiteral(db)))
@@ -102,11 +101,7 @@ func pgPortable(ctx context.Context, x execer, t Target) (*Portable, error) {
 		if err != nil {
 			return true, 0, err
 		}
-		var n int64
-		for _, c := range counts {
-			n += c.Rows
-		}
-		return true, n, nil
+		return true, totalRows(counts), nil
 	}
 	p.schema = func(ctx context.Context, db string) (*portable.Schema, error) {
 		s, err := pgReadSchema(ctx, func(q string) ([][]string, error) { return records(ctx, db, q) })
