@@ -2038,28 +2038,12 @@ func (m *myConn) feed(ctx context.Context, db string, plan *myLoadPlan, maxPacke
 		werr <- err
 	}()
 	stdout := &tailBuffer{max: 4 << 10}
-	// The client stops at its first error, but the exec does not end
-	// with it: its input, still being written, blocks (the engine reads
-	// no more) until the engine drops the connection, near two minutes
-	// later. Once the client has said its error, the feeding stops and,
-	// after a moment for the rest of the message, so does the exec.
-	ectx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var timer *time.Timer
-	stderr := &myErrorWatch{tail: tailBuffer{max: 8 << 10}, stop: func() {
-		pr.CloseWithError(errMyLoadEnded)
-		timer = time.AfterFunc(2*time.Second, cancel)
-	}}
+	stderr := &tailBuffer{max: 8 << 10}
+	// The client stops at its first error: Exec then returns its exit
+	// code without waiting on the input still being written.
 	o := m.sess.opts(m.loader)
 	o.Stdin, o.Stdout, o.Stderr = pr, stdout, stderr
-	code, err := m.sess.x.Exec(ectx, m.sess.id, o)
-	if timer != nil {
-		timer.Stop()
-	}
-	if err != nil && ctx.Err() == nil && ectx.Err() != nil {
-		// Stopped here, after the client's error: that is the error.
-		err = errMyLoadEnded
-	}
+	code, err := m.sess.x.Exec(ctx, m.sess.id, o)
 	// The client is gone: the writer stops at its next write.
 	pr.CloseWithError(errMyLoadEnded)
 	wErr := <-werr
@@ -2067,9 +2051,9 @@ func (m *myConn) feed(ctx context.Context, db string, plan *myLoadPlan, maxPacke
 	case wErr != nil && !errors.Is(wErr, errMyLoadEnded) && !errors.Is(wErr, io.ErrClosedPipe):
 		return wErr
 	case err != nil || code != 0:
-		err = myClientFailed(m.loader, code, err, stderr.tail.String())
+		err = myClientFailed(m.loader, code, err, stderr.String())
 		// The step that failed, from the line the client names.
-		if mm := myErrorLine.FindStringSubmatch(stderr.tail.String()); mm != nil {
+		if mm := myErrorLine.FindStringSubmatch(stderr.String()); mm != nil {
 			n, _ := strconv.Atoi(mm[1])
 			if step := lw.step(n); step != "" {
 				err = fmt.Errorf("%s: %w", step, err)
@@ -2083,23 +2067,6 @@ func (m *myConn) feed(ctx context.Context, db string, plan *myLoadPlan, maxPacke
 }
 
 var myErrorLine = regexp.MustCompile(`(?m)^ERROR \d+ \([0-9A-Z]+\) at line (\d+)`)
-
-// myErrorWatch keeps the tail of the client's stderr and calls stop once
-// it reports an error.
-type myErrorWatch struct {
-	tail    tailBuffer
-	stop    func()
-	stopped bool
-}
-
-func (e *myErrorWatch) Write(p []byte) (int, error) {
-	n, err := e.tail.Write(p)
-	if !e.stopped && (bytes.HasPrefix(e.tail.buf, []byte("ERROR ")) || bytes.Contains(e.tail.buf, []byte("\nERROR "))) {
-		e.stopped = true
-		e.stop()
-	}
-	return n, err
-}
 
 // myLineWriter counts the lines of a load and the steps they start, to
 // name the step of a line the client reports.
