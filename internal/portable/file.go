@@ -602,9 +602,18 @@ func (r *Reader) Rows(ctx context.Context, t *Table, fn func(row []any) error) e
 			return fmt.Errorf("reading table %s: %w", t.Name, err)
 		}
 		for i, v := range vals {
-			// The driver reads an empty blob as a nil slice: it is not NULL.
-			if b, ok := v.([]byte); ok && b == nil {
-				vals[i] = []byte{}
+			switch x := v.(type) {
+			case []byte:
+				// The driver reads an empty blob as a nil slice: it is
+				// not NULL.
+				if x == nil {
+					vals[i] = []byte{}
+				}
+			case time.Time:
+				// The driver parses the text of columns declared DATE,
+				// DATETIME or TIMESTAMP (files made elsewhere): back to
+				// ISO 8601, as the file's own representation.
+				vals[i] = isoOf(t.Columns[i].Kind, x)
 			}
 		}
 		if err := fn(vals); err != nil {
@@ -1058,6 +1067,20 @@ func parseSQLiteDefault(c *Column, d string) {
 		return
 	}
 	c.DefaultExpr = d
+}
+
+// isoOf writes a time the driver parsed in the file's representation of
+// kind.
+func isoOf(k Kind, t time.Time) string {
+	switch k {
+	case Date:
+		return t.Format("2006-01-02")
+	case Time:
+		return t.Format("15:04:05.999999999")
+	case TimestampTZ:
+		return t.Format("2006-01-02T15:04:05.999999999Z07:00")
+	}
+	return t.Format("2006-01-02T15:04:05.999999999")
 }
 
 // Now is the time an export records, in its format.

@@ -301,3 +301,31 @@ func TestUnsignedBigintKeepsEveryDigit(t *testing.T) {
 		t.Errorf("got %#v, want %#v", got, want)
 	}
 }
+
+// The driver parses the text of DATE and DATETIME columns of files made
+// elsewhere into times: they come back as the ISO 8601 text they hold.
+func TestForeignFileDatesStayText(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "app.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE e (d DATE, ts DATETIME, s TIMESTAMP); INSERT INTO e VALUES ('2024-01-02', '2024-01-02 03:04:05.5', '2024-01-02T03:04:05Z')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	r, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got []any
+	if err := r.Rows(ctx, &r.Schema.Tables[0], func(row []any) error { got = append([]any(nil), row...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want := []any{"2024-01-02", "2024-01-02T03:04:05.5", "2024-01-02T03:04:05"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %#v, want %#v", got, want)
+	}
+}
