@@ -79,7 +79,11 @@ type Dump struct {
 	Tool string `json:"tool"`
 }
 
-// Volume is one named volume's tree, stored under volumes/<Name>/.
+// KindFile marks a volume entry that is a bind-mounted file.
+const KindFile = "file"
+
+// Volume is one named volume's or bind mount's tree, stored under
+// volumes/<Name>/.
 type Volume struct {
 	// Name is the volume's name in the compose file.
 	Name string `json:"name"`
@@ -88,6 +92,12 @@ type Volume struct {
 	Services   []string `json:"services"`
 	// Raw is true for a database's data volume copied while it was stopped.
 	Raw bool `json:"raw,omitempty"`
+	// Kind is KindFile for a bind mount of a single file, whose tree is
+	// that one file; "" for a folder or a volume.
+	Kind string `json:"kind,omitempty"`
+	// Target is where the first of Services mounts a bind mount: a
+	// restore finds the bind mount's host path in the compose file by it.
+	Target string `json:"target,omitempty"`
 	// Entries, Bytes and TreeSHA256 cover every tar entry under the volume's
 	// prefix: see TreeDigest.
 	Entries    int64  `json:"entries"`

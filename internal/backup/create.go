@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path"
@@ -20,6 +21,7 @@ import (
 	"filippo.io/age"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
 	"golang.org/x/sync/errgroup"
 
@@ -76,6 +78,12 @@ type Options struct {
 	// Export also puts each database into the archive as an SQLite file
 	// under exports/: "" for none, "sqlite".
 	Export string
+	// BindPaths, when not nil, narrows IncludeBindMounts to these host
+	// paths (a restore's safety backup: those it writes).
+	BindPaths []string
+	// DataRoot is the engine's data root, whose bind mounts are never
+	// read; "" when unknown.
+	DataRoot string
 }
 
 // Locker takes the lock of a project on the engine. The context it
@@ -119,6 +127,8 @@ type Engine interface {
 	Exec(ctx context.Context, containerID string, opts engine.ExecOptions) (int, error)
 	ReadVolume(ctx context.Context, image, volume string, fn func(io.Reader) error) error
 	ReadBind(ctx context.Context, image, hostPath string, fn func(io.Reader) error) error
+	ReadBindFile(ctx context.Context, image, hostPath string, fn func(io.Reader) error) error
+	StatBind(ctx context.Context, image, hostPath string) (fs.FileMode, error)
 	StopContainer(ctx context.Context, id string, timeout *int) error
 	StartContainer(ctx context.Context, id string) error
 	helperRemover
@@ -137,6 +147,8 @@ type database struct {
 	ext  project.Extension
 	// target is what the plan was made for, filters included.
 	target dbdump.Target
+	// dataDirs are where the server keeps its files.
+	dataDirs []string
 }
 
 // volumeJob is one volume (or bind mount) to archive.
@@ -147,6 +159,10 @@ type volumeJob struct {
 	services []string
 	bind     bool
 	raw      bool
+	// target is where the first service mounts it; file: a bind mount
+	// of a single file.
+	target string
+	file   bool
 }
 
 // Create backs up a compose project into one archive.
@@ -248,7 +264,19 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 	for _, n := range literalSecrets(p) {
 		note("%s", n)
 	}
+	for _, db := range dbs {
+		db.dataDirs = dataDirs(ctx, api, db)
+	}
+	if opts.DataRoot == "" {
+		opts.DataRoot = DataRoot(ctx, api)
+	}
 	volumes, volNotes := collectVolumes(services, skipped, dbs, opts)
+	for _, n := range volNotes {
+		note("%s", n)
+	}
+	if volumes, volNotes, err = statBinds(ctx, eng, volumes); err != nil {
+		return nil, err
+	}
 	for _, n := range volNotes {
 		note("%s", n)
 	}
@@ -663,10 +691,25 @@ func collectVolumes(services []*project.Service, skipped map[string]bool, dbs []
 			if m.Bind && !(opts.IncludeBindMounts || s.Backup.BindMounts) {
 				continue
 			}
+			if m.Bind && opts.BindPaths != nil && !slices.Contains(opts.BindPaths, m.Name) {
+				continue
+			}
+			if m.Bind {
+				if sys, why := project.SystemPath(m.Name, opts.DataRoot); sys {
+					notes = append(notes, fmt.Sprintf("bind mount %s of service %s skipped: %s (back it up with the host's own tools)", m.Name, s.Name, why))
+					continue
+				}
+			}
 			raw := false
-			if db := isDB[s.Name]; db != nil && !m.Bind && isDataDir(db, m.Target) {
+			// Whatever holds a database's files, volume or bind mount,
+			// is left to the dump while the server runs.
+			if db := isDB[s.Name]; db != nil && isDataDir(db, m.Target) {
 				if !opts.Stop {
-					notes = append(notes, fmt.Sprintf("volume %s of database service %s is covered by the database dump, not copied raw (use --stop for a cold copy)", volName(m), s.Name))
+					what := "volume"
+					if m.Bind {
+						what = "bind mount"
+					}
+					notes = append(notes, fmt.Sprintf("%s %s of database service %s holds the server's live files: covered by the database dump, not copied raw (use --stop for a cold copy)", what, volName(m), s.Name))
 					continue
 				}
 				raw = true
@@ -686,7 +729,7 @@ func collectVolumes(services []*project.Service, skipped map[string]bool, dbs []
 			if m.Bind {
 				key = "bind" + strings.ReplaceAll(filepath.Clean(m.Name), "/", "_")
 			}
-			j := &volumeJob{key: key, name: m.Name, image: img, services: []string{s.Name}, bind: m.Bind, raw: raw}
+			j := &volumeJob{key: key, name: m.Name, image: img, services: []string{s.Name}, bind: m.Bind, raw: raw, target: m.Target}
 			byName[m.Name] = j
 			jobs = append(jobs, j)
 		}
@@ -702,9 +745,12 @@ func volName(m project.Mount) string {
 	return m.Name
 }
 
+// isDataDir tells whether a mount at target holds (part of) the
+// database's files.
 func isDataDir(db *database, target string) bool {
-	d := dbdump.For(db.plan.Engine)
-	for _, dir := range d.DataDirs(nil) {
+	target = path.Clean(target)
+	for _, dir := range db.dataDirs {
+		dir = path.Clean(dir)
 		if target == dir || strings.HasPrefix(dir, target+"/") || strings.HasPrefix(target, dir+"/") {
 			return true
 		}
@@ -712,19 +758,105 @@ func isDataDir(db *database, target string) bool {
 	return false
 }
 
+// dataDirs are where a database service keeps its files: where its
+// engine's images do (PGDATA too), where its image declares a VOLUME,
+// where its server says, and its x-backup data-dir.
+func dataDirs(ctx context.Context, api dockerAPI, db *database) []string {
+	var env []string
+	var image string
+	if len(db.svc.Containers) > 0 {
+		c, ok := db.svc.Primary()
+		if !ok {
+			c = db.svc.Containers[0]
+		}
+		if info, err := api.ContainerInspect(ctx, c.ID); err == nil && info.Config != nil {
+			env = info.Config.Env
+		}
+		image = c.ImageID
+	}
+	dirs := dbdump.For(db.plan.Engine).DataDirs(env)
+	if image != "" {
+		if img, err := api.ImageInspect(ctx, image); err == nil && img.Config != nil {
+			for v := range img.Config.Volumes {
+				dirs = append(dirs, v)
+			}
+		}
+	}
+	for _, d := range []string{db.plan.DataDir, db.ext.DataDir} {
+		if d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
+
+// statBinds finds what each bind mount's host path is, as the engine's
+// host sees it: a folder is archived as a tree, a file as that one file;
+// a socket, a device, a fifo (the docker socket, /dev/...) is never
+// read, nor a path that does not exist. Each left out is a note.
+func statBinds(ctx context.Context, eng Engine, jobs []*volumeJob) ([]*volumeJob, []string, error) {
+	var notes []string
+	out := jobs[:0:0]
+	for _, j := range jobs {
+		if !j.bind {
+			out = append(out, j)
+			continue
+		}
+		mode, err := eng.StatBind(ctx, j.image, j.name)
+		switch {
+		case errors.Is(err, engine.ErrNoHostPath):
+			notes = append(notes, fmt.Sprintf("bind mount %s of service %s skipped: the path does not exist on the engine's host", j.name, strings.Join(j.services, ", ")))
+			continue
+		case err != nil:
+			return nil, nil, fmt.Errorf("bind mount %s of service %s: %w", j.name, strings.Join(j.services, ", "), err)
+		case mode.IsDir():
+		case mode.IsRegular():
+			j.file = true
+		default:
+			notes = append(notes, fmt.Sprintf("bind mount %s of service %s skipped: it is a %s, not a file or a folder", j.name, strings.Join(j.services, ", "), describeMode(mode)))
+			continue
+		}
+		out = append(out, j)
+	}
+	return out, notes, nil
+}
+
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeNamedPipe != 0:
+		return "fifo"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	}
+	return "special file"
+}
+
 func writeVolume(ctx context.Context, eng Engine, w *archive.Writer, v *volumeJob, out *collector, prog Progress) error {
 	prefix := archive.VolumesDir + v.key + "/"
 	counter := prog.Start("volume " + v.key)
 	var sum archive.TreeSummary
 	read := eng.ReadVolume
-	if v.bind {
+	switch {
+	case v.file:
+		read = eng.ReadBindFile
+	case v.bind:
 		read = eng.ReadBind
 	}
 	var left leftoverReader
 	err := read(ctx, v.image, v.name, func(r io.Reader) error {
 		var err error
 		left.Reader = tar.NewReader(counter.Reader(io.NopCloser(r)))
-		sum, err = w.WriteTree(ctx, prefix, &left)
+		var tr archive.TreeReader = &left
+		if v.file {
+			tr = &fileTree{Reader: left.Reader, name: path.Base(v.name)}
+		}
+		sum, err = w.WriteTree(ctx, prefix, tr)
 		return err
 	})
 	counter.Done(err)
@@ -738,10 +870,19 @@ func writeVolume(ctx context.Context, eng Engine, w *archive.Writer, v *volumeJo
 	if sum.Dropped > 0 {
 		out.note(fmt.Sprintf("volume %s: %d device or fifo node(s) left out: only a cold backup (--stop) keeps them", v.key, sum.Dropped))
 	}
-	out.volume(archive.Volume{
+	av := archive.Volume{
 		Name: v.key, EngineName: v.name, Services: v.services, Raw: v.raw,
 		Entries: sum.Entries, Bytes: sum.Bytes, TreeSHA256: sum.Digest,
-	}, Entry{Kind: "volume", Name: v.key, Path: prefix, Size: sum.Bytes})
+	}
+	kind := "volume"
+	if v.bind {
+		av.Target = v.target
+		kind = "bind mount"
+	}
+	if v.file {
+		av.Kind = archive.KindFile
+	}
+	out.volume(av, Entry{Kind: kind, Name: v.key, Path: prefix, Size: sum.Bytes})
 	return nil
 }
 
@@ -778,4 +919,39 @@ func (l *leftoverReader) Next() (*tar.Header, error) {
 		}
 	}
 	return hdr, err
+}
+
+// fileTree is the tar of a bind-mounted file (one entry, the helper's
+// mount point) as a tree of that one file, under its own name.
+type fileTree struct {
+	*tar.Reader
+	name string
+	seen bool
+}
+
+func (f *fileTree) Next() (*tar.Header, error) {
+	hdr, err := f.Reader.Next()
+	if err != nil {
+		return hdr, err
+	}
+	if f.seen || (hdr.Typeflag != tar.TypeReg && hdr.Typeflag != '\x00') {
+		return nil, fmt.Errorf("bind-mounted file %s: unexpected entry %q in its stream", f.name, hdr.Name)
+	}
+	f.seen = true
+	h := *hdr
+	h.Name = "./" + f.name
+	return &h, nil
+}
+
+// DataRoot is the engine's data root (docker info), "" when api cannot
+// say: its bind mounts are never read nor written.
+func DataRoot(ctx context.Context, api any) string {
+	if i, ok := api.(interface {
+		Info(ctx context.Context) (system.Info, error)
+	}); ok {
+		if info, err := i.Info(ctx); err == nil {
+			return info.DockerRootDir
+		}
+	}
+	return ""
 }

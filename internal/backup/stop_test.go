@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -57,6 +58,14 @@ func (f *fakeEngine) ReadVolume(context.Context, string, string, func(io.Reader)
 
 func (f *fakeEngine) ReadBind(context.Context, string, string, func(io.Reader) error) error {
 	return errors.New("unexpected ReadBind")
+}
+
+func (f *fakeEngine) ReadBindFile(context.Context, string, string, func(io.Reader) error) error {
+	return errors.New("unexpected ReadBindFile")
+}
+
+func (f *fakeEngine) StatBind(context.Context, string, string) (fs.FileMode, error) {
+	return 0, errors.New("unexpected StatBind")
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

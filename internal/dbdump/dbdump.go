@@ -45,6 +45,8 @@ type Plan struct {
 	Version string
 	Jobs    []Job
 	Notes   []string
+	// DataDir is where the server says it keeps its files, when it says.
+	DataDir string
 }
 
 // Job is one dump: a file of the archive.

@@ -21,6 +21,15 @@ type Server struct {
 	// Notes say what the load cannot do as it should (run as the
 	// database's own user).
 	Notes []string
+	// Admin: the credentials may manage accounts (roles, users and
+	// grants). Without, only what the user may drop and create is
+	// restored: CanReplace says what.
+	Admin bool
+	// User is the account the server is reached as.
+	User string
+	// canReplace tells, for a user that is not an administrator, why it
+	// may not drop and create a database, or nil.
+	canReplace func(ctx context.Context, db string) error
 	// loadGlobals and loadDatabase are the engine's ways to load a dump.
 	loadGlobals  func(ctx context.Context, r io.Reader) error
 	loadDatabase func(ctx context.Context, db string, r io.Reader) error
@@ -36,6 +45,15 @@ type Server struct {
 type TableCount struct {
 	Table string `json:"table"`
 	Rows  int64  `json:"rows"`
+}
+
+// CanReplace tells whether the server's user may drop and create db,
+// with an error that says why not. An administrator may.
+func (s *Server) CanReplace(ctx context.Context, db string) error {
+	if s.Admin || s.canReplace == nil {
+		return nil
+	}
+	return s.canReplace(ctx, db)
 }
 
 // Tables lists db's tables and counts their rows exactly (count(*)).

@@ -275,3 +275,90 @@ func TestLoadAsRootIsNoted(t *testing.T) {
 		}
 	}
 }
+
+// With only the application's user (a random root password), the server
+// says it may not manage accounts, lists none, and tells which databases
+// that user may replace from its privileges.
+func TestMySQLAppUserOnly(t *testing.T) {
+	f := &fakeExec{handler: func(cmd, env []string) reply {
+		last := cmd[len(cmd)-1]
+		switch {
+		case cmd[0] == "id" && cmd[1] == "-un":
+			return reply{stdout: "root\n"}
+		case cmd[0] == "id":
+			return reply{stdout: "999\n"}
+		case slices.Contains(cmd, "--help"):
+			return reply{stdout: mariadbHelp}
+		case cmd[0] == "sh":
+			return reply{stdout: "/usr/bin/mariadb\n"}
+		case cmd[0] == "cat":
+			return reply{stdout: "app-pw\n"}
+		case last == "SELECT VERSION()":
+			return reply{stdout: "10.11.6-MariaDB-0+deb12u1\n"}
+		case strings.Contains(last, "FROM mysql.user"):
+			return reply{code: 1, stderr: "ERROR 1142 (42000) at line 1: SELECT command denied to user 'shop'@'localhost' for table `mysql`.`user`"}
+		case strings.Contains(last, "SCHEMA_PRIVILEGES") && strings.Contains(last, "'shop' LIKE TABLE_SCHEMA"):
+			return reply{stdout: "USAGE\nSELECT\nINSERT\nCREATE\nDROP\n"}
+		case strings.Contains(last, "SCHEMA_PRIVILEGES"):
+			return reply{stdout: "USAGE\n"}
+		}
+		return reply{code: 127}
+	}}
+	srv, err := Connect(context.Background(), f, MySQL, Target{Service: "db", ContainerID: "c1", Env: []string{"MYSQL_RANDOM_ROOT_PASSWORD=yes", "MARIADB_USER=shop", "MARIADB_PASSWORD_FILE=/run/secrets/pw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.Admin || srv.User != "shop" {
+		t.Errorf("admin %v user %q", srv.Admin, srv.User)
+	}
+	ctx := context.Background()
+	if accounts, err := srv.Objects(ctx, "account"); err != nil || len(accounts) != 0 {
+		t.Errorf("accounts %q, %v", accounts, err)
+	}
+	if err := srv.CanReplace(ctx, "shop"); err != nil {
+		t.Errorf("shop: %v", err)
+	}
+	if err := srv.CanReplace(ctx, "crm"); err == nil || !strings.Contains(err.Error(), "user shop of service db may not replace database crm (it lacks DROP, CREATE, INSERT on it)") {
+		t.Errorf("crm: %v", err)
+	}
+	assertSecretOnlyInEnv(t, f, "app-pw", "MYSQL_PWD")
+}
+
+// A PostgreSQL user that is not a superuser may replace the databases it
+// owns when it may create databases; not the others.
+func TestPostgresOwnerOnly(t *testing.T) {
+	f := &fakeExec{handler: func(cmd, env []string) reply {
+		last := cmd[len(cmd)-1]
+		switch {
+		case cmd[0] == "id" && cmd[1] == "-un":
+			return reply{stdout: "root\n"}
+		case cmd[0] == "id":
+			return reply{stdout: "999\n"}
+		case last == "SHOW server_version":
+			return reply{stdout: "15.18\n"}
+		case strings.Contains(last, "rolsuper"):
+			return reply{stdout: "false true\n"}
+		case strings.Contains(last, "datname = 'appdb'"):
+			return reply{stdout: "t\n"}
+		case strings.Contains(last, "datname = 'other'"):
+			return reply{stdout: "f\n"}
+		case cmd[0] == "psql":
+			return reply{}
+		}
+		return reply{code: 127}
+	}}
+	srv, err := Connect(context.Background(), f, Postgres, Target{Service: "db", ContainerID: "c1", Env: []string{"APP_USER=app", "APP_PASSWORD=pw"}, UserEnv: "APP_USER", PasswordEnv: "APP_PASSWORD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if srv.Admin {
+		t.Error("a user that is not a superuser manages roles")
+	}
+	if err := srv.CanReplace(ctx, "appdb"); err != nil {
+		t.Errorf("appdb: %v", err)
+	}
+	if err := srv.CanReplace(ctx, "other"); err == nil || !strings.Contains(err.Error(), "may not replace database other") {
+		t.Errorf("other: %v", err)
+	}
+}

@@ -90,6 +90,9 @@ func (mysql) Plan(ctx context.Context, x execer, t Target) (*Plan, error) {
 		return nil, fmt.Errorf("listing the databases of service %s: %w", t.Service, err)
 	}
 	plan := &Plan{Engine: MySQL, Flavor: "MySQL", Version: version}
+	if d, err := query("SELECT @@datadir"); err == nil {
+		plan.DataDir = strings.TrimSuffix(strings.TrimSpace(d), "/")
+	}
 	if strings.Contains(strings.ToLower(version), "mariadb") {
 		plan.Flavor = "MariaDB"
 	}

@@ -16,6 +16,7 @@ type mysqlClientConn struct {
 	client  []string
 	version string
 	note    string
+	user    string
 }
 
 // mysqlClient finds the client, connects and reads the server's version.
@@ -40,7 +41,7 @@ func mysqlClient(ctx context.Context, x execer, t Target) (*mysqlClientConn, err
 	if err != nil {
 		return nil, connectError("the MySQL/MariaDB server", t.Service, user, "MYSQL_ROOT_PASSWORD", err)
 	}
-	return &mysqlClientConn{sess: sess, client: client, version: strings.TrimSpace(version), note: note}, nil
+	return &mysqlClientConn{sess: sess, client: client, version: strings.TrimSpace(version), note: note, user: user}, nil
 }
 
 func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
@@ -49,12 +50,42 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		return nil, err
 	}
 	sess, client, version, note := c.sess, c.client, c.version, c.note
-	s := &Server{Engine: MySQL, Flavor: "MySQL", Version: version}
+	s := &Server{Engine: MySQL, Flavor: "MySQL", Version: version, User: c.user}
 	if strings.Contains(strings.ToLower(version), "mariadb") {
 		s.Flavor = "MariaDB"
 	}
 	if note != "" {
 		s.Notes = append(s.Notes, "service "+t.Service+": "+note)
+	}
+	batch := func(ctx context.Context, q string) (string, error) {
+		return sess.capture(ctx, append(append([]string{}, client...), "--batch", "--skip-column-names", "--raw", "-e", q))
+	}
+	// An application's user (the only one some compose files let us
+	// know) may not read the accounts: the users and grants are then
+	// left alone, and its own databases restored.
+	_, aerr := batch(ctx, "SELECT 1 FROM mysql.user LIMIT 1")
+	s.Admin = aerr == nil
+	s.canReplace = func(ctx context.Context, db string) error {
+		// information_schema lists the current user's privileges, a
+		// database's grants by their LIKE pattern; ALL expanded.
+		out, err := batch(ctx, "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE "+mysqlQuote(db)+" LIKE TABLE_SCHEMA")
+		if err != nil {
+			return fmt.Errorf("reading the privileges of user %s of service %s: %w", c.user, t.Service, err)
+		}
+		have := map[string]bool{}
+		for _, p := range lines(out) {
+			have[strings.ToUpper(strings.TrimSpace(p))] = true
+		}
+		var missing []string
+		for _, p := range []string{"DROP", "CREATE", "INSERT"} {
+			if !have[p] {
+				missing = append(missing, p)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("user %s of service %s may not replace database %s (it lacks %s on it): name an administrator's credentials with x-backup user-env and password-env", c.user, t.Service, db, strings.Join(missing, ", "))
+		}
+		return nil
 	}
 	load, err := safeLoadFlags(ctx, sess, client[0], t.Service)
 	if err != nil {
@@ -65,6 +96,8 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		q := "SELECT CONCAT(QUOTE(user), '@', QUOTE(host)) FROM mysql.user ORDER BY 1"
 		if kind == "database" {
 			q = "SHOW DATABASES"
+		} else if !s.Admin {
+			return nil, nil // accounts are left alone
 		}
 		out, err := sess.capture(ctx, append(client, "--batch", "--skip-column-names", "--raw", "-e", q))
 		if err != nil {

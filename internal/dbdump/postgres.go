@@ -75,19 +75,37 @@ func (postgres) Plan(ctx context.Context, x execer, t Target) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pg_dump is not usable in service %s: %w", t.Service, err)
 	}
-	out, err := query("SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname")
+	super, err := query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+	if err != nil {
+		return nil, fmt.Errorf("reading the privileges of user %s of service %s: %w", user, t.Service, err)
+	}
+	superuser := strings.TrimSpace(super) == "t"
+	// A user that is not a superuser can read neither the roles nor
+	// the databases it may not connect to: its own are dumped.
+	list := "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname"
+	if !superuser {
+		list = "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate AND has_database_privilege(datname, 'CONNECT') ORDER BY datname"
+	}
+	out, err := query(list)
 	if err != nil {
 		return nil, fmt.Errorf("listing the databases of service %s: %w", t.Service, err)
 	}
 	plan := &Plan{Engine: Postgres, Flavor: "PostgreSQL", Version: strings.TrimSpace(version)}
 	dir := archive.DatabasesDir + t.Service + "/"
 	id := t.ContainerID
-	plan.Jobs = append(plan.Jobs, Job{
-		Dump: archive.Dump{Path: dir + "globals.sql", Kind: "globals", Format: "sql", Tool: strings.TrimSpace(tool)},
-		open: func(ctx context.Context) io.ReadCloser {
-			return stream(ctx, x, id, [][]string{{"pg_dumpall", "--globals-only", "--no-password", "--database=postgres"}}, env)
-		},
-	})
+	if superuser {
+		if d, err := query("SHOW data_directory"); err == nil {
+			plan.DataDir = strings.TrimSpace(d)
+		}
+		plan.Jobs = append(plan.Jobs, Job{
+			Dump: archive.Dump{Path: dir + "globals.sql", Kind: "globals", Format: "sql", Tool: strings.TrimSpace(tool)},
+			open: func(ctx context.Context) io.ReadCloser {
+				return stream(ctx, x, id, [][]string{{"pg_dumpall", "--globals-only", "--no-password", "--database=postgres"}}, env)
+			},
+		})
+	} else {
+		plan.Notes = append(plan.Notes, fmt.Sprintf("service %s: user %s is not a superuser: its databases are dumped, without the roles (set x-backup user-env/password-env for a superuser to back them up too)", t.Service, user))
+	}
 	for _, db := range lines(out) {
 		cmd := []string{"pg_dump", "--format=custom", "--compress=0", "--no-password", "--dbname=" + pgDBName(db)}
 		excl, err := pgExclusions(db, t.ExcludeTable, "--exclude-table=")

@@ -26,7 +26,26 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		return nil, connectError("PostgreSQL", t.Service, user, "POSTGRES_PASSWORD", err)
 	}
 	version = strings.TrimSpace(version)
-	s := &Server{Engine: Postgres, Flavor: "PostgreSQL", Version: version}
+	s := &Server{Engine: Postgres, Flavor: "PostgreSQL", Version: version, User: user}
+	priv, err := sess.capture(ctx, append(psql, "-v", "ON_ERROR_STOP=1", "-c", "SELECT rolsuper::text || ' ' || rolcreatedb::text FROM pg_roles WHERE rolname = current_user"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the privileges of user %s of service %s: %w", user, t.Service, err)
+	}
+	super, createdb, _ := strings.Cut(strings.TrimSpace(priv), " ")
+	s.Admin = super == "true"
+	s.canReplace = func(ctx context.Context, db string) error {
+		// The owner of a database may drop it, and with CREATEDB make it
+		// again as the dump says.
+		out, err := sess.capture(ctx, append(psql, "-v", "ON_ERROR_STOP=1", "-c", "SELECT pg_get_userbyid(datdba) = current_user FROM pg_database WHERE datname = "+pgLiteral(db)))
+		if err != nil {
+			return fmt.Errorf("reading the owner of database %s of service %s: %w", db, t.Service, err)
+		}
+		owner := strings.TrimSpace(out)
+		if createdb != "true" || owner == "f" {
+			return fmt.Errorf("user %s of service %s may not replace database %s (only a superuser, or its owner with CREATEDB, may): name a superuser's credentials with x-backup user-env and password-env", user, t.Service, db)
+		}
+		return nil
+	}
 	if note != "" {
 		s.Notes = append(s.Notes, "service "+t.Service+": "+note)
 	}
@@ -43,6 +62,8 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		q := "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY 1"
 		if kind == "database" {
 			q = "SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1"
+		} else if !s.Admin {
+			return nil, nil // roles are left alone
 		}
 		out, err := sess.capture(ctx, append(psql, "-v", "ON_ERROR_STOP=1", "-c", q))
 		if err != nil {

@@ -10,8 +10,13 @@ import (
 
 const pgPassword = "pg-Secr3t!"
 
-// pgServer answers psql, pg_dump and pg_dumpall as a server with dbs.
+// pgServer answers psql, pg_dump and pg_dumpall as a server with dbs,
+// reached as a superuser.
 func pgServer(dbs []string, dumpFails map[string]reply) func(cmd, env []string) reply {
+	return pgServerAs(true, dbs, dumpFails)
+}
+
+func pgServerAs(superuser bool, dbs []string, dumpFails map[string]reply) func(cmd, env []string) reply {
 	return func(cmd, env []string) reply {
 		switch cmd[0] {
 		case "psql":
@@ -19,7 +24,17 @@ func pgServer(dbs []string, dumpFails map[string]reply) func(cmd, env []string) 
 			switch {
 			case sql == "SHOW server_version":
 				return reply{stdout: "16.3 (Debian 16.3-1.pgdg120+1)\n"}
+			case strings.HasPrefix(sql, "SELECT rolsuper FROM pg_roles"):
+				if superuser {
+					return reply{stdout: "t\n"}
+				}
+				return reply{stdout: "f\n"}
+			case sql == "SHOW data_directory" && superuser:
+				return reply{stdout: "/srv/pg\n"}
 			case strings.HasPrefix(sql, "SELECT datname FROM pg_database"):
+				if !superuser && !strings.Contains(sql, "has_database_privilege(datname, 'CONNECT')") {
+					return reply{code: 1, stderr: "ERROR: the fake wants the databases a non-superuser may connect to"}
+				}
 				return reply{stdout: strings.Join(dbs, "\n") + "\n"}
 			}
 			return reply{code: 3, stderr: "ERROR: unexpected query"}
@@ -292,5 +307,31 @@ func TestPostgresPlanOddDatabaseNames(t *testing.T) {
 	}
 	if got := pgDBName(`a\b='c'`); got != `dbname='a\\b=\'c\''` {
 		t.Errorf("pgDBName = %s", got)
+	}
+}
+
+// A user that is not a superuser dumps its databases without the roles,
+// which it may not read, and says so; the server's data folder is asked
+// of a superuser.
+func TestPostgresPlanAsNonSuperuser(t *testing.T) {
+	for _, super := range []bool{true, false} {
+		f := &fakeExec{handler: pgServerAs(super, []string{"appdb"}, nil)}
+		plan, err := postgres{}.Plan(context.Background(), f, Target{Service: "db", ContainerID: "c1", Env: []string{"POSTGRES_USER=app", "POSTGRES_PASSWORD=" + pgPassword}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kinds []string
+		for _, j := range plan.Jobs {
+			kinds = append(kinds, j.Kind)
+		}
+		if super {
+			if !reflect.DeepEqual(kinds, []string{"globals", "database"}) || plan.DataDir != "/srv/pg" || len(plan.Notes) != 0 {
+				t.Errorf("superuser: jobs %v, data dir %q, notes %q", kinds, plan.DataDir, plan.Notes)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(kinds, []string{"database"}) || len(plan.Notes) != 1 || !strings.Contains(plan.Notes[0], "without the roles") {
+			t.Errorf("non-superuser: jobs %v, notes %q", kinds, plan.Notes)
+		}
 	}
 }

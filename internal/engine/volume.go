@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"sort"
 	"strings"
@@ -140,7 +141,13 @@ func (e *Engine) ReadVolume(ctx context.Context, image, volume string, fn func(i
 }
 
 func (e *Engine) read(ctx context.Context, image string, m mount.Mount, fn func(io.Reader) error) error {
-	err := e.readWithTar(ctx, image, m, fn)
+	return e.readPath(ctx, image, m, true, fn)
+}
+
+// readPath reads the mount point's content (entries "./...") when
+// content, else the mount point itself (one entry, "docker-backup-volume").
+func (e *Engine) readPath(ctx context.Context, image string, m mount.Mount, content bool, fn func(io.Reader) error) error {
+	err := e.readWithTar(ctx, image, m, content, fn)
 	if !errors.Is(err, errNoTar) {
 		return err
 	}
@@ -150,7 +157,11 @@ func (e *Engine) read(ctx context.Context, image string, m mount.Mount, fn func(
 		return err
 	}
 	defer e.removeHelper(ctx, id)
-	rc, _, err := e.api.CopyFromContainer(ctx, id, helperMount+"/.")
+	src := helperMount
+	if content {
+		src += "/."
+	}
+	rc, _, err := e.api.CopyFromContainer(ctx, id, src)
 	if err != nil {
 		return fmt.Errorf("cannot read volume %s: %w", volume, err)
 	}
@@ -230,7 +241,40 @@ func (e *Engine) removeHelper(ctx context.Context, id string) {
 
 // ReadBind streams a bind-mounted host folder like ReadVolume.
 func (e *Engine) ReadBind(ctx context.Context, image, hostPath string, fn func(io.Reader) error) error {
-	return e.read(ctx, image, mount.Mount{Type: mount.TypeBind, Source: hostPath, Target: helperMount, ReadOnly: true}, fn)
+	return e.read(ctx, image, bindMount(hostPath), fn)
+}
+
+// ReadBindFile streams a bind-mounted host file as a tar of that one file,
+// named "docker-backup-volume".
+func (e *Engine) ReadBindFile(ctx context.Context, image, hostPath string, fn func(io.Reader) error) error {
+	return e.readPath(ctx, image, bindMount(hostPath), false, fn)
+}
+
+func bindMount(hostPath string) mount.Mount {
+	return mount.Mount{Type: mount.TypeBind, Source: hostPath, Target: helperMount, ReadOnly: true}
+}
+
+// ErrNoHostPath: a bind mount's host path does not exist.
+var ErrNoHostPath = errors.New("the host path does not exist")
+
+// StatBind tells what a bind mount's host path is (a folder, a file, a
+// socket, a device...) as the engine's host sees it, through a helper of
+// image that is created, never started, and removed: the plugin may run
+// on another machine than the engine.
+func (e *Engine) StatBind(ctx context.Context, image, hostPath string) (fs.FileMode, error) {
+	id, err := e.createHelper(ctx, image, bindMount(hostPath), neverStarted, nil, false, false)
+	if err != nil {
+		if strings.Contains(err.Error(), "bind source path does not exist") {
+			return 0, fmt.Errorf("%w: %s", ErrNoHostPath, hostPath)
+		}
+		return 0, err
+	}
+	defer e.removeHelper(ctx, id)
+	st, err := e.api.ContainerStatPath(ctx, id, helperMount)
+	if err != nil {
+		return 0, fmt.Errorf("cannot read what %s is: %w", hostPath, err)
+	}
+	return st.Mode, nil
 }
 
 // emptyCmd empties a mounted volume without a shell: find is in nearly
@@ -247,8 +291,9 @@ const VolumeTarPrefix = "docker-backup-volume/"
 // into a volume through a created, never started, helper container of
 // image and CopyToContainer, keeping the tar's numeric owners, modes and
 // mtimes. The helper is always removed.
-func (e *Engine) copyIntoVolume(ctx context.Context, image, volume string, r io.Reader) error {
-	id, err := e.createHelper(ctx, image, writeMount(volume), neverStarted, nil, false, false)
+func (e *Engine) copyIntoVolume(ctx context.Context, image string, place Place, r io.Reader) error {
+	volume := place.String()
+	id, err := e.createHelper(ctx, image, place.mount(), neverStarted, nil, false, false)
 	if err != nil {
 		return err
 	}
@@ -270,13 +315,57 @@ func writeMount(volume string) mount.Mount {
 	}
 }
 
+// Place is where a restore writes: a volume, or a path on the engine's
+// host that a service bind-mounts, a folder or a single file.
+type Place struct {
+	Volume string
+	// Path is a bind mount's host path; File says it holds one file.
+	Path string
+	File bool
+}
+
+// VolumePlace is the place of an engine volume.
+func VolumePlace(name string) Place { return Place{Volume: name} }
+
+func (p Place) String() string {
+	if p.Path != "" {
+		return p.Path
+	}
+	return p.Volume
+}
+
+// mount is how a helper mounts the place to write it: a volume or a
+// folder at the helper's mount point, created when missing; a file's
+// folder, since a file bind-mounted by itself cannot be replaced (a
+// mount point cannot be renamed or removed).
+func (p Place) mount() mount.Mount {
+	if p.Path == "" {
+		return writeMount(p.Volume)
+	}
+	src := p.Path
+	if p.File {
+		src = path.Dir(p.Path)
+	}
+	return mount.Mount{Type: mount.TypeBind, Source: src, Target: helperMount, BindOptions: &mount.BindOptions{CreateMountpoint: true}}
+}
+
+// env is what the scripts need to know of the place: the file's name.
+func (p Place) env(aside string) []string {
+	env := []string{"ASIDE=" + aside}
+	if p.File {
+		env = append(env, "NAME="+path.Base(p.Path))
+	}
+	return env
+}
+
 // emptyVolume deletes everything in a volume with emptyCmd, run in a
 // helper started from the first of images that has find (as root, without
 // network), and returns that image. The helper is always removed.
-func (e *Engine) emptyVolume(ctx context.Context, images []string, volume string) (string, error) {
+func (e *Engine) emptyVolume(ctx context.Context, images []string, place Place) (string, error) {
 	var errs []string
+	volume := place.String()
 	for _, img := range images {
-		code, out, err := e.runCmd(ctx, img, writeMount(volume), emptyCmd, nil)
+		code, out, err := e.runCmd(ctx, img, place.mount(), emptyCmd, nil)
 		if err != nil {
 			if ctx.Err() != nil {
 				return "", ctx.Err()
@@ -331,7 +420,9 @@ func (e *Engine) helperLogs(ctx context.Context, id string) string {
 // Revertible says the root's own owner, mode and mtime were kept too, so
 // that putting it back is exact.
 type Replacement struct {
+	// Volume names the place, for messages.
 	Volume     string
+	Place      Place
 	Image      string
 	Aside      string
 	Revertible bool
@@ -384,14 +475,38 @@ for f in "$ASIDE"/c/* "$ASIDE"/c/.[!.]* "$ASIDE"/c/..?*; do
 done
 rm -rf -- "$ASIDE" && tar -x -p -f /.docker-backup-root.tar -C ` + helperMount
 
-// PrepareReplace makes a volume ready for ExtractIntoVolume: with a helper
+// The scripts of a single file: it is set aside beside itself, in its
+// folder, under the name $ASIDE (a missing file leaves nothing aside, and
+// a revert then removes what was extracted). A folder the engine made
+// where the file was missing when the container was created is set aside
+// the same way.
+const (
+	asideFileScript = `cd ` + helperMount + ` || exit 1
+if [ -e "$NAME" ] || [ -h "$NAME" ]; then mv -f -- "$NAME" "$ASIDE" || exit 1; fi`
+	commitFileScript = `cd ` + helperMount + ` && rm -rf -- "$ASIDE"`
+	revertFileScript = `cd ` + helperMount + ` || exit 1
+rm -rf -- "$NAME" || exit 1
+if [ -e "$ASIDE" ] || [ -h "$ASIDE" ]; then mv -f -- "$ASIDE" "$NAME" || exit 1; fi`
+)
+
+// script is the place's version of a replacement script.
+func (p Place) script(dir, file string) []string {
+	if p.File {
+		return []string{"sh", "-c", file}
+	}
+	return []string{"sh", "-c", dir}
+}
+
+// PrepareReplace makes a place ready for ExtractIntoVolume: with a helper
 // started from the first of images that has sh, mv and tar (as root,
-// without network), its old content is set aside; when none has, it is
-// deleted with find (emptyVolume). The helper is always removed.
-func (e *Engine) PrepareReplace(ctx context.Context, images []string, volume string) (Replacement, error) {
+// without network), its old content is set aside; when none has, a
+// volume's or folder's is deleted with find (emptyVolume). The helper is
+// always removed.
+func (e *Engine) PrepareReplace(ctx context.Context, images []string, place Place) (Replacement, error) {
 	aside := ReplacedPrefix + randomSuffix()
+	volume := place.String()
 	for _, img := range images {
-		code, out, err := e.runCmd(ctx, img, writeMount(volume), []string{"sh", "-c", asideScript}, []string{"ASIDE=" + aside})
+		code, out, err := e.runCmd(ctx, img, place.mount(), place.script(asideScript, asideFileScript), place.env(aside))
 		if err != nil {
 			if ctx.Err() != nil {
 				return Replacement{}, ctx.Err()
@@ -402,18 +517,21 @@ func (e *Engine) PrepareReplace(ctx context.Context, images []string, volume str
 		}
 		switch code {
 		case 0, 5:
-			return Replacement{Volume: volume, Image: img, Aside: aside, Revertible: code == 0}, nil
+			return Replacement{Volume: volume, Place: place, Image: img, Aside: aside, Revertible: code == 0}, nil
 		case 3:
 			continue // no tar: another image, or find -delete
 		default:
 			return Replacement{}, fmt.Errorf("cannot set aside the content of volume %s (exit code %d): %s", volume, code, out)
 		}
 	}
-	img, err := e.emptyVolume(ctx, images, volume)
+	if place.File {
+		return Replacement{}, fmt.Errorf("cannot replace file %s: no image of the project has sh and mv", volume)
+	}
+	img, err := e.emptyVolume(ctx, images, place)
 	if err != nil {
 		return Replacement{}, err
 	}
-	return Replacement{Volume: volume, Image: img}, nil
+	return Replacement{Volume: volume, Place: place, Image: img}, nil
 }
 
 // CommitReplace deletes the content a replacement set aside, once the
@@ -424,7 +542,7 @@ func (e *Engine) CommitReplace(ctx context.Context, rep Replacement) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Hour)
 	defer cancel()
-	code, out, err := e.runCmd(ctx, rep.Image, writeMount(rep.Volume), []string{"sh", "-c", commitScript}, []string{"ASIDE=" + rep.Aside})
+	code, out, err := e.runCmd(ctx, rep.Image, rep.Place.mount(), rep.Place.script(commitScript, commitFileScript), rep.Place.env(rep.Aside))
 	if err == nil && code != 0 {
 		err = fmt.Errorf("exit code %d: %s", code, out)
 	}
@@ -448,7 +566,7 @@ func (e *Engine) RevertReplace(ctx context.Context, rep Replacement) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Hour)
 	defer cancel()
-	code, out, err := e.runCmd(ctx, rep.Image, writeMount(rep.Volume), []string{"sh", "-c", revertScript}, []string{"ASIDE=" + rep.Aside})
+	code, out, err := e.runCmd(ctx, rep.Image, rep.Place.mount(), rep.Place.script(revertScript, revertFileScript), rep.Place.env(rep.Aside))
 	switch {
 	case err != nil:
 	case code == 4:
@@ -496,7 +614,7 @@ var errNoTar = errors.New("no tar in the image")
 func (e *Engine) ExtractIntoVolume(ctx context.Context, rep Replacement, r io.Reader) error {
 	err := e.extract(ctx, rep, r)
 	if errors.Is(err, errNoTar) {
-		return e.copyIntoVolume(ctx, rep.Image, rep.Volume, r)
+		return e.copyIntoVolume(ctx, rep.Image, rep.Place, r)
 	}
 	return err
 }
@@ -504,7 +622,7 @@ func (e *Engine) ExtractIntoVolume(ctx context.Context, rep Replacement, r io.Re
 func (e *Engine) extract(ctx context.Context, rep Replacement, r io.Reader) error {
 	volume := rep.Volume
 	cmd := []string{"tar", "-x", "-p", "-f", "-", "-C", "/"}
-	h, err := e.startHelper(ctx, rep.Image, writeMount(volume), cmd, nil, true)
+	h, err := e.startHelper(ctx, rep.Image, rep.Place.mount(), cmd, nil, true)
 	if err != nil {
 		return err
 	}
@@ -567,9 +685,13 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 // attached: for many files about twice as fast as the daemon's
 // CopyFromContainer. It returns errNoTar, before calling fn, when the
 // image has no tar.
-func (e *Engine) readWithTar(ctx context.Context, image string, m mount.Mount, fn func(io.Reader) error) error {
+func (e *Engine) readWithTar(ctx context.Context, image string, m mount.Mount, content bool, fn func(io.Reader) error) error {
 	volume := m.Source
-	h, err := e.startHelper(ctx, image, m, []string{"tar", "-c", "-f", "-", "-C", helperMount, "."}, nil, false)
+	cmd := []string{"tar", "-c", "-f", "-", "-C", helperMount, "."}
+	if !content {
+		cmd = []string{"tar", "-c", "-f", "-", "-C", "/", strings.TrimPrefix(helperMount, "/")}
+	}
+	h, err := e.startHelper(ctx, image, m, cmd, nil, false)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/mount"
 )
 
 func oneFileTar(t *testing.T) []byte {
@@ -82,5 +84,29 @@ func TestReadVolumeExitCodes(t *testing.T) {
 				t.Errorf("helpers removed: %v", api.removed)
 			}
 		})
+	}
+}
+
+// A bind-mounted file is replaced through its folder (a mount point can be
+// neither renamed nor removed), its scripts told its name; a folder that
+// does not exist yet is created, like compose does.
+func TestPlaceMounts(t *testing.T) {
+	f := Place{Path: "/srv/shop/config/app.conf", File: true}
+	m := f.mount()
+	if m.Type != mount.TypeBind || m.Source != "/srv/shop/config" || m.Target != helperMount || m.BindOptions == nil || !m.BindOptions.CreateMountpoint {
+		t.Errorf("file: %+v", m)
+	}
+	if env := f.env("aside"); len(env) != 2 || env[1] != "NAME=app.conf" {
+		t.Errorf("file env %q", env)
+	}
+	if got := f.script("dir", "file"); got[2] != "file" {
+		t.Errorf("file script %q", got)
+	}
+	d := Place{Path: "/srv/shop/data"}
+	if m := d.mount(); m.Source != "/srv/shop/data" || m.ReadOnly {
+		t.Errorf("folder: %+v", m)
+	}
+	if m := VolumePlace("shop_data").mount(); m.Type != mount.TypeVolume || m.Source != "shop_data" {
+		t.Errorf("volume: %+v", m)
 	}
 }

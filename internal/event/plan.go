@@ -36,6 +36,10 @@ type PlanVolume struct {
 	Entries int64  `json:"entries"`
 	// Raw: the volume holds a database's files, copied cold.
 	Raw bool `json:"raw,omitempty"`
+	// Bind: Target is a host path that a service bind-mounts; File: a
+	// single file.
+	Bind bool `json:"bind,omitempty"`
+	File bool `json:"file,omitempty"`
 }
 
 // PlanDatabase is a database service the restore reloads.

@@ -27,6 +27,9 @@ type Extension struct {
 	PasswordEnv string `json:"password-env,omitempty"`
 	// BindMounts includes the service's bind mounts.
 	BindMounts bool `json:"bind-mounts,omitempty"`
+	// DataDir is where a database service keeps its files, when neither
+	// its image nor its server says: never copied raw while it runs.
+	DataDir string `json:"data-dir,omitempty"`
 	// RestoreHooks run in this service's container after a restore.
 	RestoreHooks RestoreHooks `json:"restore-hooks,omitempty"`
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"path"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -29,7 +30,7 @@ type loader interface {
 // its old content is set aside, the new extracted, then the old deleted
 // (commit) or put back (revert).
 type volumeWriter interface {
-	PrepareReplace(ctx context.Context, images []string, volume string) (engine.Replacement, error)
+	PrepareReplace(ctx context.Context, images []string, place engine.Place) (engine.Replacement, error)
 	ExtractIntoVolume(ctx context.Context, rep engine.Replacement, r io.Reader) error
 	CommitReplace(ctx context.Context, rep engine.Replacement) error
 	RevertReplace(ctx context.Context, rep engine.Replacement) error
@@ -38,8 +39,10 @@ type volumeWriter interface {
 // volumeTarget is an archived volume and the engine volume it goes into.
 type volumeTarget struct {
 	archive.Volume
-	// Target is the engine's name of the volume to replace.
+	// Target is the engine's name of the volume to replace, or the host
+	// path of a bind mount; Place is where it is written.
 	Target string
+	Place  engine.Place
 	// Images may prepare it (the first that has the tools).
 	Images []string
 	// rep is the volume made ready for its new content, once prepared;
@@ -104,7 +107,7 @@ func apply(ctx context.Context, r io.Reader, m *archive.Manifest, w *work, vw vo
 	eg.SetLimit(2)
 	for _, v := range w.volumes {
 		eg.Go(func() error {
-			rep, err := vw.PrepareReplace(ectx, v.Images, v.Target)
+			rep, err := vw.PrepareReplace(ectx, v.Images, v.Place)
 			if err != nil {
 				return fmt.Errorf("clearing volume %s: %w", v.Target, err)
 			}
@@ -259,8 +262,17 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 			return nil
 		})
 	}
+	extractAs := rel
+	if t.Place.File {
+		// The one file of a bind-mounted file, under the name it has
+		// now. The archive was verified: nothing else is in its tree.
+		if hdr.Typeflag != tar.TypeReg || strings.Contains(strings.TrimSuffix(rel, "/"), "/") {
+			return fmt.Errorf("%w: bind-mounted file %s holds %s", archive.ErrInvalid, name, hdr.Name)
+		}
+		extractAs = path.Base(t.Place.Path)
+	}
 	out := &tar.Header{
-		Typeflag: hdr.Typeflag, Name: engine.VolumeTarPrefix + rel, Linkname: hdr.Linkname,
+		Typeflag: hdr.Typeflag, Name: engine.VolumeTarPrefix + extractAs, Linkname: hdr.Linkname,
 		Mode: hdr.Mode, Uid: hdr.Uid, Gid: hdr.Gid, Size: hdr.Size,
 		ModTime: hdr.ModTime, AccessTime: hdr.AccessTime, ChangeTime: hdr.ChangeTime,
 		Devmajor: hdr.Devmajor, Devminor: hdr.Devminor, Format: tar.FormatPAX,

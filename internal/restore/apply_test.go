@@ -26,11 +26,11 @@ type fakeVolumes struct {
 	fail    error
 }
 
-func (f *fakeVolumes) PrepareReplace(_ context.Context, images []string, volume string) (engine.Replacement, error) {
+func (f *fakeVolumes) PrepareReplace(_ context.Context, images []string, place engine.Place) (engine.Replacement, error) {
 	if len(images) == 0 {
 		return engine.Replacement{}, fmt.Errorf("no image")
 	}
-	return engine.Replacement{Volume: volume, Image: images[0], Aside: "aside"}, nil
+	return engine.Replacement{Volume: place.String(), Place: place, Image: images[0], Aside: "aside"}, nil
 }
 
 func (f *fakeVolumes) CommitReplace(context.Context, engine.Replacement) error { return nil }
@@ -190,7 +190,7 @@ func (s slowReader) Read(p []byte) (int, error) {
 
 func testWork(m *archive.Manifest, srv loader) *work {
 	return &work{
-		volumes: []*volumeTarget{{Volume: m.Volumes[0], Target: "staging_uploads", Images: []string{"img"}}},
+		volumes: []*volumeTarget{{Volume: m.Volumes[0], Target: "staging_uploads", Place: engine.VolumePlace("staging_uploads"), Images: []string{"img"}}},
 		dbs:     []*dbTarget{{Database: m.Databases[0], Dumps: m.Databases[0].Dumps, server: srv}},
 	}
 }

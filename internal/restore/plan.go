@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/dbdump"
+	"github.com/docker-backup/docker-backup/internal/engine"
 	"github.com/docker-backup/docker-backup/internal/event"
 	"github.com/docker-backup/docker-backup/internal/project"
 )
@@ -122,8 +125,16 @@ func makePlan(p *project.Project, m *archive.Manifest, opts Options) (*plan, err
 		if !anySelected(v.Services, selected) {
 			continue
 		}
-		if strings.HasPrefix(v.EngineName, "/") {
-			pl.notes = append(pl.notes, fmt.Sprintf("bind mount %s (%s) not restored: copy it back by hand from %s%s/ (docs/FORMAT.md)", v.Name, v.EngineName, archive.VolumesDir, v.Name))
+		if isBind(v) {
+			t, note, err := bindTargetFor(p, m, v, opts)
+			if err != nil {
+				return nil, err
+			}
+			if note != "" {
+				pl.notes = append(pl.notes, note)
+				continue
+			}
+			pl.volumes = append(pl.volumes, t)
 			continue
 		}
 		t, err := volumeTargetFor(p, v)
@@ -133,6 +144,92 @@ func makePlan(p *project.Project, m *archive.Manifest, opts Options) (*plan, err
 		pl.volumes = append(pl.volumes, t)
 	}
 	return pl, nil
+}
+
+// isBind tells a bind mount's entry from a volume's: its engine name is
+// its host path.
+func isBind(v archive.Volume) bool { return strings.HasPrefix(v.EngineName, "/") }
+
+// bindTargetFor finds where a bind mount of the archive goes: the host
+// path the project's compose file gives the same service's mount at the
+// same place in the container (so that under another project folder,
+// or on another host, it goes under the new folder), else its old path,
+// moved along with the project folder. A path in the project folder is
+// restored; another only with --include-bind-mounts, and a system path
+// never. note says why one is not restored.
+func bindTargetFor(p *project.Project, m *archive.Manifest, v archive.Volume, opts Options) (_ *volumeTarget, note string, _ error) {
+	host := ""
+	var users []*project.Service
+	for _, s := range p.Services {
+		if !slices.Contains(v.Services, s.Name) {
+			continue
+		}
+		for _, mnt := range s.Volumes {
+			if mnt.Bind && v.Target != "" && path.Clean(mnt.Target) == path.Clean(v.Target) {
+				if host == "" {
+					host = mnt.Name
+				}
+				users = append(users, s)
+				break
+			}
+		}
+	}
+	if host == "" {
+		host = v.EngineName
+		if rel, ok := project.RelTo(m.Project.WorkingDir, v.EngineName); ok && p.WorkingDir != "" {
+			host = path.Join(p.WorkingDir, rel)
+		}
+	}
+	host = path.Clean(host)
+	if sys, why := project.SystemPath(host, opts.DataRoot); sys {
+		return nil, "", fmt.Errorf("bind mount %s of the archive would be written to %s: refused, %s; restore it with --service for the other services, or copy it by hand from %s%s/", v.Name, host, why, archive.VolumesDir, v.Name)
+	}
+	if p.Name != m.Project.Name && host == path.Clean(v.EngineName) {
+		// A copy under another name, from the same folder, would write
+		// into the original project's files.
+		return nil, fmt.Sprintf("bind mount %s not restored: %s is project %s's own, the project the archive was taken of; restore the copy from another folder to have it there", v.Name, host, m.Project.Name), nil
+	}
+	inProject := project.Within(p.WorkingDir, host) && path.Clean(p.WorkingDir) != host
+	if !inProject && !opts.IncludeBindMounts {
+		return nil, fmt.Sprintf("bind mount %s not restored: %s is outside the project folder; give --include-bind-mounts to restore it there", v.Name, host), nil
+	}
+	// A bind mount that holds the archive, or the folder the safety
+	// backup goes to, would have them set aside and deleted.
+	for _, keep := range []string{opts.Archive, opts.SafetyDir} {
+		if keep != "" && path.IsAbs(keep) && project.Within(host, keep) {
+			return nil, "", fmt.Errorf("bind mount %s of the archive would be written to %s, which holds %s: refused; move the archive out of it first", v.Name, host, keep)
+		}
+	}
+	t := &volumeTarget{Volume: v, Target: host, Place: engine.Place{Path: host, File: v.Kind == archive.KindFile}}
+	t.Images = projectImages(p, users)
+	if len(t.Images) == 0 {
+		return nil, "", fmt.Errorf("bind mount %s cannot be restored: project %s has no container whose image could write it (run docker compose create first)", v.Name, p.Name)
+	}
+	return t, "", nil
+}
+
+// projectImages are the images that may write a volume: its users'
+// first, then any of the project's (the app's own may lack the tools).
+func projectImages(p *project.Project, users []*project.Service) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(img string) {
+		if img != "" && !seen[img] {
+			seen[img] = true
+			out = append(out, img)
+		}
+	}
+	for _, s := range users {
+		for _, c := range s.Containers {
+			add(c.ImageID)
+		}
+	}
+	for _, s := range p.Services {
+		for _, c := range s.Containers {
+			add(c.ImageID)
+		}
+	}
+	return out
 }
 
 // selectServices turns --service names into a filter, checking each names
@@ -206,25 +303,8 @@ func volumeTargetFor(p *project.Project, v archive.Volume) (*volumeTarget, error
 	if t.Target == "" {
 		return nil, fmt.Errorf("volume %s of the archive is not a volume of project %s: restore with the compose file the backup was taken with", v.Name, p.Name)
 	}
-	seen := map[string]bool{}
-	add := func(img string) {
-		if img != "" && !seen[img] {
-			seen[img] = true
-			t.Images = append(t.Images, img)
-		}
-	}
-	for _, s := range users {
-		for _, c := range s.Containers {
-			add(c.ImageID)
-		}
-	}
-	// Any image of the project may empty the volume: the app's own may
-	// lack find (distroless).
-	for _, s := range p.Services {
-		for _, c := range s.Containers {
-			add(c.ImageID)
-		}
-	}
+	t.Place = engine.VolumePlace(t.Target)
+	t.Images = projectImages(p, users)
 	return t, nil
 }
 
@@ -274,7 +354,7 @@ func (pl *plan) describe(archivePath string, safety string) *event.Plan {
 		d.Stop = append(d.Stop, s.Name)
 	}
 	for _, v := range pl.volumes {
-		d.Volumes = append(d.Volumes, event.PlanVolume{Name: v.Name, Target: v.Target, Bytes: v.Bytes, Entries: v.Entries, Raw: v.Raw})
+		d.Volumes = append(d.Volumes, event.PlanVolume{Name: v.Name, Target: v.Target, Bytes: v.Bytes, Entries: v.Entries, Raw: v.Raw, Bind: v.Place.Path != "", File: v.Place.File})
 	}
 	sizes := map[string]int64{}
 	for _, f := range m.Files {
@@ -309,7 +389,14 @@ func RenderPlan(w io.Writer, d *event.Plan) {
 		if v.Raw {
 			raw = ", raw database files"
 		}
-		fmt.Fprintf(w, "  volume:     %s -> %s (%s, %d entries%s): replaced\n", v.Name, v.Target, backup.HumanBytes(v.Bytes), v.Entries, raw)
+		switch {
+		case v.File:
+			fmt.Fprintf(w, "  bind mount: file %s (%s): replaced\n", v.Target, backup.HumanBytes(v.Bytes))
+		case v.Bind:
+			fmt.Fprintf(w, "  bind mount: folder %s (%s, %d entries%s): replaced\n", v.Target, backup.HumanBytes(v.Bytes), v.Entries, raw)
+		default:
+			fmt.Fprintf(w, "  volume:     %s -> %s (%s, %d entries%s): replaced\n", v.Name, v.Target, backup.HumanBytes(v.Bytes), v.Entries, raw)
+		}
 	}
 	for _, db := range d.Databases {
 		var parts []string
@@ -392,6 +479,12 @@ func (pl *plan) connect(ctx context.Context, api dockerAPI, x execer, force bool
 				return err
 			}
 		}
+		if !srv.Admin {
+			if err := d.limitTo(ctx, srv); err != nil {
+				return err
+			}
+			pl.notes = append(pl.notes, fmt.Sprintf("service %s: restored as user %s, which may not manage accounts: users and grants are left alone (name an administrator's credentials with x-backup user-env and password-env to restore them too)", d.Service, srv.User))
+		}
 		d.server = srv
 		d.objects = srv
 		pl.notes = append(pl.notes, srv.Notes...)
@@ -445,5 +538,41 @@ func dropAdded(ctx context.Context, pl, back *plan) error {
 			}
 		}
 	}
+	return nil
+}
+
+// bindPaths are the host paths of the bind mounts the restore writes:
+// the safety backup must hold them too.
+func (pl *plan) bindPaths() []string {
+	var out []string
+	for _, v := range pl.volumes {
+		if v.Place.Path != "" {
+			out = append(out, v.Place.Path)
+		}
+	}
+	return out
+}
+
+// replaceChecker tells whether a server's user may drop and create a
+// database (dbdump.Server in production).
+type replaceChecker interface {
+	CanReplace(ctx context.Context, db string) error
+}
+
+// limitTo narrows a database service's restore to what a user that is
+// not an administrator may do: its databases, not the accounts. A
+// database it may not replace fails the plan, before anything changes.
+func (d *dbTarget) limitTo(ctx context.Context, srv replaceChecker) error {
+	kept := d.Dumps[:0:0]
+	for _, dump := range d.Dumps {
+		if dump.Kind == "globals" {
+			continue
+		}
+		if err := srv.CanReplace(ctx, dump.Database); err != nil {
+			return fmt.Errorf("%w: nothing was changed", err)
+		}
+		kept = append(kept, dump)
+	}
+	d.Dumps = kept
 	return nil
 }

@@ -187,6 +187,8 @@ func (rootOnlyDB) Exec(_ context.Context, _ string, o engine.ExecOptions) (int, 
 		return 1, nil
 	case o.Cmd[0] == "psql" && strings.Contains(strings.Join(o.Cmd, " "), "server_version"):
 		io.WriteString(o.Stdout, "15.18\n")
+	case o.Cmd[0] == "psql" && strings.Contains(strings.Join(o.Cmd, " "), "rolsuper"):
+		io.WriteString(o.Stdout, "true true\n")
 	}
 	return 0, nil
 }

@@ -75,6 +75,12 @@ type Options struct {
 	// services it loaded run, whatever ran before (a standby host, whose
 	// app starts only when it is promoted).
 	Standby bool
+	// IncludeBindMounts also restores the bind mounts outside the
+	// project folder (those in it always are).
+	IncludeBindMounts bool
+	// DataRoot is the engine's data root, never written as a bind
+	// mount; "" when unknown.
+	DataRoot string
 }
 
 // Result is what a restore did: `--json` prints it.
@@ -233,6 +239,9 @@ func Prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *P
 	}()
 
 	// 2. What goes where, and whether the servers can load it.
+	if opts.DataRoot == "" {
+		opts.DataRoot = backup.DataRoot(ctx, api)
+	}
 	pl, err := makePlan(p, m, opts)
 	if err != nil {
 		return nil, err
@@ -341,6 +350,7 @@ func (pr *Prepared) apply(ctx context.Context) (*Result, error) {
 		sStart := time.Now()
 		_, err := backup.Create(ctx, api, eng, backup.Options{
 			Project: opts.Project, Services: pl.affected(), Exclude: opts.Exclude, Output: safety, Stop: m.Cold, Safety: true,
+			IncludeBindMounts: len(pl.bindPaths()) > 0, BindPaths: pl.bindPaths(), DataRoot: opts.DataRoot,
 			Progress: opts.Progress, Logger: log,
 		})
 		if err != nil {
@@ -562,7 +572,8 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 	if err != nil {
 		return err
 	}
-	back, err := makePlan(p, m, Options{})
+	backOpts := Options{IncludeBindMounts: opts.IncludeBindMounts, DataRoot: opts.DataRoot}
+	back, err := makePlan(p, m, backOpts)
 	if err != nil {
 		return err
 	}
@@ -582,7 +593,7 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 	if p, err = loadProject(ctx, api, opts); err != nil {
 		return err
 	}
-	if back, err = makePlan(p, m, Options{}); err != nil {
+	if back, err = makePlan(p, m, backOpts); err != nil {
 		return err
 	}
 	if err := back.connect(ctx, api, eng, true, true); err != nil {

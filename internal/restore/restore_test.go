@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,6 +121,14 @@ func (w *world) ReadBind(context.Context, string, string, func(io.Reader) error)
 	return errors.New("no bind mounts here")
 }
 
+func (w *world) ReadBindFile(context.Context, string, string, func(io.Reader) error) error {
+	return errors.New("no bind mounts here")
+}
+
+func (w *world) StatBind(context.Context, string, string) (fs.FileMode, error) {
+	return 0, errors.New("no bind mounts here")
+}
+
 func (w *world) StopContainer(_ context.Context, id string, _ *int) error {
 	w.event("stop " + id)
 	w.mu.Lock()
@@ -157,7 +166,8 @@ func (w *world) WaitReady(context.Context, string) error { return nil }
 func (w *world) ListHelpers(context.Context) ([]engine.Helper, error) { return nil, nil }
 func (w *world) RemoveHelper(context.Context, engine.Helper) error    { return nil }
 
-func (w *world) PrepareReplace(_ context.Context, _ []string, volume string) (engine.Replacement, error) {
+func (w *world) PrepareReplace(_ context.Context, _ []string, place engine.Place) (engine.Replacement, error) {
+	volume := place.String()
 	w.event("prepare " + volume)
 	w.mu.Lock()
 	defer w.mu.Unlock()
