@@ -123,8 +123,9 @@ func TestBindMountsMariaDB(t *testing.T) {
 
 	// Everything changes.
 	mariadb(t, p, "UPDATE shop.items SET name = 'changed'; DELETE FROM shop.items WHERE id = 2; INSERT INTO shop.items VALUES (3, 'new');")
-	if r := p.exec("app", "", "bash", "-c", "rm -rf /srv/files/* && echo later > /srv/files/added"); r.Err != nil {
-		t.Fatalf("changing the files: %s", r)
+	// The files folder is gone from the host: the restore creates it.
+	if err := os.RemoveAll(filepath.Join(p.Dir, "data/files")); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(p.Dir, "config/app.conf"), []byte("listen = 9999\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -262,5 +263,49 @@ func TestRestoreWithAppUserOnly(t *testing.T) {
 	}
 	if strings.Contains(r.Stdout+r.Stderr, mariaPassword) {
 		t.Error("the password appears in the output")
+	}
+}
+
+// The same with PostgreSQL when the only credentials named are those of a
+// user that is not a superuser but owns its database: that database comes
+// back, the roles are left alone, and the plan says so.
+func TestRestorePostgresAsDatabaseOwner(t *testing.T) {
+	files := postgresProject(t)
+	c := files["compose.yaml"]
+	c = strings.Replace(c, "      POSTGRES_DB: appdb\n", "      POSTGRES_DB: appdb\n      OWNER_USER: owner\n      OWNER_PASSWORD: owner-pw\n", 1)
+	c = strings.Replace(c, "      - dbdata:/var/lib/postgresql/data\n", "      - dbdata:/var/lib/postgresql/data\n      - ./init:/docker-entrypoint-initdb.d:ro\n    x-backup:\n      user-env: OWNER_USER\n      password-env: OWNER_PASSWORD\n", 1)
+	files["compose.yaml"] = c
+	files["init/01-owner.sql"] = "CREATE ROLE owner LOGIN CREATEDB PASSWORD 'owner-pw';\nCREATE DATABASE ownerdb OWNER owner;\n"
+	p := newProject(t, files)
+	p.up()
+	owner := func(sql string) string {
+		t.Helper()
+		r := p.exec("db", sql, "psql", "-X", "-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-U", "owner", "-d", "ownerdb")
+		if r.Err != nil {
+			t.Fatalf("psql as owner: %s", r)
+		}
+		return strings.TrimSpace(r.Stdout)
+	}
+	owner("CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one'), (2, 'two'); CREATE VIEW named AS SELECT name FROM items;")
+	want := owner("SELECT string_agg(name, ',' ORDER BY name) FROM named")
+	arch := filepath.Join(t.TempDir(), "owner.tar.zst")
+	r := backup(t, p.Dir, nil, "create", "-p", p.Name, "-o", arch)
+	if r.Err != nil {
+		t.Fatalf("create: %s", r)
+	}
+	m := readManifest(t, extract(t, arch))
+	if len(m.Databases) != 1 || len(m.Databases[0].Dumps) != 1 || m.Databases[0].Dumps[0].Database != "ownerdb" {
+		t.Fatalf("databases %+v: want ownerdb alone", m.Databases)
+	}
+	owner("DROP VIEW named; DELETE FROM items WHERE id = 1;")
+	r = backup(t, p.Dir, nil, "restore", "-p", p.Name, "-y", "--safety-dir", t.TempDir(), arch)
+	if r.Err != nil {
+		t.Fatalf("restore: %s", r)
+	}
+	if !strings.Contains(r.Stderr, "restored as user owner, which may not manage accounts") {
+		t.Errorf("the plan did not say that the roles were left alone:\n%s", r.Stderr)
+	}
+	if got := owner("SELECT string_agg(name, ',' ORDER BY name) FROM named"); got != want {
+		t.Errorf("after the restore %q, want %q", got, want)
 	}
 }

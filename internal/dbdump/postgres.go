@@ -80,11 +80,11 @@ func (postgres) Plan(ctx context.Context, x execer, t Target) (*Plan, error) {
 		return nil, fmt.Errorf("reading the privileges of user %s of service %s: %w", user, t.Service, err)
 	}
 	superuser := strings.TrimSpace(super) == "t"
-	// A user that is not a superuser can read neither the roles nor
-	// the databases it may not connect to: its own are dumped.
+	// A user that is not a superuser may read neither the roles nor,
+	// most often, the others' tables: the databases it owns are dumped.
 	list := "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname"
 	if !superuser {
-		list = "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate AND has_database_privilege(datname, 'CONNECT') ORDER BY datname"
+		list = "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate AND pg_get_userbyid(datdba) = current_user ORDER BY datname"
 	}
 	out, err := query(list)
 	if err != nil {
@@ -104,7 +104,7 @@ func (postgres) Plan(ctx context.Context, x execer, t Target) (*Plan, error) {
 			},
 		})
 	} else {
-		plan.Notes = append(plan.Notes, fmt.Sprintf("service %s: user %s is not a superuser: its databases are dumped, without the roles (set x-backup user-env/password-env for a superuser to back them up too)", t.Service, user))
+		plan.Notes = append(plan.Notes, fmt.Sprintf("service %s: user %s is not a superuser: the databases it owns are dumped, without the roles (set x-backup user-env/password-env for a superuser to back them up too)", t.Service, user))
 	}
 	for _, db := range lines(out) {
 		cmd := []string{"pg_dump", "--format=custom", "--compress=0", "--no-password", "--dbname=" + pgDBName(db)}

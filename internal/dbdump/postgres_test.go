@@ -32,8 +32,8 @@ func pgServerAs(superuser bool, dbs []string, dumpFails map[string]reply) func(c
 			case sql == "SHOW data_directory" && superuser:
 				return reply{stdout: "/srv/pg\n"}
 			case strings.HasPrefix(sql, "SELECT datname FROM pg_database"):
-				if !superuser && !strings.Contains(sql, "has_database_privilege(datname, 'CONNECT')") {
-					return reply{code: 1, stderr: "ERROR: the fake wants the databases a non-superuser may connect to"}
+				if !superuser && !strings.Contains(sql, "pg_get_userbyid(datdba) = current_user") {
+					return reply{code: 1, stderr: "ERROR: the fake wants the databases a non-superuser owns"}
 				}
 				return reply{stdout: strings.Join(dbs, "\n") + "\n"}
 			}

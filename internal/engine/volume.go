@@ -192,6 +192,12 @@ func (e *Engine) createHelper(ctx context.Context, image string, m mount.Mount, 
 		NetworkDisabled: true,
 	}
 	host := &container.HostConfig{NetworkMode: "none", Mounts: e.helperMounts(ctx, image, m)}
+	if m.Type == mount.TypeBind && m.BindOptions != nil && m.BindOptions.CreateMountpoint && !strings.Contains(m.Source, ":") {
+		// Engines before API 1.42 ignore CreateMountpoint; a bind given
+		// the old way (-v) creates a missing folder on every one.
+		host.Mounts = host.Mounts[1:]
+		host.Binds = []string{m.Source + ":" + m.Target}
+	}
 	if attached {
 		cfg.OpenStdin, cfg.StdinOnce, cfg.AttachStdin = stdin, stdin, stdin
 		cfg.AttachStdout, cfg.AttachStderr = true, true
@@ -199,10 +205,14 @@ func (e *Engine) createHelper(ctx context.Context, image string, m mount.Mount, 
 	}
 	resp, err := e.api.ContainerCreate(ctx, cfg, host, &network.NetworkingConfig{}, nil, "")
 	if err != nil {
-		return "", fmt.Errorf("cannot create a helper container for volume %s from image %s: %w", m.Source, image, err)
+		return "", fmt.Errorf("%w for volume %s from image %s: %w", errCreateHelper, m.Source, image, err)
 	}
 	return resp.ID, nil
 }
+
+// errCreateHelper: the engine refused the helper (its mount, most
+// often), whatever its image holds.
+var errCreateHelper = errors.New("cannot create a helper container")
 
 // neverStarted is the command of helpers that are only created: the
 // engine wants one.
@@ -510,6 +520,9 @@ func (e *Engine) PrepareReplace(ctx context.Context, images []string, place Plac
 		if err != nil {
 			if ctx.Err() != nil {
 				return Replacement{}, ctx.Err()
+			}
+			if errors.Is(err, errCreateHelper) {
+				return Replacement{}, err
 			}
 			// No sh in this image, most likely: emptyVolume below says
 			// what is wrong when no image can do even that.
