@@ -2,9 +2,9 @@ package backup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/docker-backup/docker-backup/internal/project"
@@ -15,54 +15,62 @@ import (
 const restartTimeout = 2 * time.Minute
 
 // stopProject stops the running containers of the selected services,
-// dependents first, and returns the function that starts them again,
-// dependencies first. It must always be called, also on failure: it runs
-// under a context the interrupt does not cancel. Containers that were not
-// running are left alone.
+// dependents first, a level of the dependency graph at once as compose
+// does, and returns the function that starts them again, dependencies
+// first, a level at once. It must always be called, also on failure: it
+// runs under a context the interrupt does not cancel. Containers that
+// were not running are left alone.
 func stopProject(ctx context.Context, eng Engine, p *project.Project, services []*project.Service, log *slog.Logger) (func() error, error) {
 	selected := map[string]bool{}
 	for _, s := range services {
 		selected[s.Name] = true
 	}
-	type stopped struct{ service, id, name string }
-	var done []stopped
+	var sel []*project.Service
+	for _, s := range p.Services {
+		if selected[s.Name] {
+			sel = append(sel, s)
+		}
+	}
+	var mu sync.Mutex
+	stopped := map[string]bool{}
 	restart := func() error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restartTimeout)
 		defer cancel()
-		var errs []error
-		// p.Services is in dependency order; done is in reverse.
-		for i := len(done) - 1; i >= 0; i-- {
-			c := done[i]
-			log.Info("starting container", "service", c.service, "container", c.name)
-			if err := eng.StartContainer(rctx, c.id); err != nil {
-				errs = append(errs, fmt.Errorf("service %s: %w (start it with docker compose start %s)", c.service, err, c.service))
+		err := project.InLevels(sel, false, true, func(s *project.Service, c project.Container) error {
+			mu.Lock()
+			was := stopped[c.ID]
+			mu.Unlock()
+			if !was {
+				return nil
 			}
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("could not restart every container: %w", errors.Join(errs...))
+			log.Info("starting container", "service", s.Name, "container", c.Name)
+			if err := eng.StartContainer(rctx, c.ID); err != nil {
+				return fmt.Errorf("service %s: %w (start it with docker compose start %s)", s.Name, err, s.Name)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("could not restart every container: %w", err)
 		}
 		return nil
 	}
-	for i := len(p.Services) - 1; i >= 0; i-- {
-		s := p.Services[i]
-		if !selected[s.Name] {
-			continue
+	err := project.InLevels(sel, true, false, func(s *project.Service, c project.Container) error {
+		if !c.Running {
+			return nil
 		}
-		for _, c := range s.Containers {
-			if !c.Running {
-				continue
-			}
-			if err := ctx.Err(); err != nil {
-				return restart, err
-			}
-			log.Info("stopping container", "service", s.Name, "container", c.Name)
-			if err := eng.StopContainer(ctx, c.ID, nil); err != nil {
-				// It may have stopped all the same: start it again too.
-				done = append(done, stopped{s.Name, c.ID, c.Name})
-				return restart, fmt.Errorf("stopping service %s: %w", s.Name, err)
-			}
-			done = append(done, stopped{s.Name, c.ID, c.Name})
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-	}
-	return restart, nil
+		log.Info("stopping container", "service", s.Name, "container", c.Name)
+		err := eng.StopContainer(ctx, c.ID, nil)
+		// It may have stopped even when that failed: start it again too.
+		mu.Lock()
+		stopped[c.ID] = true
+		mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("stopping service %s: %w", s.Name, err)
+		}
+		return nil
+	})
+	return restart, err
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -101,21 +102,40 @@ func pick(p *project.Project, names ...string) []*project.Service {
 	return out
 }
 
+// inLevels tells whether calls are levels, in order, each in any order.
+func inLevels(calls []string, levels ...[]string) bool {
+	i := 0
+	for _, level := range levels {
+		if i+len(level) > len(calls) {
+			return false
+		}
+		got := append([]string{}, calls[i:i+len(level)]...)
+		want := append([]string{}, level...)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			return false
+		}
+		i += len(level)
+	}
+	return i == len(calls)
+}
+
 func TestStopProject(t *testing.T) {
 	tests := []struct {
 		desc      string
 		services  []string
-		wantStop  []string
-		wantStart []string
+		wantStop  [][]string
+		wantStart [][]string
 	}{
 		{desc: "all", services: []string{"cache", "db", "idle", "api", "web"},
-			wantStop:  []string{"stop web1", "stop api1", "stop api3", "stop db1"},
-			wantStart: []string{"start db1", "start api3", "start api1", "start web1"}},
+			wantStop:  [][]string{{"stop web1"}, {"stop api1", "stop api3"}, {"stop db1"}},
+			wantStart: [][]string{{"start db1"}, {"start api3", "start api1"}, {"start web1"}}},
 		{desc: "selection order does not matter", services: []string{"db", "web", "api"},
-			wantStop:  []string{"stop web1", "stop api1", "stop api3", "stop db1"},
-			wantStart: []string{"start db1", "start api3", "start api1", "start web1"}},
+			wantStop:  [][]string{{"stop web1"}, {"stop api1", "stop api3"}, {"stop db1"}},
+			wantStart: [][]string{{"start db1"}, {"start api3", "start api1"}, {"start web1"}}},
 		{desc: "only db", services: []string{"db"},
-			wantStop: []string{"stop db1"}, wantStart: []string{"start db1"}},
+			wantStop: [][]string{{"stop db1"}}, wantStart: [][]string{{"start db1"}}},
 		{desc: "only stopped containers", services: []string{"cache", "idle"}},
 		{desc: "none", services: nil},
 	}
@@ -130,17 +150,47 @@ func TestStopProject(t *testing.T) {
 			if restart == nil {
 				t.Fatal("no restart func")
 			}
-			if !reflect.DeepEqual(eng.calls, tt.wantStop) {
+			if !inLevels(eng.calls, tt.wantStop...) {
 				t.Errorf("stops %v, want %v", eng.calls, tt.wantStop)
 			}
 			eng.calls = nil
 			if err := restart(); err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(eng.calls, tt.wantStart) {
+			if !inLevels(eng.calls, tt.wantStart...) {
 				t.Errorf("starts %v, want %v", eng.calls, tt.wantStart)
 			}
 		})
+	}
+}
+
+// The containers of one level stop at once, as compose stops them: the
+// stop of api1 waits until api3's has begun.
+func TestStopProjectStopsALevelAtOnce(t *testing.T) {
+	p := stopFixture()
+	api3 := make(chan struct{})
+	var waited error
+	eng := &fakeEngine{onStop: func(id string) {
+		switch id {
+		case "api3":
+			close(api3)
+		case "api1":
+			select {
+			case <-api3:
+			case <-time.After(10 * time.Second):
+				waited = errors.New("api3 was not being stopped while api1 was")
+			}
+		}
+	}}
+	restart, err := stopProject(context.Background(), eng, p, p.Services, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited != nil {
+		t.Error(waited)
+	}
+	if err := restart(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -182,15 +232,22 @@ func TestStopProjectCancelledWhileStopping(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	if want := []string{"stop web1", "stop api1"}; !reflect.DeepEqual(eng.calls, want) {
-		t.Errorf("stops %v, want %v", eng.calls, want)
+	// api3, of api1's level, may have been stopped at the same time; db1
+	// never is.
+	stops := eng.calls
+	if !inLevels(stops, []string{"stop web1"}, []string{"stop api1"}) && !inLevels(stops, []string{"stop web1"}, []string{"stop api1", "stop api3"}) {
+		t.Errorf("stops %v, want web1, then api1 (and perhaps api3)", stops)
 	}
 	eng.calls = nil
 	if err := restart(); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"start api1", "start web1"}; !reflect.DeepEqual(eng.calls, want) {
-		t.Errorf("starts %v, want %v", eng.calls, want)
+	var want []string
+	for _, c := range stops[1:] {
+		want = append(want, "start "+strings.TrimPrefix(c, "stop "))
+	}
+	if !inLevels(eng.calls, want, []string{"start web1"}) {
+		t.Errorf("starts %v, want %v then web1: what was stopped", eng.calls, want)
 	}
 }
 
@@ -201,16 +258,16 @@ func TestStopProjectStopError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "timeout stopping") || !strings.Contains(err.Error(), "api") {
 		t.Fatalf("err = %v", err)
 	}
-	if want := []string{"stop web1", "stop api1", "stop api3"}; !reflect.DeepEqual(eng.calls, want) {
-		t.Errorf("stops %v, want %v: nothing stopped after an error", eng.calls, want)
+	if !inLevels(eng.calls, []string{"stop web1"}, []string{"stop api1", "stop api3"}) {
+		t.Errorf("stops %v, want web1, api1 and api3: nothing stopped after an error", eng.calls)
 	}
 	eng.calls = nil
 	if err := restart(); err != nil {
 		t.Fatal(err)
 	}
 	// The one that failed to stop may have stopped: it is started too.
-	if want := []string{"start api3", "start api1", "start web1"}; !reflect.DeepEqual(eng.calls, want) {
-		t.Errorf("starts %v, want %v", eng.calls, want)
+	if !inLevels(eng.calls, []string{"start api3", "start api1"}, []string{"start web1"}) {
+		t.Errorf("starts %v", eng.calls)
 	}
 }
 
@@ -227,8 +284,8 @@ func TestStopProjectStartError(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 	// The others are started all the same.
-	if want := []string{"start db1", "start api3", "start api1", "start web1"}; !reflect.DeepEqual(eng.calls, want) {
-		t.Errorf("starts %v, want %v", eng.calls, want)
+	if !inLevels(eng.calls, []string{"start db1"}, []string{"start api3", "start api1"}, []string{"start web1"}) {
+		t.Errorf("starts %v", eng.calls)
 	}
 }
 

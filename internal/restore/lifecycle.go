@@ -32,74 +32,66 @@ type containerInspector interface {
 	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
 }
 
-// stopServices stops the running containers of services, dependents first.
+// stopServices stops the running containers of services, dependents
+// first: as compose does, every container of one level of the dependency
+// graph at once, each with its own stop signal and grace period.
 func stopServices(ctx context.Context, eng lifecycle, services []*project.Service, log *slog.Logger) error {
-	for i := len(services) - 1; i >= 0; i-- {
-		s := services[i]
-		for _, c := range s.Containers {
-			if !c.Running {
-				continue
-			}
-			log.Info("stopping container", "service", s.Name, "container", c.Name)
-			if err := eng.StopContainer(ctx, c.ID, nil); err != nil {
-				return fmt.Errorf("stopping service %s: %w", s.Name, err)
-			}
+	return project.InLevels(services, true, false, func(s *project.Service, c project.Container) error {
+		if !c.Running {
+			return nil
 		}
-	}
-	return nil
+		log.Info("stopping container", "service", s.Name, "container", c.Name)
+		if err := eng.StopContainer(ctx, c.ID, nil); err != nil {
+			return fmt.Errorf("stopping service %s: %w", s.Name, err)
+		}
+		return nil
+	})
 }
 
 // settle brings every container of p to the state want says (running or
-// not): it starts those that should run, dependencies first, waiting until
-// each is ready (healthy, when it has a health check) before starting what
-// depends on it; then it stops those that should not run, dependents first.
+// not): it starts those that should run, dependencies first, a level of
+// the dependency graph at a time, waiting until each is ready (healthy,
+// when it has a health check) before starting the next level; then it
+// stops those that should not run, dependents first.
 func settle(ctx context.Context, api containerInspector, eng lifecycle, p *project.Project, want func(project.Container) bool, readyTimeout time.Duration, log *slog.Logger) error {
-	var errs []error
-	for _, s := range p.Services {
-		for _, c := range s.Containers {
-			if !want(c) {
-				continue
-			}
-			running, err := isRunning(ctx, api, c.ID)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if !running {
-				log.Info("starting container", "service", s.Name, "container", c.Name)
-				if err := eng.StartContainer(ctx, c.ID); err != nil {
-					errs = append(errs, fmt.Errorf("service %s: %w (start it with docker compose start %s)", s.Name, err, s.Name))
-					continue
-				}
-			}
-			wctx, cancel := context.WithTimeout(ctx, readyTimeout)
-			err = eng.WaitReady(wctx, c.ID)
-			cancel()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("service %s: %w", s.Name, err))
+	startErr := project.InLevels(p.Services, false, true, func(s *project.Service, c project.Container) error {
+		if !want(c) {
+			return nil
+		}
+		running, err := isRunning(ctx, api, c.ID)
+		if err != nil {
+			return err
+		}
+		if !running {
+			log.Info("starting container", "service", s.Name, "container", c.Name)
+			if err := eng.StartContainer(ctx, c.ID); err != nil {
+				return fmt.Errorf("service %s: %w (start it with docker compose start %s)", s.Name, err, s.Name)
 			}
 		}
-	}
-	for i := len(p.Services) - 1; i >= 0; i-- {
-		s := p.Services[i]
-		for _, c := range s.Containers {
-			if want(c) {
-				continue
-			}
-			running, err := isRunning(ctx, api, c.ID)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if running {
-				log.Info("stopping container", "service", s.Name, "container", c.Name)
-				if err := eng.StopContainer(ctx, c.ID, nil); err != nil {
-					errs = append(errs, fmt.Errorf("service %s: %w", s.Name, err))
-				}
+		wctx, cancel := context.WithTimeout(ctx, readyTimeout)
+		defer cancel()
+		if err := eng.WaitReady(wctx, c.ID); err != nil {
+			return fmt.Errorf("service %s: %w", s.Name, err)
+		}
+		return nil
+	})
+	stopErr := project.InLevels(p.Services, true, true, func(s *project.Service, c project.Container) error {
+		if want(c) {
+			return nil
+		}
+		running, err := isRunning(ctx, api, c.ID)
+		if err != nil {
+			return err
+		}
+		if running {
+			log.Info("stopping container", "service", s.Name, "container", c.Name)
+			if err := eng.StopContainer(ctx, c.ID, nil); err != nil {
+				return fmt.Errorf("service %s: %w", s.Name, err)
 			}
 		}
-	}
-	return errors.Join(errs...)
+		return nil
+	})
+	return errors.Join(startErr, stopErr)
 }
 
 func isRunning(ctx context.Context, api containerInspector, id string) (bool, error) {
@@ -113,26 +105,32 @@ func isRunning(ctx context.Context, api containerInspector, id string) (bool, er
 // startForLoad starts the stopped containers of the database services to
 // load and waits until they accept connections.
 func startForLoad(ctx context.Context, api containerInspector, eng lifecycle, pl *plan, readyTimeout time.Duration, log *slog.Logger) error {
+	var toStart []*project.Service
 	for _, s := range pl.p.Services {
-		if !pl.loaded[s.Name] || s.Running() || len(s.Containers) == 0 {
-			continue
+		if pl.loaded[s.Name] && !s.Running() && len(s.Containers) > 0 {
+			toStart = append(toStart, s)
 		}
-		c := s.Containers[0]
+	}
+	err := project.InLevels(toStart, false, false, func(s *project.Service, c project.Container) error {
+		if c.ID != s.Containers[0].ID {
+			return nil
+		}
 		log.Info("starting database container to load it", "service", s.Name, "container", c.Name)
 		if err := eng.StartContainer(ctx, c.ID); err != nil {
 			return fmt.Errorf("starting database service %s: %w", s.Name, err)
 		}
 		wctx, cancel := context.WithTimeout(ctx, readyTimeout)
-		err := eng.WaitReady(wctx, c.ID)
-		cancel()
-		if err != nil {
+		defer cancel()
+		if err := eng.WaitReady(wctx, c.ID); err != nil {
 			return fmt.Errorf("database service %s: %w", s.Name, err)
 		}
-		for i := range s.Containers {
-			if s.Containers[i].ID == c.ID {
-				s.Containers[i].Running = true
-			}
-		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, s := range toStart {
+		s.Containers[0].Running = true
 	}
 	return nil
 }
