@@ -29,7 +29,7 @@ with their ownership and modes. The archive is written to ./backups/ unless -o
 says otherwise, under a temporary name until it is complete.`,
 		Flags: append(append(projectFlags(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o", "to"}, Usage: "Write the archive to `FILE`, into a folder, to s3://BUCKET/PREFIX/ (or a name there), or to stdout with -"},
-			&cli.StringFlag{Name: "compression", Value: string(archive.Zstd), Usage: "Archive compression: zstd, gzip or none"},
+			&cli.StringFlag{Name: "compression", Value: string(archive.Zstd), Usage: "Archive compression: zstd, gzip or none; zstd:LEVEL (1-22) or gzip:LEVEL (1-9) for smaller or faster archives"},
 			&cli.StringSliceFlag{Name: "exclude-table", Usage: "Leave out tables matching `PATTERN` (db.table for MySQL, db.schema.table for PostgreSQL; globs)"},
 			&cli.StringSliceFlag{Name: "exclude-table-data", Usage: "Keep the structure but leave out the rows of tables matching `PATTERN`"},
 			&cli.BoolFlag{Name: "stop", Usage: "Cold backup: stop the services, copy every volume raw (databases included), start them again"},
@@ -49,12 +49,17 @@ says otherwise, under a temporary name until it is complete.`,
 			if err != nil {
 				return err
 			}
+			comp, level, err := archive.ParseCompression(c.String("compression"))
+			if err != nil {
+				return err
+			}
 			opts := backup.Options{
+				CompressionLevel:  level,
 				Storage:           cfg,
 				Project:           projectOptions(c),
 				Services:          c.Args().Slice(),
 				Output:            c.String("output"),
-				Compression:       archive.Compression(c.String("compression")),
+				Compression:       comp,
 				ExcludeTable:      c.StringSlice("exclude-table"),
 				ExcludeTableData:  c.StringSlice("exclude-table-data"),
 				Stop:              c.Bool("stop"),

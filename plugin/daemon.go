@@ -42,7 +42,7 @@ func daemonFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "run-now", Usage: "Also back up once at start"},
 		&cli.StringSliceFlag{Name: "project", Usage: "Back up project `NAME` (repeatable; default: the compose project the daemon's own container belongs to)"},
 		&cli.StringFlag{Name: "to", Aliases: []string{"o", "output"}, Usage: "Where archives go: a `FOLDER`, file:///path or s3://BUCKET/PREFIX (required)"},
-		&cli.StringFlag{Name: "compression", Value: string(archive.Zstd), Usage: "Archive compression: zstd, gzip or none"},
+		&cli.StringFlag{Name: "compression", Value: string(archive.Zstd), Usage: "Archive compression: zstd, gzip or none; zstd:LEVEL (1-22) or gzip:LEVEL (1-9)"},
 		&cli.StringSliceFlag{Name: "exclude-table", Usage: "Leave out tables matching `PATTERN`"},
 		&cli.StringSliceFlag{Name: "exclude-table-data", Usage: "Keep the structure but leave out the rows of tables matching `PATTERN`"},
 		&cli.BoolFlag{Name: "stop", Usage: "Cold backups: stop the services, copy every volume raw, start them again"},
@@ -175,11 +175,9 @@ func setupDaemon(c *cli.Context) (*daemonSetup, error) {
 		return nil, err
 	}
 	s.output = l.String() + "/"
-	comp := archive.Compression(c.String("compression"))
-	switch comp {
-	case archive.Zstd, archive.Gzip, archive.None:
-	default:
-		return nil, fmt.Errorf("--compression (BACKUP_COMPRESSION) %q: use zstd, gzip or none", comp)
+	comp, level, err := archive.ParseCompression(c.String("compression"))
+	if err != nil {
+		return nil, fmt.Errorf("--compression (BACKUP_COMPRESSION): %w", err)
 	}
 	rs, err := crypt.Recipients(c.StringSlice("encrypt-to"), c.String("recipients-file"), c.String("passphrase-file"))
 	if err != nil {
@@ -219,6 +217,7 @@ func setupDaemon(c *cli.Context) (*daemonSetup, error) {
 		Storage:           cfg,
 		Output:            s.output,
 		Compression:       comp,
+		CompressionLevel:  level,
 		ExcludeTable:      c.StringSlice("exclude-table"),
 		ExcludeTableData:  c.StringSlice("exclude-table-data"),
 		Stop:              c.Bool("stop"),

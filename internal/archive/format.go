@@ -1,5 +1,11 @@
 package archive
 
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
 // Format constants: the names and layout every writer and reader of
 // docker-backup archives agrees on. docs/FORMAT.md describes them for people.
 const (
@@ -36,6 +42,38 @@ const (
 	Gzip Compression = "gzip"
 	None Compression = "none"
 )
+
+// ParseCompression reads a compression setting: zstd, gzip or none, and
+// for zstd and gzip an optional level after a colon (zstd:1 to zstd:22,
+// gzip:1 to gzip:9); level 0 is the compressor's default.
+func ParseCompression(s string) (Compression, int, error) {
+	name, lvl, hasLevel := strings.Cut(strings.ToLower(strings.TrimSpace(s)), ":")
+	c := Compression(name)
+	if name == "" {
+		c = Zstd
+	}
+	maxLevel := 0
+	switch c {
+	case Zstd:
+		maxLevel = 22
+	case Gzip:
+		maxLevel = 9
+	case None:
+	default:
+		return "", 0, fmt.Errorf("unknown compression %q: use zstd, gzip or none, with a level for zstd (zstd:1 to zstd:22) and gzip (gzip:1 to gzip:9)", s)
+	}
+	if !hasLevel {
+		return c, 0, nil
+	}
+	level, err := strconv.Atoi(lvl)
+	if err != nil || level < 1 || level > maxLevel {
+		if maxLevel == 0 {
+			return "", 0, fmt.Errorf("compression %q: none takes no level", s)
+		}
+		return "", 0, fmt.Errorf("compression %q: the level of %s goes from 1 to %d", s, c, maxLevel)
+	}
+	return c, level, nil
+}
 
 // Ext is the file name extension for archives of this compression.
 func (c Compression) Ext() string {

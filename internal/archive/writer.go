@@ -67,6 +67,13 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // Zstd uses an encoder with runtime.NumCPU() concurrency, gzip a parallel
 // (pgzip) compressor with NumCPU blocks of 1 MiB.
 func NewWriter(w io.Writer, c Compression) (*Writer, error) {
+	return NewWriterLevel(w, c, 0)
+}
+
+// NewWriterLevel is NewWriter at a compression level (ParseCompression);
+// 0 for the compressor's default. zstd's levels are mapped onto the
+// encoder's four speeds, as zstd.EncoderLevelFromZstd does.
+func NewWriterLevel(w io.Writer, c Compression, level int) (*Writer, error) {
 	if c == "" {
 		c = Zstd
 	}
@@ -79,15 +86,23 @@ func NewWriter(w io.Writer, c Compression) (*Writer, error) {
 	}
 	switch c {
 	case Zstd:
+		speed := zstd.SpeedDefault
+		if level > 0 {
+			speed = zstd.EncoderLevelFromZstd(level)
+		}
 		enc, err := zstd.NewWriter(aw.count,
 			zstd.WithEncoderConcurrency(runtime.NumCPU()),
-			zstd.WithEncoderLevel(zstd.SpeedDefault))
+			zstd.WithEncoderLevel(speed))
 		if err != nil {
 			return nil, fmt.Errorf("start zstd compressor: %w", err)
 		}
 		aw.comp = enc
 	case Gzip:
-		gz, err := pgzip.NewWriterLevel(aw.count, pgzip.DefaultCompression)
+		gzLevel := pgzip.DefaultCompression
+		if level > 0 {
+			gzLevel = level
+		}
+		gz, err := pgzip.NewWriterLevel(aw.count, gzLevel)
 		if err != nil {
 			return nil, fmt.Errorf("start gzip compressor: %w", err)
 		}

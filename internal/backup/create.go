@@ -40,8 +40,11 @@ type Options struct {
 	Project  project.Options
 	Services []string
 	// Output: "" for ./backups/<name>, "-" for stdout, a folder or a file.
-	Output           string
-	Compression      archive.Compression
+	Output      string
+	Compression archive.Compression
+	// CompressionLevel is the compressor's level (archive.ParseCompression);
+	// 0 for its default.
+	CompressionLevel int
 	ExcludeTable     []string
 	ExcludeTableData []string
 	// Stop takes a cold backup: services stopped, volumes copied raw.
@@ -324,7 +327,7 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 			}
 			sink = enc
 		}
-		w, err := archive.NewWriter(sink, opts.Compression)
+		w, err := archive.NewWriterLevel(sink, opts.Compression, opts.CompressionLevel)
 		if err != nil {
 			return err
 		}
