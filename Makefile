@@ -79,6 +79,7 @@ bench:
 	bash bench/s3.sh
 	bash bench/daemon.sh
 	bash bench/export.sh
+	bash bench/stops.sh
 
 # Each fuzz target for FUZZTIME; found crashers land in testdata/fuzz/ and
 # then run with every go test. FUZZMINIMIZE bounds the minimizing of each

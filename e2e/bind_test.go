@@ -66,7 +66,7 @@ func TestBindMountsMariaDB(t *testing.T) {
 	files := mariadbProject(t)
 	c := files["compose.yaml"]
 	c = strings.Replace(c, "      - dbdata:/var/lib/mysql\n", "      - ./data/db:/var/lib/mysql\n", 1)
-	c = strings.Replace(c, "      - appdata:/srv/data\n", "      - ./data/files:/srv/files\n      - ./config/app.conf:/etc/app.conf:ro\n      - /var/run/docker.sock:/var/run/docker.sock\n", 1)
+	c = strings.Replace(c, "      - appdata:/srv/data\n", "      - ./data/files:/srv/files\n      - ./config/app.conf:/etc/app.conf:ro\n      - /var/run/docker.sock:/var/run/docker.sock\n      - .:/project:ro\n", 1)
 	c = strings.Replace(c, "volumes:\n  dbdata:\n  appdata:\n", "", 1)
 	files["compose.yaml"] = c
 	files["config/app.conf"] = "listen = 8080\n"
@@ -88,15 +88,31 @@ func TestBindMountsMariaDB(t *testing.T) {
 	}
 	dir := extract(t, archives[0])
 	m := readManifest(t, dir)
-	var filesVol, confVol *archive.Volume
+	var filesVol, confVol, projVol *archive.Volume
 	for i, v := range m.Volumes {
 		switch v.EngineName {
 		case filepath.Join(p.Dir, "data/files"):
 			filesVol = &m.Volumes[i]
 		case filepath.Join(p.Dir, "config/app.conf"):
 			confVol = &m.Volumes[i]
+		case p.Dir:
+			projVol = &m.Volumes[i]
 		default:
-			t.Errorf("archived %s (%s): only the files folder and the config file should be", v.Name, v.EngineName)
+			t.Errorf("archived %s (%s): only the files folder, the config file and the project folder should be", v.Name, v.EngineName)
+		}
+	}
+	// The project folder, bind-mounted in the app, holds the database's
+	// live files and the archives: neither is in it.
+	if projVol == nil {
+		t.Fatalf("volumes %+v: no project folder", m.Volumes)
+	}
+	projDir := filepath.Join(dir, archive.VolumesDir, projVol.Name)
+	if _, err := os.Stat(filepath.Join(projDir, "compose.yaml")); err != nil {
+		t.Errorf("the project folder's tree lacks compose.yaml: %v", err)
+	}
+	for _, left := range []string{"backups", "data/db"} {
+		if _, err := os.Stat(filepath.Join(projDir, left)); err == nil {
+			t.Errorf("the project folder's tree holds %s", left)
 		}
 	}
 	if filesVol == nil || confVol == nil {

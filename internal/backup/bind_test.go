@@ -35,6 +35,19 @@ func TestCollectVolumesLeavesLiveDataFoldersToTheDump(t *testing.T) {
 	if len(notes) != 2 || !strings.Contains(notes[0], "bind mount /p/data/db of database service db holds the server's live files") {
 		t.Errorf("notes %q", notes)
 	}
+	// The project folder, bind-mounted in an app, without them.
+	app := &project.Service{Name: "app", Image: "app", Containers: []project.Container{{ID: "a", ImageID: "img", Running: true}},
+		Volumes: []project.Mount{{Name: "/p", Target: "/app", Bind: true}}}
+	jobs, notes = collectVolumes([]*project.Service{db, app}, nil, []*database{d}, Options{IncludeBindMounts: true})
+	var proj *volumeJob
+	for _, j := range jobs {
+		if j.name == "/p" {
+			proj = j
+		}
+	}
+	if proj == nil || strings.Join(proj.exclude, ",") != "data/db,data/custom" || !strings.Contains(strings.Join(notes, "\n"), "the database's live files in /p/data/db are left out") {
+		t.Errorf("project folder: %+v, notes %q", proj, notes)
+	}
 	jobs, _ = collectVolumes([]*project.Service{db}, nil, []*database{d}, Options{IncludeBindMounts: true, Stop: true})
 	if len(jobs) != 3 || !jobs[2].raw {
 		t.Errorf("cold: jobs %+v", jobs)
@@ -136,5 +149,35 @@ func TestFileTree(t *testing.T) {
 	ft = &fileTree{Reader: tar.NewReader(&b), name: "app.conf"}
 	if _, err := ft.Next(); err == nil || errors.Is(err, io.EOF) {
 		t.Errorf("a folder where a file was: %v", err)
+	}
+}
+
+// A bind-mounted folder that holds the archives' folder is archived
+// without it.
+func TestExcludeTree(t *testing.T) {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, n := range []string{"./", "./src/", "./src/a.js", "./backups/", "./backups/x.tar.zst", "./backups-old", "./backupsx/"} {
+		typ := byte(tar.TypeReg)
+		if strings.HasSuffix(n, "/") {
+			typ = tar.TypeDir
+		}
+		_ = tw.WriteHeader(&tar.Header{Name: n, Typeflag: typ, Size: 0})
+	}
+	_ = tw.Close()
+	et := &excludeTree{TreeReader: tar.NewReader(&b), dirs: []string{"backups", "src/deep"}}
+	var got []string
+	for {
+		hdr, err := et.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, hdr.Name)
+	}
+	if strings.Join(got, " ") != "./ ./src/ ./src/a.js ./backups-old ./backupsx/" {
+		t.Errorf("entries %v", got)
 	}
 }

@@ -129,7 +129,7 @@ type dockerAPI interface {
 type Engine interface {
 	Exec(ctx context.Context, containerID string, opts engine.ExecOptions) (int, error)
 	ReadVolume(ctx context.Context, image, volume string, fn func(io.Reader) error) error
-	ReadBind(ctx context.Context, image, hostPath string, fn func(io.Reader) error) error
+	ReadBind(ctx context.Context, image, hostPath string, exclude []string, fn func(io.Reader) error) error
 	ReadBindFile(ctx context.Context, image, hostPath string, fn func(io.Reader) error) error
 	StatBind(ctx context.Context, image, hostPath string) (fs.FileMode, error)
 	StopContainer(ctx context.Context, id string, timeout *int) error
@@ -166,6 +166,8 @@ type volumeJob struct {
 	// of a single file.
 	target string
 	file   bool
+	// exclude are folders of the tree left out, relative to its root.
+	exclude []string
 }
 
 // Create backs up a compose project into one archive.
@@ -307,6 +309,17 @@ func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 		return nil, err
 	}
 	res := &Result{Path: dest.final, Project: p.Name, Host: opts.Host, Encrypted: len(opts.Recipients) > 0}
+	// A bind-mounted folder that holds the archives' folder (.:/app)
+	// would hold each archive in the next.
+	if filepath.IsAbs(dest.final) {
+		out := filepath.Dir(dest.final)
+		for _, v := range volumes {
+			if rel, ok := project.RelTo(v.name, out); ok && v.bind && !v.file {
+				v.exclude = append(v.exclude, rel)
+				note("bind mount %s of service %s: the archives' folder %s in it is left out", v.name, strings.Join(v.services, ", "), out)
+			}
+		}
+	}
 	// restart starts what --stop stopped, once, as soon as the data is
 	// read, and in any case before Create returns.
 	var restart func() error
@@ -678,6 +691,7 @@ func collectVolumes(services []*project.Service, skipped map[string]bool, dbs []
 	var jobs []*volumeJob
 	byName := map[string]*volumeJob{}
 	var notes []string
+	var liveBinds []string
 	for _, s := range services {
 		if skipped[s.Name] {
 			continue
@@ -711,6 +725,7 @@ func collectVolumes(services []*project.Service, skipped map[string]bool, dbs []
 					what := "volume"
 					if m.Bind {
 						what = "bind mount"
+						liveBinds = append(liveBinds, m.Name)
 					}
 					notes = append(notes, fmt.Sprintf("%s %s of database service %s holds the server's live files: covered by the database dump, not copied raw (use --stop for a cold copy)", what, volName(m), s.Name))
 					continue
@@ -735,6 +750,16 @@ func collectVolumes(services []*project.Service, skipped map[string]bool, dbs []
 			j := &volumeJob{key: key, name: m.Name, image: img, services: []string{s.Name}, bind: m.Bind, raw: raw, target: m.Target}
 			byName[m.Name] = j
 			jobs = append(jobs, j)
+		}
+	}
+	// A bind-mounted folder that holds a running database's files (the
+	// project folder, .:/app) is archived without them.
+	for _, j := range jobs {
+		for _, live := range liveBinds {
+			if rel, ok := project.RelTo(j.name, live); ok && j.bind && j.name != live {
+				j.exclude = append(j.exclude, rel)
+				notes = append(notes, fmt.Sprintf("bind mount %s of service %s: the database's live files in %s are left out (the dump covers them)", j.name, strings.Join(j.services, ", "), live))
+			}
 		}
 	}
 	sort.SliceStable(jobs, func(i, k int) bool { return jobs[i].key < jobs[k].key })
@@ -849,7 +874,9 @@ func writeVolume(ctx context.Context, eng Engine, w *archive.Writer, v *volumeJo
 	case v.file:
 		read = eng.ReadBindFile
 	case v.bind:
-		read = eng.ReadBind
+		read = func(ctx context.Context, image, hostPath string, fn func(io.Reader) error) error {
+			return eng.ReadBind(ctx, image, hostPath, v.exclude, fn)
+		}
 	}
 	var left leftoverReader
 	err := read(ctx, v.image, v.name, func(r io.Reader) error {
@@ -858,6 +885,9 @@ func writeVolume(ctx context.Context, eng Engine, w *archive.Writer, v *volumeJo
 		var tr archive.TreeReader = &left
 		if v.file {
 			tr = &fileTree{Reader: left.Reader, name: path.Base(v.name)}
+		}
+		if len(v.exclude) > 0 {
+			tr = &excludeTree{TreeReader: tr, dirs: v.exclude}
 		}
 		sum, err = w.WriteTree(ctx, prefix, tr)
 		return err
@@ -957,4 +987,32 @@ func DataRoot(ctx context.Context, api any) string {
 		}
 	}
 	return ""
+}
+
+// excludeTree leaves folders (relative to the tree's root) out of a
+// tree: their entries are skipped, their content never read.
+type excludeTree struct {
+	archive.TreeReader
+	dirs []string
+}
+
+func (e *excludeTree) Next() (*tar.Header, error) {
+	for {
+		hdr, err := e.TreeReader.Next()
+		if err != nil {
+			return hdr, err
+		}
+		if !e.excluded(path.Clean(hdr.Name)) {
+			return hdr, nil
+		}
+	}
+}
+
+func (e *excludeTree) excluded(name string) bool {
+	for _, d := range e.dirs {
+		if d == "." || name == d || strings.HasPrefix(name, d+"/") {
+			return true
+		}
+	}
+	return false
 }

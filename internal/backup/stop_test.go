@@ -57,7 +57,7 @@ func (f *fakeEngine) ReadVolume(context.Context, string, string, func(io.Reader)
 	return errors.New("unexpected ReadVolume")
 }
 
-func (f *fakeEngine) ReadBind(context.Context, string, string, func(io.Reader) error) error {
+func (f *fakeEngine) ReadBind(context.Context, string, string, []string, func(io.Reader) error) error {
 	return errors.New("unexpected ReadBind")
 }
 

@@ -110,3 +110,20 @@ func TestPlaceMounts(t *testing.T) {
 		t.Errorf("volume: %+v", m)
 	}
 }
+
+// The folders a bind mount's read leaves out are never read by tar: it is
+// told so, but for names its patterns would not take literally.
+func TestReadBindExcludes(t *testing.T) {
+	api := newFakeAPI(helperRun{frames: []frame{{data: oneFileTar(t)}}})
+	e := New(api)
+	if err := e.ReadBind(context.Background(), "img", "/srv/shop", []string{"data/db", "back[ups]", "."}, readTar); err != nil {
+		t.Fatal(err)
+	}
+	if len(api.created) != 1 {
+		t.Fatalf("created %d helpers", len(api.created))
+	}
+	got := strings.Join(api.created[0].Entrypoint, " ")
+	if got != "tar -c -f - -C /docker-backup-volume --exclude=./data/db ." {
+		t.Errorf("tar %q", got)
+	}
+}

@@ -117,7 +117,7 @@ func (w *world) ReadVolume(_ context.Context, _ string, volume string, fn func(i
 	return fn(bytes.NewReader(volumeTar("./", content)))
 }
 
-func (w *world) ReadBind(context.Context, string, string, func(io.Reader) error) error {
+func (w *world) ReadBind(context.Context, string, string, []string, func(io.Reader) error) error {
 	return errors.New("no bind mounts here")
 }
 
