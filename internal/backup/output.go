@@ -109,11 +109,15 @@ func (d *destination) fail(ctx context.Context, err error) error {
 	return err
 }
 
-// index writes the archive's index beside it, for ls and prune.
+// index writes the archive's index beside it, for ls and prune. The
+// archive is committed by then: a cancel (SIGTERM to the daemon, Ctrl-C)
+// must not leave it without its index, listed as foreign and never pruned.
 func (d *destination) index(ctx context.Context, m *archive.Manifest, res *Result, safety bool) error {
 	if d.stdout {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	ix := storage.Index{
 		Archive: d.name, Project: m.Project.Name, Host: res.Host, CreatedAt: m.CreatedAt, Size: d.digest.Size(),
 		SHA256: d.digest.SHA256(), Encrypted: res.Encrypted,

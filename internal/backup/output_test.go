@@ -274,3 +274,31 @@ func TestDestinationCommitRace(t *testing.T) {
 		t.Errorf("left %v, want only out.tar", got)
 	}
 }
+
+func TestIndexWrittenAfterACancel(t *testing.T) {
+	// SIGTERM to the daemon right after the commit cancels ctx: the
+	// committed archive must still get its index, or ls calls it foreign
+	// and prune never deletes it.
+	wd := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := openDestination(ctx, "", wd, "shop", testTime, archive.Zstd.Ext(), nil, storage.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.w.Write([]byte("archive bytes"))
+	if err := d.commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	m := &archive.Manifest{Project: archive.Project{Name: "shop"}, CreatedAt: testTime}
+	if err := d.index(ctx, m, &Result{Host: "vm"}, false); err != nil {
+		t.Fatalf("index after a cancel: %v", err)
+	}
+	ix, err := storage.ReadIndex(context.Background(), d.store, d.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ix.Project != "shop" || ix.Host != "vm" || ix.Size != int64(len("archive bytes")) {
+		t.Errorf("index %+v", ix)
+	}
+}

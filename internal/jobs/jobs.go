@@ -237,6 +237,9 @@ func (r *Registry) Run(ctx context.Context, kind, project, trigger string, fn Fu
 }
 
 func (r *Registry) finish(j *Job, ctx context.Context, res any, err error) {
+	// Trimmed before done closes: whoever waited for the job (Run) lists
+	// no more than Keep ended jobs.
+	r.trim(j)
 	ev := event.Event{Type: event.Finished, Time: time.Now()}
 	// The state, the last event, the end and done change at once: whoever
 	// sees one of them sees the others.
@@ -257,7 +260,6 @@ func (r *Registry) finish(j *Job, ctx context.Context, res any, err error) {
 	j.ended = time.Now().UTC()
 	close(j.done)
 	j.mu.Unlock()
-	r.trim()
 }
 
 func (r *Registry) add(j *Job) {
@@ -270,8 +272,9 @@ func (r *Registry) add(j *Job) {
 	r.order = append(r.order, j)
 }
 
-// trim forgets the oldest ended jobs past Keep.
-func (r *Registry) trim() {
+// trim forgets the oldest ended jobs past Keep, counting ending, whose
+// done is about to close, as ended.
+func (r *Registry) trim(ending *Job) {
 	keep := r.Keep
 	if keep == 0 {
 		keep = 50
@@ -281,14 +284,13 @@ func (r *Registry) trim() {
 	ended := 0
 	for i := len(r.order) - 1; i >= 0; i-- {
 		j := r.order[i]
-		select {
-		case <-j.done:
-			ended++
-			if ended > keep {
-				delete(r.jobs, j.ID)
-				r.order = append(r.order[:i], r.order[i+1:]...)
-			}
-		default:
+		if j != ending && !isClosed(j.done) {
+			continue
+		}
+		ended++
+		if ended > keep {
+			delete(r.jobs, j.ID)
+			r.order = append(r.order[:i], r.order[i+1:]...)
 		}
 	}
 }
@@ -353,4 +355,13 @@ func newID() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }

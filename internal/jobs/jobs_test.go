@@ -172,3 +172,15 @@ func TestEndIsSeenAtOnce(t *testing.T) {
 		<-j.Done()
 	}
 }
+
+// Run returns with the registry already trimmed: the daemon's and the
+// API's lists never hold more than Keep ended jobs.
+func TestTrimBeforeRunReturns(t *testing.T) {
+	r := Registry{Keep: 1}
+	for i := range 20000 {
+		r.Run(context.Background(), Backup, "shop", "schedule", func(context.Context, *Job) (any, error) { return nil, nil })
+		if n := len(r.List()); n > 1 {
+			t.Fatalf("run %d: %d jobs listed after Run returned, Keep is 1", i, n)
+		}
+	}
+}
