@@ -642,8 +642,16 @@ func TestStructure(t *testing.T) {
 		}(), ErrInvalid, "part databases/db/appdb.pgdump.000000 is missing"},
 		{"short part before the last", func() []entry {
 			out := append([]entry{}, es[:last]...)
-			return append(out, reg("databases/db/appdb.pgdump.000001", "more"), es[last])
+			return append(out, reg("databases/db/appdb.pgdump.000001", "more"), reg("databases/db/appdb.pgdump.000002", "end"), es[last])
 		}(), ErrInvalid, "every part but the last must be"},
+		{"first part over 8 MiB", func() []entry {
+			out := append([]entry{}, es[:last]...)
+			i := index("databases/db/appdb.pgdump.000000")
+			h := *out[i].hdr
+			h.Size = MaxChunkSize + 1
+			out[i] = entry{&h, make([]byte, MaxChunkSize+1)}
+			return append(out, reg("databases/db/appdb.pgdump.000001", "more"), es[last])
+		}(), ErrInvalid, "every part but the last must be 1 to 8388608 bytes"},
 		{"tree name with ..", insert(reg("volumes/appdata/../../etc/passwd", "x")), ErrInvalid, `path segment ".."`},
 		{"tree entry added", insert(reg("volumes/appdata/new", "x")), ErrChecksum, "volumes/appdata/: checksum mismatch"},
 		{"tree entry mode", func() []entry {
@@ -948,5 +956,51 @@ func TestParts(t *testing.T) {
 	want := "compose/compose.yaml databases/db/globals.sql.000000 databases/db/appdb.pgdump.000000 volumes/appdata/"
 	if !strings.HasPrefix(strings.Join(got, " "), want) || got[len(got)-1] != ManifestName {
 		t.Errorf("entries seen with Parts: %v", got)
+	}
+}
+
+// TestPartSizes: parts are ChunkSize; archives written with the 8 MiB
+// parts of earlier versions still verify.
+func TestPartSizes(t *testing.T) {
+	b := build(t, None, 2*MaxChunkSize+1000)
+	es := readAll(t, b.archive)
+	const dump = "databases/db/appdb.pgdump"
+	var kept []entry
+	first := -1
+	for _, e := range es {
+		if base, _, ok := SplitPart(e.hdr.Name); ok && base == dump {
+			if int64(len(e.data)) != ChunkSize && len(e.data) != len(b.dump)%ChunkSize {
+				t.Fatalf("part %s is %d bytes, want %d", e.hdr.Name, len(e.data), ChunkSize)
+			}
+			if first < 0 {
+				first = len(kept)
+			}
+			continue
+		}
+		kept = append(kept, e)
+	}
+	var old []entry
+	for i := 0; i*MaxChunkSize < len(b.dump); i++ {
+		end := min((i+1)*MaxChunkSize, len(b.dump))
+		old = append(old, entry{&tar.Header{Typeflag: tar.TypeReg, Name: PartName(dump, i), Mode: 0o600, ModTime: mtime}, b.dump[i*MaxChunkSize : end]})
+	}
+	es = append(append(append([]entry{}, kept[:first]...), old...), kept[first:]...)
+	last := len(es) - 1
+	var m map[string]any
+	if err := json.Unmarshal(es[last].data, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range m["files"].([]any) {
+		if f := f.(map[string]any); f["path"] == dump {
+			f["parts"] = len(old)
+		}
+	}
+	d, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es[last] = entry{es[last].hdr, d}
+	if _, err := verifyBytes(t, writeAll(t, es)); err != nil {
+		t.Fatalf("an archive with 8 MiB parts: %v", err)
 	}
 }

@@ -34,7 +34,7 @@ func TestConcurrentStreamsAndTreesInterleaveAndVerify(t *testing.T) {
 	}
 	dumps := map[string][]byte{
 		"databases/db/a.pgdump":   randomData(ChunkSize+12345, 2),
-		"databases/db/b.pgdump":   randomData(2*ChunkSize+1, 3),
+		"databases/db/b.pgdump":   randomData(6*ChunkSize+1, 3),
 		"databases/db2/c.sql":     randomData(777, 4),
 		"databases/db2/users.sql": nil,
 	}
@@ -56,12 +56,17 @@ func TestConcurrentStreamsAndTreesInterleaveAndVerify(t *testing.T) {
 	tarData := tarOf(t, volumeTree())
 	for _, vol := range []string{"one", "two"} {
 		g.Go(func() error {
-			// The trees start once a dump's first part is in the archive, so
-			// that the interleaving does not depend on the machine's load: a
-			// writer that serialised whole streams would still not
-			// interleave.
-			for deadline := time.Now().Add(10 * time.Second); w.Written() < ChunkSize/2 && time.Now().Before(deadline); {
-				time.Sleep(time.Millisecond)
+			// The trees start once the longest dump's first part is in the
+			// archive, so that the interleaving does not depend on the
+			// machine's load: a writer that serialised whole streams would
+			// still not interleave.
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				w.mu.Lock()
+				started := w.entries[PartName("databases/db/b.pgdump", 0)]
+				w.mu.Unlock()
+				if started {
+					break
+				}
 			}
 			s, err := w.WriteTree(ctx, "volumes/"+vol+"/", tar.NewReader(slowReader{bytes.NewReader(tarData)}))
 			if err != nil {

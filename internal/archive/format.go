@@ -26,9 +26,14 @@ const (
 
 	// ChunkSize bounds the memory a stream of unknown length (a database
 	// dump) needs: tar headers carry sizes, so such a stream is written as
-	// numbered parts of at most ChunkSize bytes: NAME.000000, NAME.000001...
-	// `cat NAME.* ` gives the stream back.
-	ChunkSize = 8 << 20
+	// numbered parts of ChunkSize bytes: NAME.000000, NAME.000001...
+	// `cat NAME.* ` gives the stream back. Each concurrent stream holds one
+	// part in memory; 2 MiB keeps a create within its memory budget and
+	// still allows streams of 2 TiB (maxParts).
+	ChunkSize = 2 << 20
+	// MaxChunkSize is the largest part a reader accepts: archives written
+	// before ChunkSize shrank have 8 MiB parts.
+	MaxChunkSize = 8 << 20
 
 	// PartSuffixDigits is the width of the part number.
 	PartSuffixDigits = 6

@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 func TestParseCompression(t *testing.T) {
@@ -58,6 +60,32 @@ func TestWriterLevel(t *testing.T) {
 		}
 		if sizes[1] <= sizes[9] {
 			t.Errorf("%s: level 1 made %d bytes, level 9 %d", c, sizes[1], sizes[9])
+		}
+	}
+}
+
+// The default and fast levels use zstd's own 2 MiB window, which readers
+// with little memory need and which keeps the encoder small; the strong
+// levels keep a larger one.
+func TestZstdWindow(t *testing.T) {
+	for level, want := range map[int]uint64{0: fastWindow, 1: fastWindow, 3: fastWindow, 19: 8 << 20} {
+		var b bytes.Buffer
+		w, err := NewWriterLevel(&b, Zstd, level)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.WriteStream(context.Background(), "databases/db/x.sql", bytes.NewReader(randomData(3<<20, 1))); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(&Manifest{}); err != nil {
+			t.Fatal(err)
+		}
+		var h zstd.Header
+		if err := h.Decode(b.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		if h.WindowSize != want {
+			t.Errorf("zstd:%d: window %d, want %d", level, h.WindowSize, want)
 		}
 	}
 }

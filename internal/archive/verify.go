@@ -23,7 +23,8 @@ const maxProblems = 20
 
 // Verify reads a whole archive once, streaming, and checks it against its
 // manifest.json: every file's size and SHA-256 (parts joined in order,
-// numbered from 000000, all but the last exactly ChunkSize), every volume
+// numbered from 000000, all but the last of one size of at most
+// MaxChunkSize), every volume
 // tree's entries, bytes and digest, that every entry is listed and nothing
 // listed is missing, and that manifest.json is the last entry with a format
 // version this code reads. Memory stays bounded: it keeps one hash per
@@ -176,6 +177,7 @@ type seenFile struct {
 type seenParts struct {
 	first    string // entry name of the first part seen
 	count    int    // parts seen
+	partSize int64  // the first part's size, which all but the last share
 	lastSize int64
 	size     int64
 	h        hash.Hash
@@ -307,9 +309,12 @@ func (v *verifier) fileEntry(hdr *tar.Header) error {
 			p.broken = fmt.Errorf("%w: duplicate entry %s", ErrInvalid, name)
 		case i > p.count:
 			p.broken = fmt.Errorf("%w: %s: part %s is missing (next entry is %s)", ErrInvalid, base, PartName(base, p.count), name)
-		case p.count > 0 && p.lastSize != ChunkSize:
-			p.broken = fmt.Errorf("%w: %s: part %s is %d bytes; every part but the last must be %d bytes",
-				ErrInvalid, base, PartName(base, p.count-1), p.lastSize, ChunkSize)
+		case p.count == 1 && (p.lastSize <= 0 || p.lastSize > MaxChunkSize):
+			p.broken = fmt.Errorf("%w: %s: part %s is %d bytes; every part but the last must be 1 to %d bytes",
+				ErrInvalid, base, PartName(base, 0), p.lastSize, MaxChunkSize)
+		case p.count > 1 && p.lastSize != p.partSize:
+			p.broken = fmt.Errorf("%w: %s: part %s is %d bytes; every part but the last must be %d bytes, as the first",
+				ErrInvalid, base, PartName(base, p.count-1), p.lastSize, p.partSize)
 		}
 		var extra io.Writer
 		if p.broken == nil {
@@ -323,6 +328,9 @@ func (v *verifier) fileEntry(hdr *tar.Header) error {
 			return err
 		}
 		if p.broken == nil {
+			if p.count == 1 {
+				p.partSize = p.lastSize
+			}
 			p.count++
 			p.lastSize = n
 			p.size += n

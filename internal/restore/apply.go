@@ -178,6 +178,9 @@ type dispatcher struct {
 	dbs        map[string]*dbSink
 	parts      map[string]int
 	files      map[string]archive.File
+	// buf copies every entry: io.Copy would allocate one per file, and a
+	// volume has thousands.
+	buf []byte
 }
 
 // The archive was verified before the restore, but it is read again to
@@ -205,6 +208,13 @@ type dumpStream struct {
 	got   int
 	h     hash.Hash
 	size  int64
+}
+
+func (d *dispatcher) copyBuf() []byte {
+	if d.buf == nil {
+		d.buf = make([]byte, 128<<10)
+	}
+	return d.buf
 }
 
 func (d *dispatcher) run(ar *archive.Reader) error {
@@ -301,7 +311,7 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 	sum := ""
 	if out.Typeflag == tar.TypeReg {
 		h := sha256.New()
-		if _, err := io.Copy(io.MultiWriter(s.tw, h), r); err != nil {
+		if _, err := io.CopyBuffer(io.MultiWriter(s.tw, h), r, d.copyBuf()); err != nil {
 			return fmt.Errorf("restoring volume %s: %w", name, err)
 		}
 		sum = hex.EncodeToString(h.Sum(nil))
@@ -355,7 +365,7 @@ func (d *dispatcher) dumpEntry(hdr *tar.Header, r io.Reader) error {
 	} else if s.cur == nil || s.cur.dump.Path != base || part != s.cur.got {
 		return fmt.Errorf("%w: part %s is out of order", archive.ErrInvalid, hdr.Name)
 	}
-	n, err := io.Copy(io.MultiWriter(s.cur.p, s.cur.h), r)
+	n, err := io.CopyBuffer(io.MultiWriter(s.cur.p, s.cur.h), r, d.copyBuf())
 	s.cur.size += n
 	if err != nil {
 		return err
@@ -379,7 +389,9 @@ func (d *dispatcher) dumpEntry(hdr *tar.Header, r io.Reader) error {
 func (d *dispatcher) load(db *dbTarget, streams <-chan *dumpStream) error {
 	var failed error
 	for st := range streams {
-		if failed != nil {
+		// After a failure here or elsewhere (a volume), no load starts:
+		// the restore is being rolled back.
+		if failed != nil || d.ctx.Err() != nil {
 			st.p.CloseRead(errAborted)
 			continue
 		}

@@ -8,11 +8,32 @@ import (
 // chunkSize and chunkSlots size the buffer between the archive pass and
 // each loader: enough that a loader busy for a moment (a volume's files
 // being created, an index being built) does not stall the others, bounded
-// so that memory stays small.
+// so that memory stays small: a loader holds at most chunkSlots+2 chunks.
 const (
-	chunkSize  = 1 << 20
-	chunkSlots = 8
+	chunkSize  = 512 << 10
+	chunkSlots = 4
 )
+
+// freeChunks keeps chunks the loaders have read for the next writes: a
+// restore streams gigabytes through a few megabytes, and fresh chunks
+// would each be zeroed and collected.
+var freeChunks = make(chan []byte, 8)
+
+func getChunk() []byte {
+	select {
+	case c := <-freeChunks:
+		return c[:0]
+	default:
+		return make([]byte, 0, chunkSize)
+	}
+}
+
+func putChunk(c []byte) {
+	select {
+	case freeChunks <- c:
+	default:
+	}
+}
 
 // chunkPipe is an io.Pipe with a bounded buffer: writes return once their
 // data is buffered, reads take it in order. The writer ends the stream with
@@ -26,7 +47,8 @@ type chunkPipe struct {
 	werr   error // what reads return after the last chunk
 	rerr   error
 	buf    []byte // the writer's partial chunk
-	cur    []byte // the reader's current chunk
+	cur    []byte // what is left to read of the reader's current chunk
+	full   []byte // the reader's current chunk, whole, to reuse
 }
 
 func newChunkPipe() *chunkPipe {
@@ -37,7 +59,7 @@ func (p *chunkPipe) Write(b []byte) (int, error) {
 	n := 0
 	for len(b) > 0 {
 		if p.buf == nil {
-			p.buf = make([]byte, 0, chunkSize)
+			p.buf = getChunk()
 		}
 		k := copy(p.buf[len(p.buf):cap(p.buf)], b)
 		p.buf = p.buf[:len(p.buf)+k]
@@ -92,12 +114,16 @@ func (p *chunkPipe) Close() error {
 
 func (p *chunkPipe) Read(b []byte) (int, error) {
 	for len(p.cur) == 0 {
+		if p.full != nil {
+			putChunk(p.full)
+			p.full = nil
+		}
 		select {
 		case c, ok := <-p.ch:
 			if !ok {
 				return 0, p.werr
 			}
-			p.cur = c
+			p.cur, p.full = c, c
 		case <-p.closed:
 			return 0, p.rerr
 		}
