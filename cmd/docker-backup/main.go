@@ -5,12 +5,12 @@ package main
 import (
 	"os"
 	"runtime"
-	"runtime/debug"
 
 	// An image FROM scratch has no CA certificates; these compiled-in roots
 	// are used only when the system has none, so TLS to S3 still verifies.
 	_ "golang.org/x/crypto/x509roots/fallback"
 
+	"github.com/docker-backup/docker-backup/internal/memlimit"
 	"github.com/docker-backup/docker-backup/plugin"
 )
 
@@ -28,8 +28,6 @@ func init() {
 }
 
 func main() {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
-	}
+	memlimit.Init(memoryLimit)
 	os.Exit(plugin.Main())
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
+
+	"github.com/docker-backup/docker-backup/internal/memlimit"
 )
 
 // S3Config is how to reach an S3-compatible service, as the AWS tools are
@@ -317,7 +319,9 @@ func (s *S3) Create(ctx context.Context, name string) (Upload, error) {
 	if err != nil {
 		return nil, s.wrap(err, name)
 	}
-	return &s3Upload{s: s, ctx: ctx, name: name, key: key, id: id, opts: opts, plan: newPartPlan(s.cfg.PartSize, s.cfg.MaxParts)}, nil
+	plan := newPartPlan(s.cfg.PartSize, s.cfg.MaxParts)
+	// Two parts in memory: the process's memory limit makes room for them.
+	return &s3Upload{s: s, ctx: ctx, name: name, key: key, id: id, opts: opts, plan: plan, release: memlimit.Reserve(2 * plan.unit)}, nil
 }
 
 // partPlan sizes the parts of an upload whose size is not known: a part
@@ -374,6 +378,7 @@ type s3Upload struct {
 	parts    []minio.CompletePart
 	err      error
 	done     bool
+	release  func() // gives back the memory limit's room for the parts
 }
 
 type partResult struct {
@@ -491,6 +496,7 @@ func (u *s3Upload) Commit(ctx context.Context) error {
 	}
 	u.done = true
 	u.buf, u.spare = nil, nil
+	u.release()
 	return nil
 }
 
@@ -511,6 +517,7 @@ func (u *s3Upload) abort(ctx context.Context) error {
 	// (at once when the upload was cancelled).
 	_ = u.wait()
 	u.buf, u.spare = nil, nil
+	u.release()
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := u.s.core.AbortMultipartUpload(actx, u.s.bucket, u.key, u.id); err != nil {
