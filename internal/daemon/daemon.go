@@ -169,6 +169,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.save()
 	if d.cfg.RunNow {
 		go d.tick(ctx, "start (--run-now)")
+	} else {
+		d.pageOut() // the start-up's code is not needed again
 	}
 	<-ctx.Done()
 	d.log.Info("stopping: waiting for the run in progress to end", "running", d.running.Load())
@@ -209,8 +211,10 @@ func (d *Daemon) tick(ctx context.Context, why string) {
 		d.updateNext()
 		// The daemon idles between runs far longer than it runs: the
 		// run's buffers (compression windows, upload parts) go back to
-		// the system rather than staying in the heap until the next one.
+		// the system rather than staying in the heap until the next one,
+		// and so do the pages of code only the run needed.
 		debug.FreeOSMemory()
+		d.pageOut()
 		d.running.Store(false)
 		d.save()
 	}()
@@ -405,4 +409,12 @@ func (d *Daemon) NextRuns(n int) ([]time.Time, error) {
 		return nil, fmt.Errorf("not started")
 	}
 	return job.NextRuns(n)
+}
+
+// pageOut hands the resident pages of the executable back to the kernel;
+// where it cannot, the daemon only keeps more memory.
+func (d *Daemon) pageOut() {
+	if err := pageOutBinary(); err != nil {
+		d.log.Debug("the executable's pages stay resident", "err", err)
+	}
 }
