@@ -125,7 +125,7 @@ func apply(ctx context.Context, r io.Reader, m *archive.Manifest, w *work, vw vo
 		ctx: ctx, cancel: cancel, g: g, vw: vw, prog: prog,
 		volTargets: map[string]*volumeTarget{}, vols: map[string]*volumeSink{},
 		dumps: map[string]dumpRef{}, dbs: map[string]*dbSink{}, parts: map[string]int{},
-		files: map[string]archive.File{},
+		files: map[string]archive.File{}, buf: make([]byte, 128<<10),
 	}
 	for _, v := range w.volumes {
 		d.volTargets[v.Name] = v
@@ -208,13 +208,6 @@ type dumpStream struct {
 	got   int
 	h     hash.Hash
 	size  int64
-}
-
-func (d *dispatcher) copyBuf() []byte {
-	if d.buf == nil {
-		d.buf = make([]byte, 128<<10)
-	}
-	return d.buf
 }
 
 func (d *dispatcher) run(ar *archive.Reader) error {
@@ -311,7 +304,7 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 	sum := ""
 	if out.Typeflag == tar.TypeReg {
 		h := sha256.New()
-		if _, err := io.CopyBuffer(io.MultiWriter(s.tw, h), r, d.copyBuf()); err != nil {
+		if _, err := io.CopyBuffer(io.MultiWriter(s.tw, h), r, d.buf); err != nil {
 			return fmt.Errorf("restoring volume %s: %w", name, err)
 		}
 		sum = hex.EncodeToString(h.Sum(nil))
@@ -365,7 +358,7 @@ func (d *dispatcher) dumpEntry(hdr *tar.Header, r io.Reader) error {
 	} else if s.cur == nil || s.cur.dump.Path != base || part != s.cur.got {
 		return fmt.Errorf("%w: part %s is out of order", archive.ErrInvalid, hdr.Name)
 	}
-	n, err := io.CopyBuffer(io.MultiWriter(s.cur.p, s.cur.h), r, d.copyBuf())
+	n, err := io.CopyBuffer(io.MultiWriter(s.cur.p, s.cur.h), r, d.buf)
 	s.cur.size += n
 	if err != nil {
 		return err
