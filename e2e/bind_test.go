@@ -131,7 +131,7 @@ func TestBindMountsMariaDB(t *testing.T) {
 		}
 	}
 	out := r.Stdout + r.Stderr
-	for _, want := range []string{"bind mount " + filepath.Join(p.Dir, "data/db") + " of database service db holds the server's live files", "/var/run/docker.sock of service app skipped"} {
+	for _, want := range []string{"bind mount " + filepath.Join(p.Dir, "data/db") + " of database service db holds the server's live files", "/var/run/docker.sock of service app skipped", "\nbind mount " + filepath.Join(p.Dir, "data/files") + ": "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("create did not say %q:\n%s", want, out)
 		}
@@ -154,7 +154,7 @@ func TestBindMountsMariaDB(t *testing.T) {
 	if r.Err != nil {
 		t.Fatalf("restore: %s", r)
 	}
-	for _, want := range []string{"bind mount: folder " + filepath.Join(p.Dir, "data/files"), "bind mount: file " + filepath.Join(p.Dir, "config/app.conf")} {
+	for _, want := range []string{"bind mount: folder " + filepath.Join(p.Dir, "data/files"), "bind mount: file " + filepath.Join(p.Dir, "config/app.conf"), "restoring 2 bind mounts and 1 database service", p.Dir + " is the project folder itself; give --include-bind-mounts", "\nbind mount " + filepath.Join(p.Dir, "config/app.conf") + ": "} {
 		if !strings.Contains(r.Stderr, want) {
 			t.Errorf("the plan did not say %q:\n%s", want, r.Stderr)
 		}

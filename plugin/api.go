@@ -167,28 +167,38 @@ func (s *apiService) Backup(ctx context.Context, project string, lock backup.Loc
 }
 
 func (s *apiService) PrepareRestore(ctx context.Context, req api.RestoreRequest, lock backup.Locker, sink event.Sink) (api.Prepared, error) {
+	pr, err := restore.Prepare(ctx, s.api, engine.New(s.api), s.restoreOptions(req, lock, sink))
+	if err != nil {
+		return nil, err
+	}
+	return preparedRestore{pr}, nil
+}
+
+// restoreOptions are those of a restore asked for through the API: what
+// the caller may choose (force, no safety backup) and the rest from the
+// daemon's settings.
+func (s *apiService) restoreOptions(req api.RestoreRequest, lock backup.Locker, sink event.Sink) restore.Options {
 	t := s.targets[req.Project]
 	log := jobLogger(s.log, sink, req.Project)
 	f, _ := req.Verified.(*restore.Fetched)
-	pr, err := restore.Prepare(ctx, s.api, engine.New(s.api), restore.Options{
+	return restore.Options{
 		Project:        t.opts,
 		Archive:        req.Path,
 		Fetched:        f,
 		Force:          req.Force,
 		NoSafetyBackup: req.NoSafetyBackup,
-		SafetyDir:      filepath.Join(s.workDir, "safety"),
-		Identities:     s.ids,
-		Lock:           lock,
-		JobGone:        jobGone(s.api),
-		Exclude:        t.exclude,
-		Events:         sink,
-		Progress:       backup.Events{Sink: sink, Log: log},
-		Logger:         log,
-	})
-	if err != nil {
-		return nil, err
+		// The operator's choice, not the caller's: a token holder may
+		// not write host paths the daemon was not told to back up.
+		IncludeBindMounts: s.setup.base.IncludeBindMounts,
+		SafetyDir:         filepath.Join(s.workDir, "safety"),
+		Identities:        s.ids,
+		Lock:              lock,
+		JobGone:           jobGone(s.api),
+		Exclude:           t.exclude,
+		Events:            sink,
+		Progress:          backup.Events{Sink: sink, Log: log},
+		Logger:            log,
 	}
-	return preparedRestore{pr}, nil
 }
 
 type preparedRestore struct{ *restore.Prepared }

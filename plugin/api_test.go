@@ -7,12 +7,15 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker-backup/docker-backup/internal/api"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key.
@@ -89,6 +92,29 @@ func TestAPISettings(t *testing.T) {
 	for addr, want := range map[string]bool{"127.0.0.1:1": true, "localhost:1": true, "[::1]:1": true, ":1": false, "0.0.0.0:1": false, "10.0.0.1:1": false} {
 		if isLoopback(addr) != want {
 			t.Errorf("isLoopback(%s) = %v", addr, !want)
+		}
+	}
+}
+
+// A restore through the API writes bind mounts outside the project folder
+// only when the daemon was started with --include-bind-mounts: the caller
+// cannot ask for it.
+func TestAPIRestoreBindMountsFollowTheDaemon(t *testing.T) {
+	clearBackupEnv(t)
+	dir := t.TempDir()
+	for _, include := range []bool{false, true} {
+		args := []string{"--to", filepath.Join(dir, "archives"), "--work-dir", filepath.Join(dir, "work"), "--listen", "127.0.0.1:0", "--cron", "none"}
+		if include {
+			args = append(args, "--include-bind-mounts")
+		}
+		s, err := setupOf(t, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := &apiService{setup: s, targets: map[string]target{"shop": {name: "shop"}}, workDir: filepath.Join(dir, "work"), log: slog.New(slog.DiscardHandler)}
+		o := svc.restoreOptions(api.RestoreRequest{Project: "shop", Path: "a.tar.zst", Force: true}, nil, nil)
+		if o.IncludeBindMounts != include || !o.Force || o.SafetyDir != filepath.Join(dir, "work", "safety") {
+			t.Errorf("--include-bind-mounts %v: options %+v", include, o)
 		}
 	}
 }

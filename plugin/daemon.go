@@ -46,7 +46,7 @@ func daemonFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "exclude-table", Usage: "Leave out tables matching `PATTERN`"},
 		&cli.StringSliceFlag{Name: "exclude-table-data", Usage: "Keep the structure but leave out the rows of tables matching `PATTERN`"},
 		&cli.BoolFlag{Name: "stop", Usage: "Cold backups: stop the services, copy every volume raw, start them again"},
-		&cli.BoolFlag{Name: "include-bind-mounts", Usage: "Also archive the services' bind mounts"},
+		&cli.BoolFlag{Name: "include-bind-mounts", Usage: "Also archive the services' bind mounts; restores through the API then also write those outside the project folder"},
 		&cli.BoolFlag{Name: "include-env", Usage: "Also archive the project's .env file (when the daemon can read it)"},
 		&cli.StringSliceFlag{Name: "encrypt-to", Aliases: []string{"r"}, Usage: "Encrypt archives with age to `RECIPIENT` (repeatable)"},
 		&cli.StringFlag{Name: "recipients-file", Usage: "Encrypt to the recipients listed in `FILE`"},

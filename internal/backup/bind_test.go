@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 
@@ -179,5 +180,24 @@ func TestExcludeTree(t *testing.T) {
 	}
 	if strings.Join(got, " ") != "./ ./src/ ./src/a.js ./backups-old ./backupsx/" {
 		t.Errorf("entries %v", got)
+	}
+}
+
+// Progress lines name a bind mount by the host path the user wrote, not by
+// its name in the archive.
+func TestVolumeJobLabels(t *testing.T) {
+	app := &project.Service{Name: "app", Image: "app", Containers: []project.Container{{ID: "c", ImageID: "img", Running: true}},
+		Volumes: []project.Mount{
+			{Name: "shop_uploads", Target: "/srv/uploads"},
+			{Name: "/p/files", Target: "/srv/files", Bind: true},
+		}}
+	jobs, _ := collectVolumes([]*project.Service{app}, nil, nil, Options{IncludeBindMounts: true})
+	var got []string
+	for _, j := range jobs {
+		got = append(got, j.label())
+	}
+	slices.Sort(got)
+	if strings.Join(got, ",") != "bind mount /p/files,volume shop_uploads" {
+		t.Errorf("labels %q", got)
 	}
 }

@@ -170,6 +170,15 @@ type volumeJob struct {
 	exclude []string
 }
 
+// label names the job in progress lines: a bind mount by its host path,
+// which is what the user wrote, rather than by its name in the archive.
+func (v *volumeJob) label() string {
+	if v.bind {
+		return "bind mount " + v.name
+	}
+	return "volume " + v.key
+}
+
 // Create backs up a compose project into one archive.
 func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Result, error) {
 	start := time.Now()
@@ -867,7 +876,7 @@ func describeMode(m fs.FileMode) string {
 
 func writeVolume(ctx context.Context, eng Engine, w *archive.Writer, v *volumeJob, out *collector, prog Progress) error {
 	prefix := archive.VolumesDir + v.key + "/"
-	counter := prog.Start("volume " + v.key)
+	counter := prog.Start(v.label())
 	var sum archive.TreeSummary
 	read := eng.ReadVolume
 	switch {

@@ -52,6 +52,15 @@ type volumeTarget struct {
 	committed bool
 }
 
+// label names the target in progress lines as the plan does: a bind mount
+// by its host path, a volume by its name.
+func (t *volumeTarget) label() string {
+	if t.Place.Path != "" {
+		return "bind mount " + t.Place.Path
+	}
+	return "volume " + t.Name
+}
+
 // dbTarget is a database service and the dumps to load into it, in the
 // archive's order (roles and users first).
 type dbTarget struct {
@@ -247,7 +256,7 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 		s = &volumeSink{pw: pr, tw: tar.NewWriter(pr), digest: archive.NewTreeDigest()}
 		d.vols[name] = s
 		d.g.Go(func() error {
-			counter := d.prog.Start("volume " + t.Name)
+			counter := d.prog.Start(t.label())
 			// Not a Closer: the HTTP client closes a request body it can,
 			// and the drain below must still read the pipe.
 			body := struct{ io.Reader }{counter.Reader(pr)}

@@ -1,12 +1,16 @@
 package restore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
+	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/engine"
 	"github.com/docker-backup/docker-backup/internal/project"
 )
 
@@ -91,6 +95,18 @@ func TestPlanPlacesBindMountsUnderTheProjectFolder(t *testing.T) {
 	if got := targets(pl); got["bind_home_u_shop_data_files"] != "folder /srv/copy/data/files" {
 		t.Errorf("without the mounts in the compose file: %v", got)
 	}
+
+	// The project folder itself holds the compose files: only on demand,
+	// and the note says which folder it is.
+	m := bindManifest()
+	m.Volumes = []archive.Volume{{Name: "bind_home_u_shop", EngineName: "/home/u/shop", Target: "/project", Services: []string{"app"}}}
+	pl, err = makePlan(bindProject("shop", "/srv/copy", map[string]string{"/project": "/srv/copy"}), m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pl.volumes) != 0 || len(pl.notes) != 1 || !strings.Contains(pl.notes[0], "/srv/copy is the project folder itself; give --include-bind-mounts") {
+		t.Errorf("project folder: volumes %v, notes %q", targets(pl), pl.notes)
+	}
 }
 
 // A copy under another name in the same folder never writes into the
@@ -153,4 +169,44 @@ func TestLimitToWhatTheUserMayDo(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "may not replace database crm: nothing was changed") {
 		t.Errorf("err %v", err)
 	}
+}
+
+// Progress lines and the summary before the load name bind mounts as the
+// plan does, by their host path, apart from volumes.
+func TestBindMountLabels(t *testing.T) {
+	data, m := testArchive(t)
+	w := testWork(m, &fakeServer{})
+	w.volumes[0].Place = engine.Place{Path: "/srv/shop/uploads"}
+	// Lines is written from each loader's goroutine.
+	var buf lockedBuffer
+	if err := apply(context.Background(), bytes.NewReader(data), m, w, &fakeVolumes{}, backup.Lines{W: &buf}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "\nbind mount /srv/shop/uploads: ") && !strings.HasPrefix(buf.String(), "bind mount /srv/shop/uploads: ") {
+		t.Errorf("progress:\n%s", buf.String())
+	}
+	pl := &plan{volumes: []*volumeTarget{w.volumes[0], w.volumes[0], {Target: "shop_data", Place: engine.VolumePlace("shop_data")}}, dbs: w.dbs}
+	if got := pl.summary(); got != "1 volume, 2 bind mounts and 1 database service" {
+		t.Errorf("summary %q", got)
+	}
+	if got := (&plan{}).summary(); got != "nothing" {
+		t.Errorf("empty summary %q", got)
+	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

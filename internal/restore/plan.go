@@ -191,7 +191,12 @@ func bindTargetFor(p *project.Project, m *archive.Manifest, v archive.Volume, op
 	}
 	inProject := project.Within(p.WorkingDir, host) && path.Clean(p.WorkingDir) != host
 	if !inProject && !opts.IncludeBindMounts {
-		return nil, fmt.Sprintf("bind mount %s not restored: %s is outside the project folder; give --include-bind-mounts to restore it there", v.Name, host), nil
+		where := "is outside the project folder"
+		if p.WorkingDir != "" && path.Clean(p.WorkingDir) == host {
+			// Its compose files and .env would be replaced too.
+			where = "is the project folder itself"
+		}
+		return nil, fmt.Sprintf("bind mount %s not restored: %s %s; give --include-bind-mounts to restore it there", v.Name, host, where), nil
 	}
 	// A bind mount that holds the archive, or the folder the safety
 	// backup goes to, would have them set aside and deleted.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -466,7 +467,7 @@ func replace(ctx context.Context, api dockerAPI, eng Engine, pl *plan, f *os.Fil
 	if now.Size() != before.Size() || !now.ModTime().Equal(before.ModTime()) {
 		return fmt.Errorf("the archive changed while it was being restored")
 	}
-	opts.Events.Messagef("restoring %d volume(s) and %d database service(s)", len(pl.volumes), len(pl.dbs))
+	opts.Events.Messagef("restoring %s", pl.summary())
 	if err := applyAll(ctx, f, now.Size(), opts.Identities, pl.m, pl.volumes, pl.dbs, eng, opts.Progress); err != nil {
 		return err
 	}
@@ -666,4 +667,36 @@ func revertVolumes(ctx context.Context, eng volumeWriter, vols []*volumeTarget, 
 		}
 	}
 	return done, errors.Join(errs...)
+}
+
+// summary counts what the plan restores, naming bind mounts apart from
+// volumes, as the plan's lines do.
+func (pl *plan) summary() string {
+	vols, binds := 0, 0
+	for _, v := range pl.volumes {
+		if v.Place.Path != "" {
+			binds++
+		} else {
+			vols++
+		}
+	}
+	var parts []string
+	for _, c := range []struct {
+		n         int
+		one, many string
+	}{{vols, "volume", "volumes"}, {binds, "bind mount", "bind mounts"}, {len(pl.dbs), "database service", "database services"}} {
+		switch {
+		case c.n == 1:
+			parts = append(parts, "1 "+c.one)
+		case c.n > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.many))
+		}
+	}
+	switch len(parts) {
+	case 0:
+		return "nothing"
+	case 1:
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
