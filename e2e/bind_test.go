@@ -177,6 +177,32 @@ func TestBindMountsMariaDB(t *testing.T) {
 	if r := p.exec("app", "", "test", "-S", "/var/run/docker.sock"); r.Err != nil {
 		t.Errorf("the app no longer sees the docker socket: %s", r)
 	}
+
+	// A new host: the same compose files in another folder, under another
+	// name, never started. The restore creates the project, and its bind
+	// mounts land under the new folder; the original's stay as they are.
+	mariadb(t, p, "UPDATE shop.items SET name = 'original changed'")
+	origRows := mariaDigest(t, p, "shop.items")
+	fresh := newProject(t, files)
+	r = backup(t, fresh.Dir, nil, "restore", "-p", fresh.Name, "-y", archives[0])
+	if r.Err != nil {
+		t.Fatalf("restore into a project not created yet: %s", r)
+	}
+	if got := mariaDigest(t, fresh, "shop.items"); got != rows {
+		t.Errorf("rows of the new project %q, want %q", got, rows)
+	}
+	if got := listFiles(t, fresh); got != tree {
+		t.Errorf("files of the new project:\n%s\nwant:\n%s", got, tree)
+	}
+	if b, _ := os.ReadFile(filepath.Join(fresh.Dir, "config/app.conf")); string(b) != "listen = 8080\n" {
+		t.Errorf("config file of the new project: %q", b)
+	}
+	if got := mariaDigest(t, p, "shop.items"); got != origRows {
+		t.Errorf("the original's rows changed: %q, want %q", got, origRows)
+	}
+	if got := listFiles(t, p); got != tree {
+		t.Errorf("the original's files changed:\n%s", got)
+	}
 }
 
 // The same with PostgreSQL, whose data folder is a bind mount: a restore

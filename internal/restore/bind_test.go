@@ -109,6 +109,28 @@ func TestPlanPlacesBindMountsUnderTheProjectFolder(t *testing.T) {
 	}
 }
 
+// On a new host the project has no container yet: its bind mounts are
+// planned under its folder, and the images that write them are found once
+// the restore has created it.
+func TestPlanBindMountsOfAProjectNotCreatedYet(t *testing.T) {
+	fresh := bindProject("shop", "/srv/copy", map[string]string{"/srv/files": "/srv/copy/data/files", "/etc/app.conf": "/srv/copy/app.conf"})
+	fresh.Services[0].Containers = nil
+	pl, err := makePlan(fresh, bindManifest(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := targets(pl); !pl.fresh || got["bind_home_u_shop_data_files"] != "folder /srv/copy/data/files" || got["bind_home_u_shop_app.conf"] != "file /srv/copy/app.conf" {
+		t.Errorf("fresh %v, targets %v", pl.fresh, got)
+	}
+	// Created, but with no container of the project: nothing could
+	// write them.
+	created := bindProject("shop", "/srv/copy", map[string]string{"/srv/files": "/srv/copy/data/files"})
+	created.Services[0].Containers[0].ImageID = ""
+	if _, err := makePlan(created, bindManifest(), Options{}); err == nil || !strings.Contains(err.Error(), "no container whose image could write it") {
+		t.Errorf("err %v", err)
+	}
+}
+
 // A copy under another name in the same folder never writes into the
 // original's bind mounts.
 func TestPlanKeepsACopyOutOfTheOriginalsBindMounts(t *testing.T) {

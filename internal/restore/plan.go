@@ -126,7 +126,7 @@ func makePlan(p *project.Project, m *archive.Manifest, opts Options) (*plan, err
 			continue
 		}
 		if isBind(v) {
-			t, note, err := bindTargetFor(p, m, v, opts)
+			t, note, err := bindTargetFor(p, m, v, pl.fresh, opts)
 			if err != nil {
 				return nil, err
 			}
@@ -157,7 +157,7 @@ func isBind(v archive.Volume) bool { return strings.HasPrefix(v.EngineName, "/")
 // moved along with the project folder. A path in the project folder is
 // restored; another only with --include-bind-mounts, and a system path
 // never. note says why one is not restored.
-func bindTargetFor(p *project.Project, m *archive.Manifest, v archive.Volume, opts Options) (_ *volumeTarget, note string, _ error) {
+func bindTargetFor(p *project.Project, m *archive.Manifest, v archive.Volume, fresh bool, opts Options) (_ *volumeTarget, note string, _ error) {
 	host := ""
 	var users []*project.Service
 	for _, s := range p.Services {
@@ -207,7 +207,9 @@ func bindTargetFor(p *project.Project, m *archive.Manifest, v archive.Volume, op
 	}
 	t := &volumeTarget{Volume: v, Target: host, Place: engine.Place{Path: host, File: v.Kind == archive.KindFile}}
 	t.Images = projectImages(p, users)
-	if len(t.Images) == 0 {
+	// A project created by the restore has its containers, and so its
+	// images, only once it is created: it is planned again then.
+	if len(t.Images) == 0 && !fresh {
 		return nil, "", fmt.Errorf("bind mount %s cannot be restored: project %s has no container whose image could write it (run docker compose create first)", v.Name, p.Name)
 	}
 	return t, "", nil
