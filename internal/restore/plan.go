@@ -431,6 +431,15 @@ var errNothing = errors.New("nothing to restore")
 
 func (pl *plan) empty() bool { return len(pl.volumes) == 0 && len(pl.dbs) == 0 }
 
+// nothing says why an empty plan is empty: the notes of what was left
+// out (a bind mount outside the project folder) say what to give.
+func (pl *plan) nothing() error {
+	if len(pl.notes) > 0 {
+		return fmt.Errorf("%w: %s", errNothing, strings.Join(pl.notes, "; "))
+	}
+	return fmt.Errorf("%w: the archive holds no volume or database of the selected services", errNothing)
+}
+
 // hooks returns the restore hooks of when ("before-start", "after-start")
 // in dependency order.
 func (pl *plan) hooks(when string) []hook {

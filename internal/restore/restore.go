@@ -248,7 +248,7 @@ func Prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *P
 		return nil, err
 	}
 	if pl.empty() {
-		return nil, fmt.Errorf("%w: the archive holds no volume or database of the selected services", errNothing)
+		return nil, pl.nothing()
 	}
 	if err := pl.checkHooks(); err != nil {
 		return nil, err

@@ -379,3 +379,39 @@ func TestRestoreInterruptedRollsBack(t *testing.T) {
 		t.Errorf("volume %q after the rollback, want %q", w.restarted(), w.atStop)
 	}
 }
+
+// A restore whose archive holds only a bind mount outside the project
+// folder refuses, and says what to give to restore it.
+func TestRestoreOfNothingSaysWhatToGive(t *testing.T) {
+	dir, _ := shopProject(t)
+	b, _ := os.ReadFile(filepath.Join(dir, "compose.yaml"))
+	compose := strings.Replace(string(b), "volumes: [data:/srv]", "volumes: [data:/srv, /mnt/media:/media]", 1)
+	if compose == string(b) {
+		t.Fatal("the compose file of shop changed: update this test")
+	}
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o644)
+	var out bytes.Buffer
+	aw, _ := archive.NewWriter(&out, archive.Zstd)
+	sum, err := aw.WriteTree(context.Background(), "volumes/bind_mnt_media/", tar.NewReader(bytes.NewReader(volumeTar("./", "media"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &archive.Manifest{Project: archive.Project{Name: "shop", WorkingDir: dir}, Volumes: []archive.Volume{{
+		Name: "bind_mnt_media", EngineName: "/mnt/media", Target: "/media", Services: []string{"app"}, Entries: sum.Entries, Bytes: sum.Bytes, TreeSHA256: sum.Digest}}}
+	if err := aw.Close(m); err != nil {
+		t.Fatal(err)
+	}
+	arch := filepath.Join(dir, "media.tar.zst")
+	os.WriteFile(arch, out.Bytes(), 0o600)
+	w := newWorld()
+	_, err = Restore(context.Background(), w, w, Options{
+		Project: project.Options{WorkingDir: dir, Environment: []string{}}, Archive: arch, Yes: true,
+		SafetyDir: t.TempDir(), ReadyTimeout: 1e9,
+	})
+	if !errors.Is(err, errNothing) || !strings.Contains(err.Error(), "/mnt/media is outside the project folder; give --include-bind-mounts") {
+		t.Errorf("err %v", err)
+	}
+	if len(w.events) != 0 {
+		t.Errorf("events %q: nothing should have been done", w.events)
+	}
+}
