@@ -188,7 +188,12 @@ func TestLimitToWhatTheUserMayDo(t *testing.T) {
 	}
 	d = &dbTarget{Dumps: []archive.Dump{{Kind: "database", Database: "shop"}, {Kind: "database", Database: "crm"}}}
 	err := d.limitTo(context.Background(), canReplace{"crm": errors.New("user shop may not replace database crm")})
-	if err == nil || !strings.Contains(err.Error(), "may not replace database crm: nothing was changed") {
+	if err == nil || !strings.Contains(err.Error(), "may not replace database crm: nothing was changed; to restore only what this user may, give --database shop") {
+		t.Errorf("err %v", err)
+	}
+	d = &dbTarget{Dumps: []archive.Dump{{Kind: "database", Database: "crm"}}}
+	err = d.limitTo(context.Background(), canReplace{"crm": errors.New("user shop may not replace database crm")})
+	if err == nil || !strings.HasSuffix(err.Error(), "may not replace database crm: nothing was changed") {
 		t.Errorf("err %v", err)
 	}
 }

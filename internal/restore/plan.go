@@ -580,14 +580,30 @@ type replaceChecker interface {
 // database it may not replace fails the plan, before anything changes.
 func (d *dbTarget) limitTo(ctx context.Context, srv replaceChecker) error {
 	kept := d.Dumps[:0:0]
+	var refused []error
+	var allowed []string
 	for _, dump := range d.Dumps {
 		if dump.Kind == "globals" {
 			continue
 		}
 		if err := srv.CanReplace(ctx, dump.Database); err != nil {
-			return fmt.Errorf("%w: nothing was changed", err)
+			refused = append(refused, err)
+			continue
 		}
 		kept = append(kept, dump)
+		allowed = append(allowed, "--database "+dump.Database)
+	}
+	if len(refused) > 0 {
+		err := refused[0]
+		for _, e := range refused[1:] {
+			err = fmt.Errorf("%w; %s", err, e.Error())
+		}
+		if len(allowed) > 0 {
+			// What the user may restore is worth saying: often the
+			// application's own database is all that is wanted.
+			return fmt.Errorf("%w: nothing was changed; to restore only what this user may, give %s", err, strings.Join(allowed, " "))
+		}
+		return fmt.Errorf("%w: nothing was changed", err)
 	}
 	d.Dumps = kept
 	return nil
