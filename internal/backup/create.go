@@ -181,6 +181,16 @@ func (v *volumeJob) label() string {
 
 // Create backs up a compose project into one archive.
 func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Result, error) {
+	res, err := create(ctx, api, eng, opts)
+	if err != nil && ctx.Err() != nil && !strings.Contains(err.Error(), "interrupted") {
+		// Interrupted before the archive was opened: whatever step the
+		// cancel broke (a connection, a listing) is not what went wrong.
+		err = fmt.Errorf("backup interrupted, no archive written: %w", err)
+	}
+	return res, err
+}
+
+func create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Result, error) {
 	start := time.Now()
 	log := opts.Logger
 	if log == nil {

@@ -48,6 +48,10 @@ func secret(ctx context.Context, x execer, t Target, keys ...string) (value stri
 // credentials come from the container's environment, so a password
 // changed in the server but not there (or the reverse) shows up here.
 func connectError(server, service, user, passwordVar string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		// Interrupted (Ctrl-C, SIGTERM): the password is not in question.
+		return fmt.Errorf("connecting to %s in service %s: %w", server, service, err)
+	}
 	return fmt.Errorf("cannot connect to %s in service %s as %s: %w; check that %s (or %s_FILE) in the container's environment holds the server's password, or name the right variables with x-backup user-env and password-env",
 		server, service, user, err, passwordVar, passwordVar)
 }

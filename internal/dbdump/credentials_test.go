@@ -3,6 +3,7 @@ package dbdump
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -182,5 +183,18 @@ func TestPgCreds(t *testing.T) {
 				t.Errorf("creds = %q %q, want %q %q", user, pw, tt.user, tt.password)
 			}
 		})
+	}
+}
+
+// A refusal points at the password; an interrupt (Ctrl-C during the
+// connection) does not, and still wraps the cancel.
+func TestConnectErrorOfAnInterrupt(t *testing.T) {
+	refused := connectError("PostgreSQL", "db", "postgres", "POSTGRES_PASSWORD", errors.New("password authentication failed"))
+	if !strings.Contains(refused.Error(), "check that POSTGRES_PASSWORD") {
+		t.Errorf("refused: %q, want the password hint", refused)
+	}
+	cancelled := connectError("PostgreSQL", "db", "postgres", "POSTGRES_PASSWORD", fmt.Errorf("exec: %w", context.Canceled))
+	if strings.Contains(cancelled.Error(), "POSTGRES_PASSWORD") || !errors.Is(cancelled, context.Canceled) {
+		t.Errorf("interrupted: %q, want no password hint and context.Canceled wrapped", cancelled)
 	}
 }

@@ -190,7 +190,23 @@ func (o *Options) defaults() {
 // Prepare verifies the archive, takes the project's lock, and makes the
 // plan, checking the servers can load the dumps; it emits the plan and
 // changes nothing. ctx must last until Close: the lock lives in it.
-func Prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *Prepared, err error) {
+func Prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Prepared, error) {
+	pr, err := prepare(ctx, api, eng, opts)
+	return pr, interrupted(ctx, err, "nothing was changed")
+}
+
+// interrupted says so of an error that an interrupt (Ctrl-C, SIGTERM)
+// caused before anything was replaced: the step the cancel broke (a
+// connection, a listing) is not what went wrong, and the user needs to
+// know what state the project is in.
+func interrupted(ctx context.Context, err error, state string) error {
+	if err == nil || ctx.Err() == nil || strings.Contains(err.Error(), "interrupted") {
+		return err
+	}
+	return fmt.Errorf("restore interrupted, %s: %w", state, err)
+}
+
+func prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *Prepared, err error) {
 	start := time.Now()
 	opts.defaults()
 	if opts.Archive == "-" {
@@ -331,20 +347,20 @@ func (pr *Prepared) apply(ctx context.Context) (*Result, error) {
 	// Database services that do not run are started to be loaded (and
 	// stopped again afterwards if they did not run before).
 	if err := startForLoad(ctx, api, eng, pl, opts.ReadyTimeout, log); err != nil {
-		return nil, errors.Join(err, putBack(ctx, api, eng, pl, opts, log))
+		return nil, errors.Join(interrupted(ctx, err, "nothing was replaced"), putBack(ctx, api, eng, pl, opts, log))
 	}
 	if err := pl.connect(ctx, api, eng, opts.Force, true); err != nil {
-		return nil, errors.Join(err, putBack(ctx, api, eng, pl, opts, log))
+		return nil, errors.Join(interrupted(ctx, err, "nothing was replaced"), putBack(ctx, api, eng, pl, opts, log))
 	}
 	if err := pl.snapshot(ctx); err != nil {
-		return nil, errors.Join(err, putBack(ctx, api, eng, pl, opts, log))
+		return nil, errors.Join(interrupted(ctx, err, "nothing was replaced"), putBack(ctx, api, eng, pl, opts, log))
 	}
 
 	// 4. The app stops first, so that nothing it writes after the safety
 	// backup is lost by a rollback; then the safety backup, before
 	// anything is replaced.
 	if err := stopServices(ctx, eng, pl.stopSet(), log); err != nil {
-		return nil, errors.Join(err, putBack(ctx, api, eng, pl, opts, log))
+		return nil, errors.Join(interrupted(ctx, err, "nothing was replaced"), putBack(ctx, api, eng, pl, opts, log))
 	}
 	if safety != "" {
 		opts.Events.Messagef("backing up the current state to %s", safety)

@@ -43,6 +43,7 @@ type world struct {
 	hookCode    int
 	cancelOn    string // event that cancels the restore
 	cancel      context.CancelFunc
+	onList      func() // called as the containers are listed
 }
 
 func newWorld() *world {
@@ -62,7 +63,13 @@ func (w *world) event(e string) {
 	}
 }
 
-func (w *world) ContainerList(_ context.Context, _ container.ListOptions) ([]container.Summary, error) {
+func (w *world) ContainerList(ctx context.Context, _ container.ListOptions) ([]container.Summary, error) {
+	if w.onList != nil {
+		w.onList()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // as the engine's client does
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []container.Summary
@@ -129,15 +136,16 @@ func (w *world) StatBind(context.Context, string, string) (fs.FileMode, error) {
 	return 0, errors.New("no bind mounts here")
 }
 
-func (w *world) StopContainer(_ context.Context, id string, _ *int) error {
+func (w *world) StopContainer(ctx context.Context, id string, _ *int) error {
 	w.event("stop " + id)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if id == "app1" && w.running[id] && w.atStop == "" {
 		w.atStop = w.content
 	}
+	// Stopped, but the client gave up waiting for the answer.
 	w.running[id] = false
-	return nil
+	return ctx.Err()
 }
 
 func (w *world) StartContainer(_ context.Context, id string) error {
@@ -413,5 +421,32 @@ func TestRestoreOfNothingSaysWhatToGive(t *testing.T) {
 	}
 	if len(w.events) != 0 {
 		t.Errorf("events %q: nothing should have been done", w.events)
+	}
+}
+
+// Ctrl-C before anything is replaced: what stopped runs again, and the
+// error says what state the project is in rather than only which step
+// the cancel broke.
+func TestRestoreInterruptedBeforeReplacing(t *testing.T) {
+	for _, tc := range []struct {
+		name, state string
+		set         func(w *world, cancel context.CancelFunc)
+	}{
+		{"while the project is looked at", "nothing was changed", func(w *world, cancel context.CancelFunc) { w.onList = cancel }},
+		{"while the app stops", "nothing was replaced", func(w *world, cancel context.CancelFunc) { w.cancel, w.cancelOn = cancel, "stop web1" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			tc.set(w, cancel)
+			_, err := restoreShop(t, w, ctx)
+			if err == nil || !strings.HasPrefix(err.Error(), "restore interrupted, "+tc.state+": ") || !errors.Is(err, context.Canceled) {
+				t.Fatalf("got %v", err)
+			}
+			if !w.running["web1"] || !w.running["app1"] || w.running["worker1"] || w.indexOf("prepare shop_data") >= 0 {
+				t.Errorf("running %v: %q", w.running, w.events)
+			}
+		})
 	}
 }
