@@ -113,7 +113,7 @@ func printManifest(w io.Writer, m *archive.Manifest, size int64, encrypted bool,
 	if len(m.Volumes) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-		fmt.Fprintln(tw, "VOLUME\tENGINE NAME\tSERVICES\tENTRIES\tSIZE")
+		fmt.Fprintln(tw, "VOLUME\tTYPE\tENGINE NAME\tSERVICES\tENTRIES\tSIZE")
 		vols := append([]archive.Volume(nil), m.Volumes...)
 		sort.Slice(vols, func(i, j int) bool { return vols[i].Name < vols[j].Name })
 		for _, v := range vols {
@@ -121,7 +121,7 @@ func printManifest(w io.Writer, m *archive.Manifest, size int64, encrypted bool,
 			if v.Raw {
 				name += " (raw)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", name, v.EngineName, strings.Join(v.Services, ","), v.Entries, backup.HumanBytes(v.Bytes))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", name, v.Type(), v.EngineName, strings.Join(v.Services, ","), v.Entries, backup.HumanBytes(v.Bytes))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

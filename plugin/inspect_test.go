@@ -17,8 +17,10 @@ func TestPrintManifest(t *testing.T) {
 		Services: []archive.Service{{Name: "db", Image: "postgres:15", Running: true}, {Name: "app", Image: "shop:1"}},
 		Databases: []archive.Database{{Service: "db", Flavor: "PostgreSQL", Version: "15.18", ExcludeTableData: []string{"*.public.sessions"},
 			Dumps: []archive.Dump{{Path: "databases/db/globals.sql", Kind: "globals", Format: "sql"}, {Path: "databases/db/shop.pgdump", Database: "shop", Kind: "database", Format: "pg_dump-custom"}}}},
-		Volumes: []archive.Volume{{Name: "uploads", EngineName: "shop_uploads", Services: []string{"app"}, Entries: 12, Bytes: 2500000}},
-		Files:   []archive.File{{Path: "databases/db/shop.pgdump", Size: 1500}},
+		Volumes: []archive.Volume{{Name: "uploads", EngineName: "shop_uploads", Services: []string{"app"}, Entries: 12, Bytes: 2500000},
+			{Name: "bind_srv_shop_media", EngineName: "/srv/shop/media", Services: []string{"app"}, Target: "/media", Entries: 3, Bytes: 1000},
+			{Name: "bind_srv_shop_site.conf", EngineName: "/srv/shop/site.conf", Services: []string{"web"}, Target: "/etc/site.conf", Kind: archive.KindFile, Entries: 1, Bytes: 10}},
+		Files: []archive.File{{Path: "databases/db/shop.pgdump", Size: 1500}},
 	}
 	var b bytes.Buffer
 	if err := printManifest(&b, m, 4200, true, created.Add(90*time.Minute)); err != nil {
@@ -28,7 +30,9 @@ func TestPrintManifest(t *testing.T) {
 	for _, want := range []string{
 		"Project:         shop", "2026-11-23 10:00:00 UTC (1h30m0s ago)", "v1.2.3", "Size:            4.2 kB",
 		"db        postgres:15   yes", "(roles/users)", "shop            db        PostgreSQL 15.18   pg_dump-custom   1.5 kB",
-		"excluded rows *.public.sessions", "Encryption:      age", "uploads   shop_uploads   app        12        2.5 MB",
+		"excluded rows *.public.sessions", "Encryption:      age", "uploads                   volume        shop_uploads          app        12        2.5 MB",
+		"bind_srv_shop_media       bind          /srv/shop/media       app        3         1.0 kB",
+		"bind_srv_shop_site.conf   bind (file)   /srv/shop/site.conf   web        1         10 B",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -1,6 +1,9 @@
 package archive
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Manifest describes an archive: what it holds, where it came from, and the
 // size and SHA-256 of every entry. It never holds a credential.
@@ -103,6 +106,21 @@ type Volume struct {
 	Entries    int64  `json:"entries"`
 	Bytes      int64  `json:"bytes"`
 	TreeSHA256 string `json:"treeSha256"`
+}
+
+// Bind is true for a bind mount, whose EngineName is its host path.
+func (v Volume) Bind() bool { return strings.HasPrefix(v.EngineName, "/") }
+
+// Type is the mount's type as docker inspect names it ("volume", "bind"),
+// "bind (file)" for a bind-mounted file.
+func (v Volume) Type() string {
+	switch {
+	case v.Kind == KindFile:
+		return "bind (file)"
+	case v.Bind():
+		return "bind"
+	}
+	return "volume"
 }
 
 // File is one logical file: a compose file, the resolved model, or a dump

@@ -125,7 +125,7 @@ func makePlan(p *project.Project, m *archive.Manifest, opts Options) (*plan, err
 		if !anySelected(v.Services, selected) {
 			continue
 		}
-		if isBind(v) {
+		if v.Bind() {
 			t, note, err := bindTargetFor(p, m, v, pl.fresh, opts)
 			if err != nil {
 				return nil, err
@@ -145,10 +145,6 @@ func makePlan(p *project.Project, m *archive.Manifest, opts Options) (*plan, err
 	}
 	return pl, nil
 }
-
-// isBind tells a bind mount's entry from a volume's: its engine name is
-// its host path.
-func isBind(v archive.Volume) bool { return strings.HasPrefix(v.EngineName, "/") }
 
 // bindTargetFor finds where a bind mount of the archive goes: the host
 // path the project's compose file gives the same service's mount at the
