@@ -182,12 +182,22 @@ func (v *volumeJob) label() string {
 // Create backs up a compose project into one archive.
 func Create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Result, error) {
 	res, err := create(ctx, api, eng, opts)
-	if err != nil && ctx.Err() != nil && !strings.Contains(err.Error(), "interrupted") {
-		// Interrupted before the archive was opened: whatever step the
-		// cancel broke (a connection, a listing) is not what went wrong.
-		err = fmt.Errorf("backup interrupted, no archive written: %w", err)
+	// Also before the archive was opened: a connection, a listing.
+	return res, Interrupted(ctx, err, notWritten)
+}
+
+// notWritten begins the error of a backup that an interrupt ended.
+const notWritten = "backup interrupted, no archive written"
+
+// Interrupted prefixes with what an error that an interrupt (Ctrl-C,
+// SIGTERM, a lost lock) caused: the step the cancel broke is not what
+// went wrong, and the user needs to know what state things are in. An
+// error that says it was interrupted already is left as it is.
+func Interrupted(ctx context.Context, err error, what string) error {
+	if err == nil || ctx.Err() == nil || strings.Contains(err.Error(), "interrupted") {
+		return err
 	}
-	return res, err
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 func create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Result, error) {
@@ -420,10 +430,7 @@ func create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 	}()
 	restartNow()
 	if err != nil {
-		if ctx.Err() != nil && !strings.Contains(err.Error(), "interrupted") {
-			err = fmt.Errorf("backup interrupted, no archive written: %w", err)
-		}
-		return nil, errors.Join(dest.fail(ctx, err), restartErr)
+		return nil, errors.Join(dest.fail(ctx, Interrupted(ctx, err, notWritten)), restartErr)
 	}
 	if restartErr != nil {
 		// The archive is whole; the project is not as it was.

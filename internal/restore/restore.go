@@ -192,18 +192,7 @@ func (o *Options) defaults() {
 // changes nothing. ctx must last until Close: the lock lives in it.
 func Prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Prepared, error) {
 	pr, err := prepare(ctx, api, eng, opts)
-	return pr, interrupted(ctx, err, "nothing was changed")
-}
-
-// interrupted says so of an error that an interrupt (Ctrl-C, SIGTERM)
-// caused before anything was replaced: the step the cancel broke (a
-// connection, a listing) is not what went wrong, and the user needs to
-// know what state the project is in.
-func interrupted(ctx context.Context, err error, state string) error {
-	if err == nil || ctx.Err() == nil || strings.Contains(err.Error(), "interrupted") {
-		return err
-	}
-	return fmt.Errorf("restore interrupted, %s: %w", state, err)
+	return pr, backup.Interrupted(ctx, err, "restore interrupted, nothing was changed")
 }
 
 func prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *Prepared, err error) {
@@ -344,23 +333,28 @@ func (pr *Prepared) apply(ctx context.Context) (*Result, error) {
 		pl.fresh = true
 		pr.pl = pl
 	}
+	// Until the replacing starts, a failure puts the containers back as
+	// they were, and nothing else needs undoing.
+	notReplaced := func(err error) error {
+		return errors.Join(backup.Interrupted(ctx, err, "restore interrupted, nothing was replaced"), putBack(ctx, api, eng, pl, opts, log))
+	}
 	// Database services that do not run are started to be loaded (and
 	// stopped again afterwards if they did not run before).
 	if err := startForLoad(ctx, api, eng, pl, opts.ReadyTimeout, log); err != nil {
-		return nil, errors.Join(interrupted(ctx, err, "nothing was replaced"), putBack(ctx, api, eng, pl, opts, log))
+		return nil, notReplaced(err)
 	}
 	if err := pl.connect(ctx, api, eng, opts.Force, true); err != nil {
-		return nil, errors.Join(interrupted(ctx, err, "nothing was replaced"), putBack(ctx, api, eng, pl, opts, log))
+		return nil, notReplaced(err)
 	}
 	if err := pl.snapshot(ctx); err != nil {
-		return nil, errors.Join(interrupted(ctx, err, "nothing was replaced"), putBack(ctx, api, eng, pl, opts, log))
+		return nil, notReplaced(err)
 	}
 
 	// 4. The app stops first, so that nothing it writes after the safety
 	// backup is lost by a rollback; then the safety backup, before
 	// anything is replaced.
 	if err := stopServices(ctx, eng, pl.stopSet(), log); err != nil {
-		return nil, errors.Join(interrupted(ctx, err, "nothing was replaced"), putBack(ctx, api, eng, pl, opts, log))
+		return nil, notReplaced(err)
 	}
 	if safety != "" {
 		opts.Events.Messagef("backing up the current state to %s", safety)
@@ -371,8 +365,7 @@ func (pr *Prepared) apply(ctx context.Context) (*Result, error) {
 			Progress: opts.Progress, Logger: log,
 		})
 		if err != nil {
-			err = fmt.Errorf("the safety backup failed, nothing was replaced: %w", err)
-			return nil, errors.Join(err, putBack(ctx, api, eng, pl, opts, log))
+			return nil, notReplaced(fmt.Errorf("the safety backup failed, nothing was replaced: %w", err))
 		}
 		res.SafetyBackup = safety
 		res.SafetySeconds = time.Since(sStart).Seconds()
