@@ -1004,3 +1004,43 @@ func TestPartSizes(t *testing.T) {
 		t.Fatalf("an archive with 8 MiB parts: %v", err)
 	}
 }
+
+// The manifest hook sees the stored bytes of manifest.json, which are what
+// a signature covers, and its refusal refuses the archive.
+func TestVerifyManifestHook(t *testing.T) {
+	b := build(t, Zstd, 100)
+	var seen []byte
+	m, err := VerifyWith(context.Background(), bytes.NewReader(b.archive), VerifyOptions{Manifest: func(raw []byte) error {
+		seen = append([]byte(nil), raw...)
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parsed Manifest
+	if err := json.Unmarshal(seen, &parsed); err != nil || parsed.Project.Name != m.Project.Name {
+		t.Fatalf("the hook saw %q (%v)", seen, err)
+	}
+	ar, err := Open(bytes.NewReader(b.archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ar.Close()
+	for {
+		hdr, err := ar.Next()
+		if err != nil {
+			t.Fatalf("no %s: %v", ManifestName, err)
+		}
+		if hdr.Name == ManifestName {
+			stored, err := io.ReadAll(ar)
+			if err != nil || !bytes.Equal(stored, seen) {
+				t.Fatalf("the hook's bytes differ from the stored %s (%v)", ManifestName, err)
+			}
+			break
+		}
+	}
+	refuse := errors.New("not signed")
+	if _, err := VerifyWith(context.Background(), bytes.NewReader(b.archive), VerifyOptions{Manifest: func([]byte) error { return refuse }}); !errors.Is(err, refuse) {
+		t.Fatalf("the hook's refusal was not returned: %v", err)
+	}
+}

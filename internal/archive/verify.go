@@ -34,7 +34,7 @@ const maxProblems = 20
 // ErrNotArchive, ErrTruncated, ErrChecksum, ErrFormatVersion or ErrInvalid
 // (several problems are joined with errors.Join) and the manifest is nil.
 func Verify(ctx context.Context, r io.Reader) (*Manifest, error) {
-	return VerifyWith(ctx, r, nil)
+	return VerifyWith(ctx, r, VerifyOptions{})
 }
 
 // ContentCheck looks at the content of one logical file (a plain entry,
@@ -46,11 +46,21 @@ type ContentCheck interface {
 	Result(m *Manifest) error
 }
 
-// VerifyWith is Verify, with checks of content besides: check is asked,
-// for each logical file outside volumes/, for a ContentCheck (nil for
-// none), which then sees the file's bytes. A check's refusal fails the
-// verification like a checksum mismatch.
-func VerifyWith(ctx context.Context, r io.Reader, check func(path string) ContentCheck) (*Manifest, error) {
+// VerifyOptions are the checks a verification makes besides Verify's.
+type VerifyOptions struct {
+	// Check is asked, for each logical file outside volumes/, for a
+	// ContentCheck (nil for none), which then sees the file's bytes. A
+	// check's refusal fails the verification like a checksum mismatch.
+	Check func(path string) ContentCheck
+	// Manifest sees manifest.json's bytes as the archive stores them,
+	// before they are parsed (a signature is made over exactly these
+	// bytes); its error refuses the archive.
+	Manifest func(raw []byte) error
+}
+
+// VerifyWith is Verify, with the checks of o besides.
+func VerifyWith(ctx context.Context, r io.Reader, o VerifyOptions) (*Manifest, error) {
+	check := o.Check
 	ar, err := Open(r)
 	if err != nil {
 		return nil, err
@@ -100,6 +110,11 @@ func VerifyWith(ctx context.Context, r io.Reader, check func(path string) Conten
 	}
 	if manifest == nil {
 		return nil, fmt.Errorf("%w: no %s", ErrNotArchive, ManifestName)
+	}
+	if o.Manifest != nil {
+		if err := o.Manifest(manifest); err != nil {
+			return nil, err
+		}
 	}
 	m, err := parseManifest(manifest)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 // goes to a database client (psql, mysql) for anything the client would
 // run besides SQL. `docker backup verify` runs the same checks.
 func Verify(ctx context.Context, r io.Reader) (*archive.Manifest, error) {
-	return archive.VerifyWith(ctx, r, checkDump)
+	return archive.VerifyWith(ctx, r, archive.VerifyOptions{Check: checkDump})
 }
 
 // checkDump checks each file under databases/: which client it goes to
