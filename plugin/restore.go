@@ -140,7 +140,7 @@ func download(c *cli.Context, env *Env, url string, ids []age.Identity) (*restor
 	if !c.Bool("quiet") {
 		fmt.Fprintf(env.Stderr, "downloading %s/%s into %s, verifying it on the way\n", store.Location(), name, dir)
 	}
-	f, err := restore.Fetch(c.Context, store, name, dir, ids)
+	f, err := restore.Fetch(c.Context, store, name, dir, restore.VerifyOptions{Identities: ids})
 	if err != nil {
 		return nil, err
 	}

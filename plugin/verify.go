@@ -34,7 +34,7 @@ Exits non-zero on any problem.`,
 				return err
 			}
 			defer closeFile()
-			m, err := restore.Verify(c.Context, plain)
+			m, err := restore.Verify(c.Context, plain, restore.VerifyOptions{})
 			if err != nil {
 				return fmt.Errorf("%s failed verification: %w", path, err)
 			}

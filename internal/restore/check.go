@@ -6,15 +6,25 @@ import (
 	"io"
 	"strings"
 
+	"filippo.io/age"
+
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/dbdump"
 )
 
+// VerifyOptions are what a verification needs besides the archive.
+type VerifyOptions struct {
+	// Identities open an encrypted archive (age): Fetch and Receive
+	// decrypt with them; Verify reads a plain stream.
+	Identities []age.Identity
+}
+
 // Verify checks an archive as a restore does before it changes anything:
 // every entry against the manifest (archive.Verify), and every dump that
 // goes to a database client (psql, mysql) for anything the client would
-// run besides SQL. `docker backup verify` runs the same checks.
-func Verify(ctx context.Context, r io.Reader) (*archive.Manifest, error) {
+// run besides SQL. `docker backup verify` runs the same checks. r is the
+// plain (decrypted) stream.
+func Verify(ctx context.Context, r io.Reader, _ VerifyOptions) (*archive.Manifest, error) {
 	return archive.VerifyWith(ctx, r, archive.VerifyOptions{Check: checkDump})
 }
 

@@ -74,7 +74,7 @@ func TestVerifyRefusesClientCommandsInDumps(t *testing.T) {
 			if _, err := archive.Verify(context.Background(), bytes.NewReader(data)); err != nil {
 				t.Fatalf("archive.Verify: %v", err)
 			}
-			_, err := Verify(context.Background(), bytes.NewReader(data))
+			_, err := Verify(context.Background(), bytes.NewReader(data), VerifyOptions{})
 			if !errors.Is(err, archive.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
@@ -85,7 +85,7 @@ func TestVerifyRefusesClientCommandsInDumps(t *testing.T) {
 		dumpArchive(t, dbdump.Postgres, [3]string{"databases/db/globals.sql", "globals", pgGlobalsOK}, [3]string{"databases/db/shop.pgdump", "database", "PGDMP\\!"}),
 		dumpArchive(t, dbdump.MySQL, [3]string{"databases/db/shop.sql", "database", "/*M!999999\\- enable the sandbox mode */\nINSERT INTO t VALUES ('a\\'\\\\');\n"}),
 	} {
-		if _, err := Verify(context.Background(), bytes.NewReader(data)); err != nil {
+		if _, err := Verify(context.Background(), bytes.NewReader(data), VerifyOptions{}); err != nil {
 			t.Errorf("a sound archive: %v", err)
 		}
 	}

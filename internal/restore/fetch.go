@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"filippo.io/age"
-
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/storage"
 )
@@ -62,7 +60,7 @@ func ignoreMissing(err error) error {
 // it arrives (every entry's checksum, and no client command in a dump);
 // the local copy appears under its name only once verified, with its
 // index, so that docker backup ls lists it.
-func Fetch(ctx context.Context, store storage.Backend, name, dir string, ids []age.Identity) (*Fetched, error) {
+func Fetch(ctx context.Context, store storage.Backend, name, dir string, vo VerifyOptions) (*Fetched, error) {
 	where := store.Location() + "/" + name
 	info, err := store.Stat(ctx, name)
 	if err != nil {
@@ -75,7 +73,7 @@ func Fetch(ctx context.Context, store storage.Backend, name, dir string, ids []a
 	local := storage.NewLocal(dir)
 	path := filepath.Join(dir, name)
 	if _, err := os.Lstat(path); err == nil {
-		return reuse(ctx, path, info, ix, ids)
+		return reuse(ctx, path, info, ix, vo)
 	}
 	up, err := local.Create(ctx, name)
 	if err != nil {
@@ -89,7 +87,7 @@ func Fetch(ctx context.Context, store storage.Backend, name, dir string, ids []a
 	defer body.Close()
 	digest := storage.NewDigest(true)
 	tee := io.TeeReader(body, io.MultiWriter(up, digest))
-	m, err := verifyStream(ctx, tee, ids, where)
+	m, err := verifyStream(ctx, tee, vo, where)
 	if err != nil {
 		return fail(err)
 	}
@@ -122,7 +120,7 @@ func abort(ctx context.Context, up storage.Upload, err error) error {
 }
 
 // reuse takes an earlier download of the archive, if it is the same bytes.
-func reuse(ctx context.Context, path string, info storage.Info, ix *storage.Index, ids []age.Identity) (*Fetched, error) {
+func reuse(ctx context.Context, path string, info storage.Info, ix *storage.Index, vo VerifyOptions) (*Fetched, error) {
 	differs := fmt.Errorf("%s exists and may not be the stored archive: remove it, or download elsewhere with --download-to", path)
 	if ix == nil || ix.SHA256 == "" {
 		return nil, differs
@@ -146,18 +144,18 @@ func reuse(ctx context.Context, path string, info storage.Info, ix *storage.Inde
 	if err := fetched.stat(); err != nil {
 		return nil, err
 	}
-	if fetched.Manifest, err = verifyStream(ctx, f, ids, path); err != nil {
+	if fetched.Manifest, err = verifyStream(ctx, f, vo, path); err != nil {
 		return nil, err
 	}
 	return fetched, nil
 }
 
-func verifyStream(ctx context.Context, r io.Reader, ids []age.Identity, where string) (*archive.Manifest, error) {
-	plain, err := decrypted(r, ids)
+func verifyStream(ctx context.Context, r io.Reader, vo VerifyOptions, where string) (*archive.Manifest, error) {
+	plain, err := decrypted(r, vo.Identities)
 	if err != nil {
 		return nil, fmt.Errorf("archive %s refused, nothing was changed: %w", where, err)
 	}
-	m, err := Verify(ctx, plain)
+	m, err := Verify(ctx, plain, vo)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("download of %s interrupted, nothing was changed: %w", where, err)
@@ -174,7 +172,7 @@ var ErrTooLarge = errors.New("the archive is larger than the upload limit")
 // name, verifying it as it arrives, as Fetch does a stored one: it
 // appears under its name only once whole and verified, and more than
 // limit bytes (limit > 0) end it with ErrTooLarge.
-func Receive(ctx context.Context, r io.Reader, name, dir string, limit int64, ids []age.Identity) (*Fetched, error) {
+func Receive(ctx context.Context, r io.Reader, name, dir string, limit int64, vo VerifyOptions) (*Fetched, error) {
 	if !storage.IsArchiveName(name) || storage.ValidName(name) != nil {
 		return nil, fmt.Errorf("%q is not an archive name (NAME.tar.zst, .tar.gz, .tar, optionally .age)", name)
 	}
@@ -185,7 +183,7 @@ func Receive(ctx context.Context, r io.Reader, name, dir string, limit int64, id
 	fail := func(err error) (*Fetched, error) { return nil, abort(ctx, up, err) }
 	lr := &limited{r: r, limit: limit}
 	tee := io.TeeReader(lr, up)
-	m, err := verifyStream(ctx, tee, ids, name)
+	m, err := verifyStream(ctx, tee, vo, name)
 	if err == nil {
 		_, err = io.Copy(io.Discard, tee)
 	}

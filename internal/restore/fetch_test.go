@@ -57,7 +57,7 @@ func TestFetchVerifiesAsItDownloads(t *testing.T) {
 	data, m := testArchive(t)
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "backups")
-	f, err := Fetch(ctx, stored(t, data, ""), "shop-1.tar.zst", dir, nil)
+	f, err := Fetch(ctx, stored(t, data, ""), "shop-1.tar.zst", dir, VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestFetchVerifiesAsItDownloads(t *testing.T) {
 
 	// Again: the same bytes are there, verified, not downloaded; they are
 	// the user's now, and Discard leaves them.
-	again, err := Fetch(ctx, stored(t, data, ""), "shop-1.tar.zst", dir, nil)
+	again, err := Fetch(ctx, stored(t, data, ""), "shop-1.tar.zst", dir, VerifyOptions{})
 	if err != nil || !again.Reused {
 		t.Fatalf("second fetch: %+v, %v", again, err)
 	}
@@ -107,7 +107,7 @@ func TestFetchLeavesNothingOfABadArchive(t *testing.T) {
 	} {
 		t.Run(c.desc, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "backups")
-			_, err := Fetch(context.Background(), stored(t, c.data, c.sha), "shop-1.tar.zst", dir, nil)
+			_, err := Fetch(context.Background(), stored(t, c.data, c.sha), "shop-1.tar.zst", dir, VerifyOptions{})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("fetch: %v", err)
 			}
@@ -118,11 +118,11 @@ func TestFetchLeavesNothingOfABadArchive(t *testing.T) {
 	}
 	// Missing, and a local file of that name that is another archive.
 	dir := t.TempDir()
-	if _, err := Fetch(context.Background(), stored(t, data, ""), "gone.tar.zst", dir, nil); err == nil || !strings.Contains(err.Error(), "gone.tar.zst") {
+	if _, err := Fetch(context.Background(), stored(t, data, ""), "gone.tar.zst", dir, VerifyOptions{}); err == nil || !strings.Contains(err.Error(), "gone.tar.zst") {
 		t.Errorf("missing archive: %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, "shop-1.tar.zst"), []byte("mine"), 0o600)
-	if _, err := Fetch(context.Background(), stored(t, data, ""), "shop-1.tar.zst", dir, nil); err == nil || !strings.Contains(err.Error(), "remove it") {
+	if _, err := Fetch(context.Background(), stored(t, data, ""), "shop-1.tar.zst", dir, VerifyOptions{}); err == nil || !strings.Contains(err.Error(), "remove it") {
 		t.Errorf("a different local file of that name: %v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "shop-1.tar.zst")); string(b) != "mine" {
@@ -135,7 +135,7 @@ func TestFetchLeavesNothingOfABadArchive(t *testing.T) {
 func TestRestoreTrustsFetchOnlyForTheSameFile(t *testing.T) {
 	data, _ := testArchive(t)
 	dir := filepath.Join(t.TempDir(), "backups")
-	f, err := Fetch(context.Background(), stored(t, data, ""), "shop-1.tar.zst", dir, nil)
+	f, err := Fetch(context.Background(), stored(t, data, ""), "shop-1.tar.zst", dir, VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestFetchCancelledLeavesNothing(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "backups")
 	ctx, cancel := context.WithCancel(context.Background())
 	b := cancelling{Backend: stored(t, data, ""), after: int64(len(data) / 3), cancel: cancel}
-	if _, err := Fetch(ctx, b, "shop-1.tar.zst", dir, nil); err == nil || !strings.Contains(err.Error(), "interrupted") {
+	if _, err := Fetch(ctx, b, "shop-1.tar.zst", dir, VerifyOptions{}); err == nil || !strings.Contains(err.Error(), "interrupted") {
 		t.Fatalf("a fetch cancelled halfway: %v", err)
 	}
 	if names := dirNames(t, dir); len(names) != 0 {
@@ -230,7 +230,7 @@ func TestReceive(t *testing.T) {
 	} {
 		t.Run(c.desc, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "uploads")
-			f, err := Receive(context.Background(), strings.NewReader(string(c.data)), "shop-1.tar.zst", dir, c.limit, nil)
+			f, err := Receive(context.Background(), strings.NewReader(string(c.data)), "shop-1.tar.zst", dir, c.limit, VerifyOptions{})
 			if c.desc == "not an archive" || c.desc == "corrupted" {
 				if err == nil || !strings.Contains(err.Error(), "archive shop-1.tar.zst refused") {
 					t.Fatalf("a bad archive was accepted: %v", err)
@@ -254,7 +254,7 @@ func TestReceive(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Receive(context.Background(), strings.NewReader(string(data)), "../x.tar.zst", t.TempDir(), 0, nil); err == nil {
+	if _, err := Receive(context.Background(), strings.NewReader(string(data)), "../x.tar.zst", t.TempDir(), 0, VerifyOptions{}); err == nil {
 		t.Error("a path was taken as a name")
 	}
 }

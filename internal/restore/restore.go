@@ -418,7 +418,7 @@ func verifyArchive(ctx context.Context, f io.Reader, fi os.FileInfo, opts Option
 	if err != nil {
 		return nil, err
 	}
-	return Verify(ctx, plain)
+	return Verify(ctx, plain, VerifyOptions{Identities: opts.Identities})
 }
 
 // applyAll restores volumes and databases in one pass over the archive.
@@ -574,7 +574,7 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 		return err
 	}
 	defer f.Close()
-	m, err := Verify(ctx, bufio.NewReader(f))
+	m, err := Verify(ctx, bufio.NewReader(f), VerifyOptions{})
 	if err != nil {
 		return fmt.Errorf("the safety backup is damaged: %w", err)
 	}
