@@ -118,7 +118,7 @@ func unknownKeys(raw any, t reflect.Type, prefix string) error {
 	for _, k := range keys {
 		ft, ok := fields[k]
 		if !ok {
-			return fmt.Errorf("invalid %s: unknown key %q; the known keys are %s", ExtensionKey, prefix+k, strings.Join(known, ", "))
+			return fmt.Errorf("invalid %s: unknown key %s; the known keys are %s", ExtensionKey, quoteKey(prefix+k), strings.Join(known, ", "))
 		}
 		if ft.Kind() == reflect.Struct {
 			if err := unknownKeys(m[k], ft, prefix+k+"."); err != nil {
@@ -127,4 +127,16 @@ func unknownKeys(raw any, t reflect.Type, prefix string) error {
 		}
 	}
 	return nil
+}
+
+// maxQuotedKey bounds how much of an unknown key an error repeats: enough
+// to spot a typo, never a whole file.
+const maxQuotedKey = 128
+
+// quoteKey quotes a key for an error message, cut to maxQuotedKey bytes.
+func quoteKey(k string) string {
+	if len(k) <= maxQuotedKey {
+		return fmt.Sprintf("%q", k)
+	}
+	return fmt.Sprintf("%q... (%d bytes)", strings.ToValidUTF8(k[:maxQuotedKey], ""), len(k))
 }

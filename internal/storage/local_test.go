@@ -65,6 +65,15 @@ func TestParse(t *testing.T) {
 		{"s3://bucket/x", storage.Folder, "s3|bucket|x|"},
 		{"s3:///x", storage.Folder, "error"},
 		{"s3://key:secret@bucket/x", storage.Folder, "error"},
+		// A secret that breaks the URL, or holds "/" (AWS secret keys
+		// may), is not shown either; nor is a port taken for a bucket.
+		{"s3://key:se cret@bucket/x", storage.Folder, "error"},
+		{"s3://AKIA:abc/secretXYZ@bucket/x", storage.Folder, "error"},
+		{"s3://AKIA:123456/secretXYZ@bucket/x", storage.Folder, "error"},
+		{"gs://key:secret@bucket/x", storage.Folder, "error"},
+		{"s3://ab/x", storage.Folder, "error"},
+		{"s3://bucket/a%01b/", storage.Folder, "error"},
+		{"/abs/a\x00b.tar", storage.Object, "error"},
 		{"gs://bucket/x", storage.Folder, "error"},
 		{"ftp://host/x.tar.zst", storage.Object, "error"},
 		{"file:///tmp/x/", storage.FolderOrObject, "file||/tmp/x|"},
@@ -80,7 +89,7 @@ func TestParse(t *testing.T) {
 		got := "error"
 		if err == nil {
 			got = loc.Scheme + "|" + loc.Bucket + "|" + loc.Dir + "|" + loc.Name
-		} else if strings.Contains(err.Error(), "secret") {
+		} else if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "cret@") {
 			t.Errorf("%s: the error shows the secret: %v", c.in, err)
 		}
 		if got != c.want {

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
 
 // Backend is one place archives are kept: a folder, or a bucket and prefix.
@@ -148,14 +150,25 @@ func Parse(s, workDir string, kind Kind) (Location, error) {
 		loc.Scheme = "file"
 		return parseLocal(loc, s, workDir, kind)
 	}
+	// Errors show the URL without its user part: whatever else is wrong,
+	// a secret written there must not reach a terminal or a log.
+	shown := redactRaw(s)
 	u, err := url.Parse(s)
 	if err != nil {
-		return loc, fmt.Errorf("%s is not a valid URL: %w", s, err)
+		if shown != s {
+			// The parser's own message may quote the user part.
+			return loc, fmt.Errorf("%s is not a valid URL; %s", shown, noCredentials)
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return loc, fmt.Errorf("%s is not a valid URL: %w", shown, err)
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
-			return loc, fmt.Errorf("%s: a file:// URL names a local path (file:///path): the host %q is not this one", s, u.Host)
+			return loc, fmt.Errorf("%s: a file:// URL names a local path (file:///path): the host %q is not this one", shown, u.Host)
 		}
 		loc.Scheme = "file"
 		p := u.Path
@@ -166,13 +179,27 @@ func Parse(s, workDir string, kind Kind) (Location, error) {
 	case "s3":
 		loc.Scheme = "s3"
 		if u.Host == "" {
-			return loc, fmt.Errorf("%s names no bucket: write s3://BUCKET/PREFIX/", s)
+			return loc, fmt.Errorf("%s names no bucket: write s3://BUCKET/PREFIX/", shown)
 		}
 		if u.User != nil {
-			return loc, fmt.Errorf("%s: credentials do not go into the URL: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or their _FILE forms), or a profile", redactURL(u))
+			return loc, fmt.Errorf("%s: %s", redactURL(u), noCredentials)
+		}
+		if u.Port() != "" || strings.Contains(u.Host, ":") {
+			// No bucket has a port: this is an endpoint, or a secret
+			// holding "/" that ended the user part early.
+			if shown != s {
+				return loc, fmt.Errorf("%s: %s", shown, noCredentials)
+			}
+			return loc, fmt.Errorf("%s: %q is not a bucket name: write s3://BUCKET/PREFIX/, and give the endpoint with --s3-endpoint (or AWS_ENDPOINT_URL)", shown, u.Host)
 		}
 		if u.RawQuery != "" || u.Fragment != "" {
-			return loc, fmt.Errorf("%s: an s3:// URL takes no query or fragment", s)
+			return loc, fmt.Errorf("%s: an s3:// URL takes no query or fragment", shown)
+		}
+		if err := s3utils.CheckValidBucketName(u.Host); err != nil {
+			return loc, fmt.Errorf("%s: %q is not a bucket name (%s): write s3://BUCKET/PREFIX/", shown, u.Host, strings.ToLower(err.Error()))
+		}
+		if strings.ContainsFunc(u.Path, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return loc, fmt.Errorf("%s: the prefix holds a control character", shown)
 		}
 		loc.Bucket = u.Host
 		p := strings.Trim(u.Path, "/")
@@ -194,7 +221,7 @@ func Parse(s, workDir string, kind Kind) (Location, error) {
 			loc.Dir = p
 		}
 		if kind == Object && loc.Name == "" {
-			return loc, fmt.Errorf("%s names no archive: write s3://BUCKET/PREFIX/NAME (see docker backup ls)", s)
+			return loc, fmt.Errorf("%s names no archive: write s3://BUCKET/PREFIX/NAME (see docker backup ls)", shown)
 		}
 		if loc.Name != "" {
 			if err := ValidName(loc.Name); err != nil {
@@ -203,8 +230,27 @@ func Parse(s, workDir string, kind Kind) (Location, error) {
 		}
 		return loc, nil
 	default:
-		return loc, fmt.Errorf("%s: unknown storage scheme %q: use a path, file:///path or s3://bucket/prefix", s, u.Scheme)
+		return loc, fmt.Errorf("%s: unknown storage scheme %q: use a path, file:///path or s3://bucket/prefix", shown, u.Scheme)
 	}
+}
+
+const noCredentials = "credentials do not go into the URL: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or their _FILE forms), or a profile"
+
+// redactRaw is s, a URL as written, for messages: everything between
+// "://" and the last "@" is replaced. It works on URLs that do not parse,
+// and on a secret holding "/" (as AWS secret keys may), which ends the
+// authority early: so any "@" counts, at the cost of hiding part of a
+// path that holds one.
+func redactRaw(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	at := strings.LastIndex(s[i+3:], "@")
+	if at < 0 {
+		return s
+	}
+	return s[:i+3] + "REDACTED" + s[i+3+at:]
 }
 
 func redactURL(u *url.URL) string {
@@ -216,6 +262,9 @@ func redactURL(u *url.URL) string {
 func parseLocal(loc Location, p, workDir string, kind Kind) (Location, error) {
 	if p == "" {
 		return loc, errors.New("an empty path")
+	}
+	if strings.ContainsRune(p, 0) {
+		return loc, errors.New("the path holds a NUL byte")
 	}
 	isDir := strings.HasSuffix(p, "/") || strings.HasSuffix(p, string(filepath.Separator))
 	if !filepath.IsAbs(p) {
