@@ -20,6 +20,9 @@ type TreeSummary struct {
 	// Dropped counts the device and fifo nodes WriteTree left out
 	// (Writer.DropSpecial); they are not in the tree.
 	Dropped int
+	// Special is what WriteTree wrote of setuid and setgid files,
+	// devices and fifos, and files with capabilities; nil for none.
+	Special *Special
 }
 
 // TreeEntry is one entry of a volume tree as the tree digest sees it.
