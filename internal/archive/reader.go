@@ -201,6 +201,8 @@ func (r *Reader) classify(err error, where string) error {
 			return fmt.Errorf("%w: the %s stream ends early, %s", ErrTruncated, r.c, where)
 		}
 		return fmt.Errorf("%w: it ends %s", ErrTruncated, where)
+	case errors.Is(err, tar.ErrFieldTooLong):
+		return fmt.Errorf("%w: a header %s holds more than 1 MiB of names or PAX records", ErrInvalid, where)
 	case errors.Is(err, tar.ErrHeader):
 		if r.n == 0 {
 			return fmt.Errorf("%w: not a tar stream", ErrNotArchive)
