@@ -17,6 +17,9 @@ type VerifyOptions struct {
 	// Identities open an encrypted archive (age): Fetch and Receive
 	// decrypt with them; Verify reads a plain stream.
 	Identities []age.Identity
+	// Limits bound the archive's entries and their depth
+	// (archive.OpenWith); zero for the defaults.
+	Limits archive.Limits
 }
 
 // Verify checks an archive as a restore does before it changes anything:
@@ -24,8 +27,8 @@ type VerifyOptions struct {
 // goes to a database client (psql, mysql) for anything the client would
 // run besides SQL. `docker backup verify` runs the same checks. r is the
 // plain (decrypted) stream.
-func Verify(ctx context.Context, r io.Reader, _ VerifyOptions) (*archive.Manifest, error) {
-	return archive.VerifyWith(ctx, r, archive.VerifyOptions{Check: checkDump})
+func Verify(ctx context.Context, r io.Reader, vo VerifyOptions) (*archive.Manifest, error) {
+	return archive.VerifyWith(ctx, r, archive.VerifyOptions{Check: checkDump, Limits: vo.Limits})
 }
 
 // checkDump checks each file under databases/: which client it goes to
