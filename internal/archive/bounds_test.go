@@ -353,7 +353,9 @@ func TestVerifyMemoryPerEntryIsConstant(t *testing.T) {
 				}
 			}
 			return nil
-		}, func() *Manifest { return &Manifest{FormatVersion: FormatVersion, Project: Project{Name: "p"}, Files: []File{}} })
+		}, func() *Manifest {
+			return &Manifest{FormatVersion: FormatVersion, Project: Project{Name: "p"}, Files: []File{}}
+		})
 		_, err := Verify(context.Background(), s)
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not listed") {
 			t.Fatalf("got %.500v, want entries not listed", err)
