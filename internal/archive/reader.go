@@ -315,7 +315,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 	}
 	n, err := r.tr.Read(p)
 	if err != nil && err != io.EOF {
-		return n, r.classify(err, "in entry "+r.name)
+		return n, r.classify(err, "in entry "+Short(r.name))
 	}
 	return n, err
 }

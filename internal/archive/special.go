@@ -54,7 +54,7 @@ func (s *Special) observe(rel string, hdr *tar.Header) {
 
 // orNil is s, or nil when it counted nothing: what the manifest records.
 func (s *Special) orNil() *Special {
-	if s == nil || s.Setuid+s.Devices+s.Capabilities == 0 {
+	if s == nil || (s.Setuid == 0 && s.Devices == 0 && s.Capabilities == 0 && len(s.Examples) == 0) {
 		return nil
 	}
 	c := *s
@@ -96,14 +96,17 @@ func (s *Special) String() string {
 	add(s.Devices, "device or fifo", "devices or fifos")
 	add(s.Capabilities, "file with capabilities", "files with capabilities")
 	names := ""
-	for i, e := range s.Examples {
+	for i, e := range s.Examples[:min(len(s.Examples), MaxSpecialExamples)] {
 		if i > 0 {
 			names += ", "
 		}
 		names += Short(e)
 	}
-	if int64(len(s.Examples)) < s.Setuid+s.Devices+s.Capabilities {
+	if len(s.Examples) >= MaxSpecialExamples {
 		names += ", ..."
+	}
+	if names == "" {
+		return out
 	}
 	return out + " (" + names + ")"
 }
