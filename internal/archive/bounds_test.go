@@ -546,3 +546,28 @@ func TestVerifyProblemsStayShort(t *testing.T) {
 		t.Errorf("the error is %d bytes long", n)
 	}
 }
+
+// Files outside volumes/ are bounded apart: each costs more than a tree
+// entry while it is read (its checksum, a dump's content checks).
+func TestVerifyRefusesTooManyFiles(t *testing.T) {
+	lowGC(t)
+	growth := peakRSS(t)
+	s := generate(t, func(tw *tar.Writer) error {
+		for i := range 2 * maxFiles {
+			if err := tw.WriteHeader(&tar.Header{Name: "compose/" + strconv.Itoa(i), Typeflag: tar.TypeReg, Mode: 0o644, Format: tar.FormatPAX}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil)
+	_, err := Verify(context.Background(), s)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "more than 100000 files outside volumes/") {
+		t.Fatalf("got %.300v", err)
+	}
+	if s.read > (maxFiles+1)*tarBlock+512<<10 {
+		t.Errorf("%d bytes were read before the refusal", s.read)
+	}
+	if g := growth(); g > 100<<20 {
+		t.Errorf("peak RSS grew by %d MiB", g>>20)
+	}
+}

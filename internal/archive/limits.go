@@ -24,13 +24,17 @@ const (
 	// DefaultMaxDepth is Limits.MaxDepth when it is zero.
 	DefaultMaxDepth = 1024
 
-	// maxListed bounds the logical files outside volumes/, and the
-	// volume trees, an archive may hold: each must be listed in a
-	// manifest.json of at most maxManifestSize, where it takes more
-	// than 100 bytes (its path, size and 64-digit sha256, or its name,
-	// counts and 64-digit tree digest), so an archive with more could
-	// never verify. Each costs a few hundred bytes while it is read.
-	maxListed = maxManifestSize / 100
+	// maxFiles bounds the logical files outside volumes/ (compose
+	// files, dumps, exports), and maxTrees the volume trees, of one
+	// archive: while it is read, each file costs about 1 KB (its
+	// checksum's state, a dump's content checks), each tree a few
+	// hundred bytes, whatever their names. A project has one dump per
+	// database and one tree per volume or bind mount: 100,000 leaves
+	// room for a server of 99,000 databases. (A manifest of at most
+	// 64 MiB could list no more than 671,088 of either, each taking
+	// more than 100 bytes of it.)
+	maxFiles = 100_000
+	maxTrees = 100_000
 )
 
 // Limits are the bounds on the size of an archive that a reader accepts,

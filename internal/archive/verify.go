@@ -253,11 +253,14 @@ func (v *verifier) keepName(name string) string {
 	return s
 }
 
-// listed counts one more logical file or volume tree; past maxListed
-// the archive cannot verify.
-func (v *verifier) listed() error {
-	if n := len(v.plain) + len(v.parts) + len(v.trees); n >= maxListed {
-		return fmt.Errorf("%w: it holds more than %d files and volume trees: a %s of at most %d MiB cannot list them all", ErrInvalid, maxListed, ManifestName, maxManifestSize>>20)
+// listed refuses one more logical file outside volumes/ (tree false)
+// or volume tree past its bound.
+func (v *verifier) listed(tree bool) error {
+	switch {
+	case !tree && len(v.plain)+len(v.parts) >= maxFiles:
+		return fmt.Errorf("%w: it holds more than %d files outside %s", ErrInvalid, maxFiles, VolumesDir)
+	case tree && len(v.trees) >= maxTrees:
+		return fmt.Errorf("%w: it holds more than %d volume trees", ErrInvalid, maxTrees)
 	}
 	return nil
 }
@@ -373,7 +376,7 @@ func (v *verifier) fileEntry(hdr *tar.Header) error {
 		k := v.keys.key(base)
 		p := v.parts[k]
 		if p == nil {
-			if err := v.listed(); err != nil {
+			if err := v.listed(false); err != nil {
 				return err
 			}
 			p = &seenParts{first: v.keepName(name), h: sha256.New()}
@@ -408,7 +411,7 @@ func (v *verifier) fileEntry(hdr *tar.Header) error {
 	_, dup := v.plain[k]
 	var c io.Writer
 	if !dup {
-		if err := v.listed(); err != nil {
+		if err := v.listed(false); err != nil {
 			return err
 		}
 		c = v.contentCheck(name, k)
@@ -508,7 +511,7 @@ func (v *verifier) treeEntry(hdr *tar.Header) error {
 	k := v.keys.key(vol)
 	t := v.trees[k]
 	if t == nil {
-		if err := v.listed(); err != nil {
+		if err := v.listed(true); err != nil {
 			return err
 		}
 		t = &seenTree{name: Short(vol), digest: NewTreeDigest()}
