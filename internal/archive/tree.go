@@ -149,14 +149,14 @@ func treeTypeSupported(t byte) bool {
 // names that climb out of the tree ("..") are errors.
 func cleanRel(name string) (string, error) {
 	if strings.HasPrefix(name, "/") {
-		return "", fmt.Errorf("absolute name %q", name)
+		return "", fmt.Errorf("absolute name %s", quote(name))
 	}
 	if strings.ContainsRune(name, 0) {
-		return "", fmt.Errorf("name %q contains a NUL byte", name)
+		return "", fmt.Errorf("name %s contains a NUL byte", quote(name))
 	}
 	rel := path.Clean(name)
 	if rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", fmt.Errorf("name %q leaves its directory (\"..\")", name)
+		return "", fmt.Errorf("name %s leaves its directory (\"..\")", quote(name))
 	}
 	return rel, nil
 }

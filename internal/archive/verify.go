@@ -179,7 +179,7 @@ func parseManifest(data []byte) (*Manifest, error) {
 		if v > FormatVersion {
 			hint = "; a newer docker-backup wrote it, upgrade to read it"
 			if probe.ToolVersion != "" {
-				hint = fmt.Sprintf("; docker-backup %s wrote it: upgrade to %s or newer to read it", probe.ToolVersion, probe.ToolVersion)
+				hint = fmt.Sprintf("; docker-backup %s wrote it: upgrade to %s or newer to read it", Short(probe.ToolVersion), Short(probe.ToolVersion))
 			}
 		}
 		return nil, fmt.Errorf("%w %d: this docker-backup reads format version %d%s", ErrFormatVersion, v, FormatVersion, hint)

@@ -412,14 +412,14 @@ func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest
 		typ = tar.TypeReg
 	}
 	if !treeTypeSupported(typ) {
-		return fmt.Errorf("volume tree %s: entry %q has unsupported type %q", prefix, hdr.Name, typ)
+		return fmt.Errorf("volume tree %s: entry %s has unsupported type %q", prefix, quote(hdr.Name), typ)
 	}
 	rel, err := cleanRel(hdr.Name)
 	if err != nil {
 		return fmt.Errorf("volume tree %s: %w", prefix, err)
 	}
 	if rel == "." && typ != tar.TypeDir {
-		return fmt.Errorf("volume tree %s: root entry %q is not a directory", prefix, hdr.Name)
+		return fmt.Errorf("volume tree %s: root entry %s is not a directory", prefix, quote(hdr.Name))
 	}
 	name := joinPrefix(prefix, rel)
 	if typ == tar.TypeDir && rel != "." {
@@ -456,10 +456,10 @@ func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest
 	case tar.TypeLink:
 		linkRel, err = cleanRel(hdr.Linkname)
 		if err != nil {
-			return fmt.Errorf("volume tree %s: hardlink %q: %w", prefix, hdr.Name, err)
+			return fmt.Errorf("volume tree %s: hardlink %s: %w", prefix, quote(hdr.Name), err)
 		}
 		if linkRel == "." {
-			return fmt.Errorf("volume tree %s: hardlink %q points at the root directory", prefix, hdr.Name)
+			return fmt.Errorf("volume tree %s: hardlink %s points at the root directory", prefix, quote(hdr.Name))
 		}
 		out.Linkname = joinPrefix(prefix, linkRel)
 	case tar.TypeSymlink:
@@ -477,17 +477,17 @@ func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest
 		return err
 	}
 	if err := w.tw.WriteHeader(out); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
+		return fmt.Errorf("write %s: %w", Short(name), err)
 	}
 	sum := ""
 	if typ == tar.TypeReg {
 		h := sha256.New()
 		n, err := io.CopyBuffer(io.MultiWriter(w.tw, h), ctxio.Reader(ctx, tr), buf)
 		if err != nil {
-			return fmt.Errorf("copy %s: %w", name, err)
+			return fmt.Errorf("copy %s: %w", Short(name), err)
 		}
 		if n != hdr.Size {
-			return fmt.Errorf("copy %s: got %d bytes, header says %d", name, n, hdr.Size)
+			return fmt.Errorf("copy %s: got %d bytes, header says %d", Short(name), n, hdr.Size)
 		}
 		sum = hex.EncodeToString(h.Sum(nil))
 	}
