@@ -28,7 +28,8 @@ const maxProblems = 20
 // tree's entries, bytes and digest, that every entry is listed and nothing
 // listed is missing, and that manifest.json is the last entry with a format
 // version this code reads. Memory stays bounded: it keeps one hash per
-// file, part sequence and tree, never content.
+// file, part sequence and tree, never content, and per entry a key of one
+// size, never its name (Limits bound the number of entries).
 //
 // It returns the manifest when everything matches. Otherwise the error wraps
 // ErrNotArchive, ErrTruncated, ErrChecksum, ErrFormatVersion or ErrInvalid
