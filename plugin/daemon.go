@@ -65,6 +65,7 @@ func daemonFlags() []cli.Flag {
 		contextsFlag("back up the --project projects on each engine where they run, 4 at most at once, each archive named HOST_PROJECT-TIME and pruned per host"),
 	}
 	flags = append(flags, apiFlags()...)
+	flags = append(flags, limitsFlags()...)
 	flags = append(flags, storageFlags()...)
 	return withEnv(flags, map[string]string{"notify": "BACKUP_NOTIFY_URLS"})
 }
@@ -123,6 +124,8 @@ type daemonSetup struct {
 	policy   retention.Policy
 	base     backup.Options
 	notifier *notify.Sender
+	// limits bound the archives the API restores.
+	limits archive.Limits
 }
 
 // setupDaemon reads and checks every setting that needs no engine, so
@@ -188,6 +191,9 @@ func setupDaemon(c *cli.Context) (*daemonSetup, error) {
 		return nil, err
 	}
 	if s.api, err = setupAPI(c, ids); err != nil {
+		return nil, err
+	}
+	if s.limits, err = limits(c); err != nil {
 		return nil, err
 	}
 	if s.sched.None() && s.api == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/urfave/cli/v2"
 
+	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/daemon"
 )
 
@@ -79,6 +80,15 @@ func TestDaemonSettingsFromTheEnvironment(t *testing.T) {
 	// A flag wins over its variable.
 	if s, err := setupOf(t, "--cron", "@hourly", "--keep-daily", "3"); err != nil || s.sched.Cron != "@hourly" || s.policy.Daily != 3 {
 		t.Errorf("flags over variables: %+v %v", s, err)
+	}
+	// The bounds on archives the API restores.
+	t.Setenv("BACKUP_MAX_ENTRIES", "2000000")
+	t.Setenv("BACKUP_MAX_DEPTH", "64")
+	if s, err := setupOf(t); err != nil || s.limits != (archive.Limits{MaxEntries: 2_000_000, MaxDepth: 64}) {
+		t.Errorf("limits from the environment: %+v %v", s, err)
+	}
+	if _, err := setupOf(t, "--max-depth", "-1"); err == nil || !strings.Contains(err.Error(), "--max-depth") {
+		t.Errorf("a negative depth: %v", err)
 	}
 }
 

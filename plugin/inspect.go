@@ -23,14 +23,18 @@ func inspectCommand(env *Env) *cli.Command {
 docker backup verify does.`,
 		Flags: append(append(identityFlags(),
 			&cli.BoolFlag{Name: "json", Usage: "Print the manifest as JSON on stdout"},
-		), storageFlags()...),
+		), append(limitsFlags(), storageFlags()...)...),
 		Action: func(c *cli.Context) error {
+			lim, err := limits(c)
+			if err != nil {
+				return err
+			}
 			path, plain, size, encrypted, closeFile, err := openArchive(c, env, "inspect")
 			if err != nil {
 				return err
 			}
 			defer closeFile()
-			m, err := archive.ReadManifest(c.Context, plain)
+			m, err := archive.ReadManifestWith(c.Context, plain, lim)
 			if err != nil {
 				return fmt.Errorf("cannot read %s: %w", path, err)
 			}
@@ -125,6 +129,12 @@ func printManifest(w io.Writer, m *archive.Manifest, size int64, encrypted bool,
 		}
 		if err := tw.Flush(); err != nil {
 			return err
+		}
+		// As the manifest records it: verify checks it against the trees.
+		for _, v := range vols {
+			if v.Special != nil {
+				fmt.Fprintf(w, "Volume %s holds %s\n", v.Name, v.Special)
+			}
 		}
 	}
 	if len(m.Notes) > 0 {

@@ -17,7 +17,8 @@ func TestPrintManifest(t *testing.T) {
 		Services: []archive.Service{{Name: "db", Image: "postgres:15", Running: true}, {Name: "app", Image: "shop:1"}},
 		Databases: []archive.Database{{Service: "db", Flavor: "PostgreSQL", Version: "15.18", ExcludeTableData: []string{"*.public.sessions"},
 			Dumps: []archive.Dump{{Path: "databases/db/globals.sql", Kind: "globals", Format: "sql"}, {Path: "databases/db/shop.pgdump", Database: "shop", Kind: "database", Format: "pg_dump-custom"}}}},
-		Volumes: []archive.Volume{{Name: "uploads", EngineName: "shop_uploads", Services: []string{"app"}, Entries: 12, Bytes: 2500000},
+		Volumes: []archive.Volume{{Name: "uploads", EngineName: "shop_uploads", Services: []string{"app"}, Entries: 12, Bytes: 2500000,
+			Special: &archive.Special{Setuid: 2, Devices: 1, Examples: []string{"bin/su", "dev/null", "bin/passwd"}}},
 			{Name: "bind_srv_shop_media", EngineName: "/srv/shop/media", Services: []string{"app"}, Target: "/media", Entries: 3, Bytes: 1000},
 			{Name: "bind_srv_shop_site.conf", EngineName: "/srv/shop/site.conf", Services: []string{"web"}, Target: "/etc/site.conf", Kind: archive.KindFile, Entries: 1, Bytes: 10}},
 		Files: []archive.File{{Path: "databases/db/shop.pgdump", Size: 1500}},
@@ -33,6 +34,7 @@ func TestPrintManifest(t *testing.T) {
 		"excluded rows *.public.sessions", "Encryption:      age", "uploads                   volume        shop_uploads          app        12        2.5 MB",
 		"bind_srv_shop_media       bind          /srv/shop/media       app        3         1.0 kB",
 		"bind_srv_shop_site.conf   bind (file)   /srv/shop/site.conf   web        1         10 B",
+		"Volume uploads holds 2 setuid/setgid files, 1 device or fifo (bin/su, dev/null, bin/passwd)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

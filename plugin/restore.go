@@ -14,6 +14,7 @@ import (
 	"github.com/moby/term"
 	"github.com/urfave/cli/v2"
 
+	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/engine"
 	"github.com/docker-backup/docker-backup/internal/project"
@@ -50,7 +51,7 @@ downloaded into ./backups/ (--download-to), and restored from there.`,
 			&cli.BoolFlag{Name: "json", Usage: "Print a summary as JSON on stdout"},
 			&cli.StringFlag{Name: "download-to", Usage: "Download a stored archive into `DIR` (default ./backups)"},
 			&cli.BoolFlag{Name: "no-local-copy", Usage: "Remove the downloaded archive once the restore ends"},
-		), storageFlags()...),
+		), append(limitsFlags(), storageFlags()...)...),
 		Action: func(c *cli.Context) error {
 			path, err := oneArchive(c, env, "restore")
 			if err != nil {
@@ -60,9 +61,13 @@ downloaded into ./backups/ (--download-to), and restored from there.`,
 			if err != nil {
 				return err
 			}
+			lim, err := limits(c)
+			if err != nil {
+				return err
+			}
 			var fetched *restore.Fetched
 			if storage.IsURL(path) {
-				if fetched, err = download(c, env, path, ids); err != nil {
+				if fetched, err = download(c, env, path, ids, lim); err != nil {
 					return err
 				}
 				if c.Bool("no-local-copy") {
@@ -88,6 +93,7 @@ downloaded into ./backups/ (--download-to), and restored from there.`,
 				Compose:           composeRunner(env, po),
 			}
 			opts.Identities = ids
+			opts.Limits = lim
 			return runRestore(c, env, opts, c.Bool("no-wait"), c.Bool("quiet"), c.Bool("json"))
 		},
 	}
@@ -124,7 +130,7 @@ func runRestore(c *cli.Context, env *Env, opts restore.Options, noWait, quiet, a
 
 // download fetches a stored archive into --download-to (./backups),
 // verified on the way.
-func download(c *cli.Context, env *Env, url string, ids []age.Identity) (*restore.Fetched, error) {
+func download(c *cli.Context, env *Env, url string, ids []age.Identity, lim archive.Limits) (*restore.Fetched, error) {
 	store, name, err := storedArchive(c, url)
 	if err != nil {
 		return nil, err
@@ -140,7 +146,7 @@ func download(c *cli.Context, env *Env, url string, ids []age.Identity) (*restor
 	if !c.Bool("quiet") {
 		fmt.Fprintf(env.Stderr, "downloading %s/%s into %s, verifying it on the way\n", store.Location(), name, dir)
 	}
-	f, err := restore.Fetch(c.Context, store, name, dir, restore.VerifyOptions{Identities: ids})
+	f, err := restore.Fetch(c.Context, store, name, dir, restore.VerifyOptions{Identities: ids, Limits: lim})
 	if err != nil {
 		return nil, err
 	}

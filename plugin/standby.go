@@ -25,12 +25,12 @@ import (
 
 // followFlags say what a standby follows: shared by standby and promote.
 func followFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "from", Usage: "The `LOCATION` the primary backs up to: a folder, file:///path or s3://BUCKET/PREFIX (default for --status and promote: the one the standby follows)"},
 		&cli.StringFlag{Name: "source-project", Usage: "Follow the archives of project `NAME` (default: this project's name)"},
 		&cli.StringFlag{Name: "source-host", Usage: "Follow only the archives of `HOST`, the primary engine's name (see ls)"},
 		&cli.StringFlag{Name: "work-dir", Usage: "Download archives into `DIR`, and keep the safety backup there while a restore runs (default ./backups)"},
-	}
+	}, limitsFlags()...)
 }
 
 func standbyCommand(env *Env) *cli.Command {
@@ -176,6 +176,10 @@ func newFollower(c *cli.Context, env *Env, log *slog.Logger, verb string, noWait
 	if err != nil {
 		return nil, err
 	}
+	lim, err := limits(c)
+	if err != nil {
+		return nil, err
+	}
 	dir := c.String("work-dir")
 	if dir == "" {
 		wd, err := workDir(c)
@@ -194,7 +198,7 @@ func newFollower(c *cli.Context, env *Env, log *slog.Logger, verb string, noWait
 		Applier: &standby.Restorer{
 			API: api, Engine: engine.New(api), Store: store, Project: p.Name, Dir: dir,
 			Options: restore.Options{
-				Project: po, Compose: composeRunner(env, po), Exclude: exclude, Identities: ids,
+				Project: po, Compose: composeRunner(env, po), Exclude: exclude, Identities: ids, Limits: lim,
 				Logger: log, Progress: backup.Events{Log: log}, Events: logEvents(log), JobGone: jobGone(api),
 				Lock: lockWith(api, verb, noWait, func(holder, project string) {
 					log.Info("waiting for the project's lock", "holder", holder, "project", project)

@@ -27,14 +27,18 @@ Exits non-zero on any problem.`,
 			&cli.BoolFlag{Name: "deep", Usage: "Also test-restore every database into a throwaway container and count its tables' rows"},
 			&cli.BoolFlag{Name: "json", Usage: "Print the test restores' results as JSON on stdout (with --deep)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print nothing but errors"},
-		), storageFlags()...),
+		), append(limitsFlags(), storageFlags()...)...),
 		Action: func(c *cli.Context) error {
+			lim, err := limits(c)
+			if err != nil {
+				return err
+			}
 			path, plain, _, encrypted, closeFile, err := openArchive(c, env, "verify")
 			if err != nil {
 				return err
 			}
 			defer closeFile()
-			m, err := restore.Verify(c.Context, plain, restore.VerifyOptions{})
+			m, err := restore.Verify(c.Context, plain, restore.VerifyOptions{Limits: lim})
 			if err != nil {
 				return fmt.Errorf("%s failed verification: %w", path, err)
 			}
@@ -59,13 +63,13 @@ Exits non-zero on any problem.`,
 			if !c.Bool("deep") {
 				return nil
 			}
-			return deepVerify(c, env, path, m)
+			return deepVerify(c, env, path, m, lim)
 		},
 	}
 }
 
 // deepVerify test-restores the archive's databases and reports them.
-func deepVerify(c *cli.Context, env *Env, path string, m *archive.Manifest) error {
+func deepVerify(c *cli.Context, env *Env, path string, m *archive.Manifest, lim archive.Limits) error {
 	api, err := env.Client(c.Context)
 	if err != nil {
 		return err
@@ -95,7 +99,7 @@ func deepVerify(c *cli.Context, env *Env, path string, m *archive.Manifest) erro
 	defer release()
 	eng := engine.New(api)
 	backup.RemoveStaleHelpers(ctx, eng, jobGone(api), "", log)
-	results, err := restore.DeepVerify(ctx, eng, m, open, progress)
+	results, err := restore.DeepVerify(ctx, eng, m, open, progress, lim)
 	wait()
 	if err != nil {
 		return err

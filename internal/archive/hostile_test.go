@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -42,8 +44,6 @@ func TestVerifyRefusesHostileTrees(t *testing.T) {
 		{"twice", false, []tar.Header{root, file("./x"), file("./x")}, "appears twice"},
 		{"twice, differently spelt", false, []tar.Header{root, file("./x"), file("x")}, "appears twice"},
 		{"hardlink through a symlink", false, []tar.Header{root, {Name: "./l", Typeflag: tar.TypeSymlink, Linkname: "/etc/shadow"}, {Name: "./h", Typeflag: tar.TypeLink, Linkname: "./l"}}, "through symlink"},
-		{"device in a hot archive", false, []tar.Header{root, {Name: "./sda", Typeflag: tar.TypeBlock, Devmajor: 8, Mode: 0o660}}, "device or fifo sda"},
-		{"fifo in a hot archive", false, []tar.Header{root, {Name: "./p", Typeflag: tar.TypeFifo, Mode: 0o600}}, "device or fifo p"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Verify(context.Background(), bytes.NewReader(hostile(t, tc.cold, tc.entries)))
@@ -58,10 +58,125 @@ func TestVerifyRefusesHostileTrees(t *testing.T) {
 	if _, err := Verify(context.Background(), bytes.NewReader(hostile(t, false, ok))); err != nil {
 		t.Errorf("a sound tree was refused: %v", err)
 	}
-	// A cold archive may hold a database's fifo.
-	cold := []tar.Header{root, {Name: "./p", Typeflag: tar.TypeFifo, Mode: 0o600}}
-	if _, err := Verify(context.Background(), bytes.NewReader(hostile(t, true, cold))); err != nil {
-		t.Errorf("a fifo in a cold archive was refused: %v", err)
+}
+
+// Devices, fifos, setuid and setgid files and file capabilities are no
+// longer refused in hot archives, nor let through because the manifest
+// says cold (which anyone can write): verify counts them and hands them
+// back, whatever the manifest says, so that a restore can name them.
+func TestVerifyReportsSpecialFiles(t *testing.T) {
+	root := tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755}
+	tree := []tar.Header{root,
+		{Name: "./sudo", Typeflag: tar.TypeReg, Mode: 0o4755, Uid: 0},
+		{Name: "./p", Typeflag: tar.TypeFifo, Mode: 0o600},
+		{Name: "./sda", Typeflag: tar.TypeBlock, Devmajor: 8, Mode: 0o660},
+		{Name: "./ping", Typeflag: tar.TypeReg, Mode: 0o755, PAXRecords: map[string]string{capabilityRecord: "\x01\x00\x00\x02"}},
+		{Name: "./group", Typeflag: tar.TypeReg, Mode: 0o2755},
+		{Name: "./shared/", Typeflag: tar.TypeDir, Mode: 0o2775}, // a setgid folder is not counted
+		{Name: "./plain", Typeflag: tar.TypeReg, Mode: 0o755},
+	}
+	want := &Special{Setuid: 2, Devices: 2, Capabilities: 1, Examples: []string{"sudo", "p", "sda", "ping", "group"}}
+	for _, cold := range []bool{false, true} {
+		m, err := Verify(context.Background(), bytes.NewReader(hostile(t, cold, tree)))
+		if err != nil {
+			t.Fatalf("cold %v: %v", cold, err)
+		}
+		if got := m.Volumes[0].Special; !reflect.DeepEqual(got, want) {
+			t.Errorf("cold %v: Special %+v, want %+v", cold, got, want)
+		}
+	}
+	// Whatever the manifest records, it is what the tree holds once
+	// verified: one that records none (written before the field) gets
+	// it, one that records something else is refused.
+	data := hostileWith(t, tree, func(m *Manifest) { m.Volumes[0].Special = nil })
+	if m, err := verifyBytes(t, data); err != nil || !reflect.DeepEqual(m.Volumes[0].Special, want) {
+		t.Errorf("no record: %+v, %v", m, err)
+	}
+	for _, lie := range []*Special{
+		{},
+		{Setuid: 1, Devices: 2, Capabilities: 1, Examples: want.Examples},
+		{Setuid: 2, Devices: 2, Capabilities: 0, Examples: want.Examples},
+		{Setuid: 2, Devices: 2, Capabilities: 1, Examples: []string{"elsewhere"}},
+	} {
+		data := hostileWith(t, tree, func(m *Manifest) { m.Volumes[0].Special = lie })
+		if _, err := verifyBytes(t, data); !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), "setuid") {
+			t.Errorf("manifest records %+v: got %v, want ErrChecksum", lie, err)
+		}
+	}
+	data = hostileWith(t, tree, func(m *Manifest) { m.Volumes[0].Special = want })
+	if _, err := verifyBytes(t, data); err != nil {
+		t.Errorf("a true record was refused: %v", err)
+	}
+	// A tree without any records none, and a manifest that says it has
+	// some is refused.
+	data = hostileWith(t, []tar.Header{root}, func(m *Manifest) { m.Volumes[0].Special = want })
+	if _, err := verifyBytes(t, data); !errors.Is(err, ErrChecksum) {
+		t.Errorf("a record of what is not there: %v", err)
+	}
+	if m, err := verifyBytes(t, hostile(t, false, []tar.Header{root})); err != nil || m.Volumes[0].Special != nil {
+		t.Errorf("a plain tree: %+v, %v", m, err)
+	}
+	// The names are bounded.
+	many := []tar.Header{root}
+	for i := range 12 {
+		many = append(many, tar.Header{Name: fmt.Sprintf("./s%02d", i), Typeflag: tar.TypeReg, Mode: 0o4755})
+	}
+	m, err := verifyBytes(t, hostile(t, false, many))
+	if err != nil || m.Volumes[0].Special.Setuid != 12 || len(m.Volumes[0].Special.Examples) != MaxSpecialExamples {
+		t.Errorf("12 setuid files: %+v, %v", m.Volumes[0].Special, err)
+	}
+}
+
+// hostileWith is hostile, with the manifest changed by edit.
+func hostileWith(t *testing.T, entries []tar.Header, edit func(*Manifest)) []byte {
+	t.Helper()
+	var named []tar.Header
+	for _, h := range entries {
+		h.Name = "volumes/v/" + strings.TrimPrefix(h.Name, "./")
+		named = append(named, h)
+	}
+	return rawArchiveWith(t, false, named, edit)
+}
+
+// A Writer records what it wrote in the manifest, and inspect shows it.
+func TestWriterRecordsSpecialFiles(t *testing.T) {
+	tree := []treeEntryT{
+		{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "./", Mode: 0o755, ModTime: mtime}},
+		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "./su", Mode: 0o4755, ModTime: mtime}, data: []byte("x")},
+		{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "./null", Devmajor: 1, Devminor: 3, Mode: 0o666, ModTime: mtime}},
+		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "./cap", Mode: 0o755, ModTime: mtime, PAXRecords: map[string]string{capabilityRecord: "caps"}}},
+		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "./f", Mode: 0o644, ModTime: mtime}},
+	}
+	var out bytes.Buffer
+	w, _ := NewWriter(&out, Zstd)
+	sum, err := w.WriteTree(context.Background(), "volumes/v/", tar.NewReader(bytes.NewReader(tarOf(t, tree))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Special{Setuid: 1, Devices: 1, Capabilities: 1, Examples: []string{"su", "null", "cap"}}
+	if !reflect.DeepEqual(sum.Special, want) {
+		t.Errorf("summary %+v", sum.Special)
+	}
+	if err := w.Close(&Manifest{Volumes: []Volume{{Name: "v"}}}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadManifest(context.Background(), bytes.NewReader(out.Bytes()))
+	if err != nil || !reflect.DeepEqual(m.Volumes[0].Special, want) {
+		t.Errorf("manifest records %+v, %v", m.Volumes[0].Special, err)
+	}
+	if m, err := verifyBytes(t, out.Bytes()); err != nil || !reflect.DeepEqual(m.Volumes[0].Special, want) {
+		t.Errorf("verified: %+v, %v", m, err)
+	}
+	if s := want.String(); s != "1 setuid/setgid file, 1 device or fifo, 1 file with capabilities (su, null, cap)" {
+		t.Errorf("String: %s", s)
+	}
+	// A name readers would refuse is refused when writing.
+	var o2 bytes.Buffer
+	w, _ = NewWriter(&o2, None)
+	long := []treeEntryT{{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "./", Mode: 0o755, ModTime: mtime}},
+		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "./" + strings.Repeat("n", MaxNameLen), Mode: 0o644, ModTime: mtime}}}
+	if _, err := w.WriteTree(context.Background(), "volumes/v/", tar.NewReader(bytes.NewReader(tarOf(t, long)))); err == nil || !strings.Contains(err.Error(), "4096") {
+		t.Errorf("a name over the bound: %v", err)
 	}
 }
 
@@ -152,6 +267,12 @@ func TestReaderRefusesUncleanNames(t *testing.T) {
 // refuse it.
 func rawArchive(t *testing.T, cold bool, entries []tar.Header) []byte {
 	t.Helper()
+	return rawArchiveWith(t, cold, entries, nil)
+}
+
+// rawArchiveWith is rawArchive with the manifest changed by edit.
+func rawArchiveWith(t *testing.T, cold bool, entries []tar.Header, edit func(*Manifest)) []byte {
+	t.Helper()
 	var out bytes.Buffer
 	tw := tar.NewWriter(&out)
 	d := NewTreeDigest()
@@ -175,6 +296,9 @@ func rawArchive(t *testing.T, cold bool, entries []tar.Header) []byte {
 	s := d.Summary()
 	m := Manifest{FormatVersion: FormatVersion, Cold: cold, Project: Project{Name: "p"}, Files: []File{},
 		Volumes: []Volume{{Name: "v", EngineName: "p_v", Entries: s.Entries, Bytes: s.Bytes, TreeSHA256: s.Digest}}}
+	if edit != nil {
+		edit(&m)
+	}
 	b, _ := json.Marshal(m)
 	if err := tw.WriteHeader(&tar.Header{Name: ManifestName, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(b))}); err != nil {
 		t.Fatal(err)

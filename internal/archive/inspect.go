@@ -13,7 +13,13 @@ import (
 // describes an archive quickly, even one that fails verification after the
 // manifest was written.
 func ReadManifest(ctx context.Context, r io.Reader) (*Manifest, error) {
-	ar, err := Open(r)
+	return ReadManifestWith(ctx, r, Limits{})
+}
+
+// ReadManifestWith is ReadManifest with limits l on the entries it reads
+// through (OpenWith).
+func ReadManifestWith(ctx context.Context, r io.Reader, l Limits) (*Manifest, error) {
+	ar, err := OpenWith(r, l)
 	if err != nil {
 		return nil, err
 	}

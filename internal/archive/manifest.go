@@ -106,6 +106,10 @@ type Volume struct {
 	Entries    int64  `json:"entries"`
 	Bytes      int64  `json:"bytes"`
 	TreeSHA256 string `json:"treeSha256"`
+	// Special is what the tree holds of setuid and setgid files, devices
+	// and fifos, and files with capabilities; nil for none. In a manifest
+	// that Verify returned, it is what the tree was found to hold.
+	Special *Special `json:"special,omitempty"`
 }
 
 // Bind is true for a bind mount, whose EngineName is its host path.

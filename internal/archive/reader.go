@@ -35,7 +35,8 @@ type Reader struct {
 	tap  *tapReader
 	tr   *tar.Reader
 	name string // current entry
-	n    int    // entries so far
+	n    int64  // entries so far
+	lim  Limits
 	// end is the offset in the tar stream where the current entry's data
 	// and padding end; after it only the end-of-archive marker may come.
 	end    int64
@@ -84,10 +85,28 @@ func (t *tapReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Open starts reading an archive. It detects the compression from the magic
-// bytes (zstd 28 b5 2f fd, gzip 1f 8b, anything else is taken for a plain
-// tar stream) with mholt/archives' matchers.
+// maxZstdWindow bounds the window a zstd stream may ask for, which the
+// decoder allocates: zstd's own highest level (--ultra -22) uses 128 MiB,
+// this package's Writer 8 MiB at most. A stream made with a larger
+// window (zstd --long=28 or more) is refused, not decoded.
+const maxZstdWindow = 128 << 20
+
+// Open starts reading an archive with the default Limits. It detects the
+// compression from the magic bytes (zstd 28 b5 2f fd, gzip 1f 8b,
+// anything else is taken for a plain tar stream) with mholt/archives'
+// matchers.
 func Open(r io.Reader) (*Reader, error) {
+	return OpenWith(r, Limits{})
+}
+
+// OpenWith is Open with limits l: Next refuses, with an error wrapping
+// ErrInvalid, the entry past l.MaxEntries, an entry deeper than
+// l.MaxDepth, and one whose name or link target is longer than MaxNameLen
+// or whose PAX records are more than MaxPAXBytes.
+func OpenWith(r io.Reader, l Limits) (*Reader, error) {
+	if err := l.Check(); err != nil {
+		return nil, err
+	}
 	src := &sourceReader{r: r}
 	br := bufio.NewReaderSize(src, 64<<10)
 	magic, err := br.Peek(4)
@@ -97,7 +116,7 @@ func Open(r io.Reader) (*Reader, error) {
 		}
 		return nil, fmt.Errorf("read archive: %w", errors.Unwrap(err))
 	}
-	ar := &Reader{c: detect(magic), src: src}
+	ar := &Reader{c: detect(magic), src: src, lim: l}
 	var stream io.Reader = br
 	switch ar.c {
 	case Zstd:
@@ -105,7 +124,7 @@ func Open(r io.Reader) (*Reader, error) {
 		// the end as truncation: one goroutine, running ahead of the
 		// reader, keeps errors exact and still overlaps the decompression
 		// with the hashing.
-		dec, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+		dec, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, fmt.Errorf("start zstd decompressor: %w", err)
 		}
@@ -159,7 +178,7 @@ func (r *Reader) where() string {
 	if r.name == "" {
 		return "before the first entry"
 	}
-	return "after entry " + r.name
+	return "after entry " + Short(r.name)
 }
 
 // classify turns a read error into one that says what is wrong; where tells
@@ -170,6 +189,8 @@ func (r *Reader) classify(err error, where string) error {
 	switch {
 	case errors.As(err, &se):
 		return fmt.Errorf("read archive: %w", se.err)
+	case errors.As(err, &de) && (errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded)):
+		return fmt.Errorf("%w: the zstd stream needs a window of more than the %d MiB this reader allows (was it compressed with zstd --long=28 or more?); decompress it with zstd -d --long=31 and verify the .tar", ErrInvalid, maxZstdWindow>>20)
 	case errors.As(err, &de):
 		return fmt.Errorf("%w: corrupt %s data (found %s): %v", ErrChecksum, r.c, where, de.err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -180,6 +201,8 @@ func (r *Reader) classify(err error, where string) error {
 			return fmt.Errorf("%w: the %s stream ends early, %s", ErrTruncated, r.c, where)
 		}
 		return fmt.Errorf("%w: it ends %s", ErrTruncated, where)
+	case errors.Is(err, tar.ErrFieldTooLong):
+		return fmt.Errorf("%w: a header %s holds more than 1 MiB of names or PAX records", ErrInvalid, where)
 	case errors.Is(err, tar.ErrHeader):
 		if r.n == 0 {
 			return fmt.Errorf("%w: not a tar stream", ErrNotArchive)
@@ -215,15 +238,23 @@ func (r *Reader) Next() (*tar.Header, error) {
 		return nil, r.classify(err, r.where())
 	}
 	r.n++
+	if r.n > r.lim.entries() {
+		return nil, fmt.Errorf("%w: it has more than %d entries (--max-entries), after entry %s", ErrInvalid, r.lim.entries(), Short(r.name))
+	}
 	r.name = hdr.Name
+	// Before anything keeps a name: verify, inspect and restore all read
+	// entries here.
+	if err := r.lim.checkBounds(hdr); err != nil {
+		return nil, err
+	}
 	if err := canonical(hdr); err != nil {
 		if r.n == 1 {
 			// A tar of a folder ("./", "./a"): not one of ours.
-			return nil, fmt.Errorf("%w: its first entry is %q", ErrNotArchive, hdr.Name)
+			return nil, fmt.Errorf("%w: its first entry is %s", ErrNotArchive, Short(hdr.Name))
 		}
 		// verify, inspect and restore all read entries here: none of
 		// them may see a name the others would read differently.
-		return nil, fmt.Errorf("%w: entry %q: %v", ErrInvalid, hdr.Name, err)
+		return nil, fmt.Errorf("%w: entry %s: %v", ErrInvalid, Short(hdr.Name), err)
 	}
 	r.end = r.tap.n
 	if !isSparse(hdr) {
@@ -284,7 +315,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 	}
 	n, err := r.tr.Read(p)
 	if err != nil && err != io.EOF {
-		return n, r.classify(err, "in entry "+r.name)
+		return n, r.classify(err, "in entry "+Short(r.name))
 	}
 	return n, err
 }
@@ -298,7 +329,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 func (r *Reader) Parts() (string, io.Reader, error) {
 	base, i, ok := SplitPart(r.name)
 	if !ok || i != 0 || r.peeked != nil || r.eof {
-		return "", nil, fmt.Errorf("entry %q is not the first part of a stream", r.name)
+		return "", nil, fmt.Errorf("entry %s is not the first part of a stream", Short(r.name))
 	}
 	return base, &partsReader{r: r, base: base, next: 1}, nil
 }
@@ -348,7 +379,7 @@ func canonical(hdr *tar.Header) error {
 	}
 	if hdr.Typeflag == tar.TypeLink {
 		if err := canonicalName(hdr.Linkname, false); err != nil {
-			return fmt.Errorf("hardlink target %q: %v", hdr.Linkname, err)
+			return fmt.Errorf("hardlink target %s: %v", quote(hdr.Linkname), err)
 		}
 	}
 	return nil
@@ -376,7 +407,7 @@ func canonicalName(name string, dir bool) error {
 		case "":
 			return errors.New("empty path segment")
 		case ".", "..":
-			return fmt.Errorf("path segment %q", seg)
+			return fmt.Errorf("path segment %s", quote(seg))
 		}
 	}
 	return nil

@@ -20,6 +20,9 @@ type TreeSummary struct {
 	// Dropped counts the device and fifo nodes WriteTree left out
 	// (Writer.DropSpecial); they are not in the tree.
 	Dropped int
+	// Special is what WriteTree wrote of setuid and setgid files,
+	// devices and fifos, and files with capabilities; nil for none.
+	Special *Special
 }
 
 // TreeEntry is one entry of a volume tree as the tree digest sees it.
@@ -146,14 +149,14 @@ func treeTypeSupported(t byte) bool {
 // names that climb out of the tree ("..") are errors.
 func cleanRel(name string) (string, error) {
 	if strings.HasPrefix(name, "/") {
-		return "", fmt.Errorf("absolute name %q", name)
+		return "", fmt.Errorf("absolute name %s", quote(name))
 	}
 	if strings.ContainsRune(name, 0) {
-		return "", fmt.Errorf("name %q contains a NUL byte", name)
+		return "", fmt.Errorf("name %s contains a NUL byte", quote(name))
 	}
 	rel := path.Clean(name)
 	if rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", fmt.Errorf("name %q leaves its directory (\"..\")", name)
+		return "", fmt.Errorf("name %s leaves its directory (\"..\")", quote(name))
 	}
 	return rel, nil
 }

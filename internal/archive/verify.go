@@ -28,7 +28,8 @@ const maxProblems = 20
 // tree's entries, bytes and digest, that every entry is listed and nothing
 // listed is missing, and that manifest.json is the last entry with a format
 // version this code reads. Memory stays bounded: it keeps one hash per
-// file, part sequence and tree, never content.
+// file, part sequence and tree, never content, and per entry a key of one
+// size, never its name (Limits bound the number of entries).
 //
 // It returns the manifest when everything matches. Otherwise the error wraps
 // ErrNotArchive, ErrTruncated, ErrChecksum, ErrFormatVersion or ErrInvalid
@@ -56,12 +57,19 @@ type VerifyOptions struct {
 	// before they are parsed (a signature is made over exactly these
 	// bytes); its error refuses the archive.
 	Manifest func(raw []byte) error
+	// Limits bound the archive's entries and their depth (OpenWith).
+	Limits Limits
 }
 
 // VerifyWith is Verify, with the checks of o besides.
+//
+// The manifest it returns records, in each Volume's Special, what the
+// tree was found to hold (setuid and setgid files, devices and fifos,
+// files with capabilities), whatever manifest.json said: an archive that
+// records something else is refused, one that records nothing (written
+// before the field existed) gets what was found.
 func VerifyWith(ctx context.Context, r io.Reader, o VerifyOptions) (*Manifest, error) {
-	check := o.Check
-	ar, err := Open(r)
+	ar, err := OpenWith(r, o.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -69,13 +77,14 @@ func VerifyWith(ctx context.Context, r io.Reader, o VerifyOptions) (*Manifest, e
 	v := &verifier{
 		ctx:    ctx,
 		ar:     ar,
-		plain:  map[string]*seenFile{},
-		parts:  map[string]*seenParts{},
-		trees:  map[string]*TreeDigest{},
-		shapes: map[string]*treeShape{},
+		keys:   newFileKeys(),
+		plain:  map[fileKey]*seenFile{},
+		parts:  map[fileKey]*seenParts{},
+		trees:  map[fileKey]*seenTree{},
+		shape:  newTreeShape(),
 		buf:    make([]byte, 1<<20),
-		check:  check,
-		checks: map[string]ContentCheck{},
+		check:  o.Check,
+		checks: map[fileKey]ContentCheck{},
 	}
 	var manifest []byte
 	for {
@@ -90,7 +99,7 @@ func VerifyWith(ctx context.Context, r io.Reader, o VerifyOptions) (*Manifest, e
 			return nil, err
 		}
 		if manifest != nil {
-			return nil, fmt.Errorf("%w: entry %s comes after %s, which must be the last entry", ErrInvalid, hdr.Name, ManifestName)
+			return nil, fmt.Errorf("%w: entry %s comes after %s, which must be the last entry", ErrInvalid, Short(hdr.Name), ManifestName)
 		}
 		switch {
 		case hdr.Name == ManifestName:
@@ -102,7 +111,7 @@ func VerifyWith(ctx context.Context, r io.Reader, o VerifyOptions) (*Manifest, e
 		case strings.HasPrefix(hdr.Name, ComposeDir), strings.HasPrefix(hdr.Name, DatabasesDir), strings.HasPrefix(hdr.Name, ExportsDir):
 			err = v.fileEntry(hdr)
 		default:
-			v.problem(fmt.Errorf("%w: entry %s is outside %s, %s, %s and %s", ErrInvalid, hdr.Name, ComposeDir, DatabasesDir, ExportsDir, VolumesDir))
+			v.problem(fmt.Errorf("%w: entry %s is outside %s, %s, %s and %s", ErrInvalid, Short(hdr.Name), ComposeDir, DatabasesDir, ExportsDir, VolumesDir))
 		}
 		if err != nil {
 			return nil, err
@@ -113,7 +122,7 @@ func VerifyWith(ctx context.Context, r io.Reader, o VerifyOptions) (*Manifest, e
 	}
 	if o.Manifest != nil {
 		if err := o.Manifest(manifest); err != nil {
-			return nil, err
+			return nil, bounded(err)
 		}
 	}
 	m, err := parseManifest(manifest)
@@ -124,8 +133,8 @@ func VerifyWith(ctx context.Context, r io.Reader, o VerifyOptions) (*Manifest, e
 	if err := v.result(); err != nil {
 		return nil, err
 	}
-	for _, path := range v.checkList {
-		if err := v.checks[path].Result(m); err != nil {
+	for _, c := range v.checkList {
+		if err := c.Result(m); err != nil {
 			v.problem(err)
 		}
 	}
@@ -136,16 +145,16 @@ func VerifyWith(ctx context.Context, r io.Reader, o VerifyOptions) (*Manifest, e
 }
 
 // contentCheck is the check of logical file path, asked for once.
-func (v *verifier) contentCheck(path string) io.Writer {
+func (v *verifier) contentCheck(path string, k fileKey) io.Writer {
 	if v.check == nil {
 		return nil
 	}
-	c, ok := v.checks[path]
+	c, ok := v.checks[k]
 	if !ok {
 		c = v.check(path)
-		v.checks[path] = c
+		v.checks[k] = c
 		if c != nil {
-			v.checkList = append(v.checkList, path)
+			v.checkList = append(v.checkList, c)
 		}
 	}
 	if c == nil {
@@ -171,7 +180,7 @@ func parseManifest(data []byte) (*Manifest, error) {
 		if v > FormatVersion {
 			hint = "; a newer docker-backup wrote it, upgrade to read it"
 			if probe.ToolVersion != "" {
-				hint = fmt.Sprintf("; docker-backup %s wrote it: upgrade to %s or newer to read it", probe.ToolVersion, probe.ToolVersion)
+				hint = fmt.Sprintf("; docker-backup %s wrote it: upgrade to %s or newer to read it", Short(probe.ToolVersion), Short(probe.ToolVersion))
 			}
 		}
 		return nil, fmt.Errorf("%w %d: this docker-backup reads format version %d%s", ErrFormatVersion, v, FormatVersion, hint)
@@ -185,12 +194,13 @@ func parseManifest(data []byte) (*Manifest, error) {
 
 type seenFile struct {
 	size int64
-	sum  string
+	sum  [sha256.Size]byte
 	used bool
+	name string // Short(name), while nameBudget lasts
 }
 
 type seenParts struct {
-	first    string // entry name of the first part seen
+	first    string // Short of the first part's name, while nameBudget lasts
 	count    int    // parts seen
 	partSize int64  // the first part's size, which all but the last share
 	lastSize int64
@@ -200,22 +210,60 @@ type seenParts struct {
 	used     bool
 }
 
+// seenTree is one volume tree as read.
+type seenTree struct {
+	name    string // Short(volume name)
+	digest  *TreeDigest
+	special Special
+	used    bool
+}
+
+// nameBudget bounds the bytes of names verify keeps, of the files outside
+// volumes/, to say which ones the manifest does not list: the names of
+// one's own archives fit, a hostile archive's many are counted instead.
+const nameBudget = 64 << 10
+
 type verifier struct {
 	ctx       context.Context
 	ar        *Reader
-	plain     map[string]*seenFile
-	plainList []string // names, in order
-	parts     map[string]*seenParts
-	partList  []string // bases, in order
-	trees     map[string]*TreeDigest
-	treeList  []string // volume names, in order
-	shapes    map[string]*treeShape
+	keys      *fileKeys
+	plain     map[fileKey]*seenFile
+	plainList []*seenFile // in order
+	parts     map[fileKey]*seenParts
+	partList  []*seenParts // in order
+	trees     map[fileKey]*seenTree
+	treeList  []*seenTree // in order
+	shape     *treeShape
+	names     int // bytes of names kept
+	broken    int // broken part sequences with their own message
 	problems  []error
 	dropped   int
 	buf       []byte
 	check     func(string) ContentCheck
-	checks    map[string]ContentCheck
-	checkList []string // paths with a check, in order
+	checks    map[fileKey]ContentCheck
+	checkList []ContentCheck // in order
+}
+
+// keepName is Short(name) while the budget of names kept lasts, "" after.
+func (v *verifier) keepName(name string) string {
+	s := Short(name)
+	if v.names+len(s) > nameBudget {
+		return ""
+	}
+	v.names += len(s)
+	return s
+}
+
+// listed refuses one more logical file outside volumes/ (tree false)
+// or volume tree past its bound.
+func (v *verifier) listed(tree bool) error {
+	switch {
+	case !tree && len(v.plain)+len(v.parts) >= maxFiles:
+		return fmt.Errorf("%w: it holds more than %d files outside %s", ErrInvalid, maxFiles, VolumesDir)
+	case tree && len(v.trees) >= maxTrees:
+		return fmt.Errorf("%w: it holds more than %d volume trees", ErrInvalid, maxTrees)
+	}
+	return nil
 }
 
 func (v *verifier) problem(err error) {
@@ -223,16 +271,28 @@ func (v *verifier) problem(err error) {
 		v.dropped++
 		return
 	}
-	v.problems = append(v.problems, err)
+	v.problems = append(v.problems, bounded(err))
 }
+
+// maxJoined bounds the message of the problems joined: past it, they
+// are counted.
+const maxJoined = 4 << 10
 
 func (v *verifier) result() error {
 	if len(v.problems) == 0 {
 		return nil
 	}
-	errs := v.problems
-	if v.dropped > 0 {
-		errs = append(errs, fmt.Errorf("and %d more problems", v.dropped))
+	var errs []error
+	size, dropped := 0, v.dropped
+	for _, err := range v.problems {
+		if size += len(err.Error()) + 1; size > maxJoined && len(errs) > 0 {
+			dropped++
+			continue
+		}
+		errs = append(errs, err)
+	}
+	if dropped > 0 {
+		errs = append(errs, fmt.Errorf("and %d more problems", dropped))
 	}
 	if len(errs) == 1 {
 		return errs[0]
@@ -240,9 +300,10 @@ func (v *verifier) result() error {
 	return errors.Join(errs...)
 }
 
-// hashEntry reads the current entry's data, returning its size and hex
+// hashEntry reads the current entry's data, returning its size and
 // SHA-256.
-func (v *verifier) hashEntry(extra io.Writer) (int64, string, error) {
+func (v *verifier) hashEntry(extra io.Writer) (int64, [sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
 	h := sha256.New()
 	var w io.Writer = h
 	if extra != nil {
@@ -250,9 +311,10 @@ func (v *verifier) hashEntry(extra io.Writer) (int64, string, error) {
 	}
 	n, err := io.CopyBuffer(w, ctxio.Reader(v.ctx, v.ar), v.buf)
 	if err != nil {
-		return n, "", err
+		return n, sum, err
 	}
-	return n, hex.EncodeToString(h.Sum(nil)), nil
+	h.Sum(sum[:0])
+	return n, sum, nil
 }
 
 func (v *verifier) readManifest(hdr *tar.Header) ([]byte, error) {
@@ -304,37 +366,31 @@ func validFilePath(p string) bool {
 func (v *verifier) fileEntry(hdr *tar.Header) error {
 	name := hdr.Name
 	if hdr.Typeflag != tar.TypeReg || isSparse(hdr) {
-		v.problem(fmt.Errorf("%w: entry %s is not a regular file", ErrInvalid, name))
+		v.problem(fmt.Errorf("%w: entry %s is not a regular file", ErrInvalid, Short(name)))
 		return nil
 	}
 	if !validFilePath(name) {
-		v.problem(fmt.Errorf("%w: entry %s has an unsafe or unclean name", ErrInvalid, name))
+		v.problem(fmt.Errorf("%w: entry %s has an unsafe or unclean name", ErrInvalid, Short(name)))
 		return nil
 	}
 	if base, i, ok := SplitPart(name); ok {
-		p := v.parts[base]
+		k := v.keys.key(base)
+		p := v.parts[k]
 		if p == nil {
-			p = &seenParts{first: name, h: sha256.New()}
-			v.parts[base] = p
-			v.partList = append(v.partList, base)
+			if err := v.listed(false); err != nil {
+				return err
+			}
+			p = &seenParts{first: v.keepName(name), h: sha256.New()}
+			v.parts[k] = p
+			v.partList = append(v.partList, p)
 		}
-		switch {
-		case p.broken != nil:
-		case i < p.count:
-			p.broken = fmt.Errorf("%w: duplicate entry %s", ErrInvalid, name)
-		case i > p.count:
-			p.broken = fmt.Errorf("%w: %s: part %s is missing (next entry is %s)", ErrInvalid, base, PartName(base, p.count), name)
-		case p.count == 1 && (p.lastSize <= 0 || p.lastSize > MaxChunkSize):
-			p.broken = fmt.Errorf("%w: %s: part %s is %d bytes; every part but the last must be 1 to %d bytes",
-				ErrInvalid, base, PartName(base, 0), p.lastSize, MaxChunkSize)
-		case p.count > 1 && p.lastSize != p.partSize:
-			p.broken = fmt.Errorf("%w: %s: part %s is %d bytes; every part but the last must be %d bytes, as the first",
-				ErrInvalid, base, PartName(base, p.count-1), p.lastSize, p.partSize)
+		if p.broken == nil {
+			p.broken = v.partProblem(p, base, i, name)
 		}
 		var extra io.Writer
 		if p.broken == nil {
 			extra = p.h
-			if c := v.contentCheck(base); c != nil {
+			if c := v.contentCheck(base, k); c != nil {
 				extra = io.MultiWriter(p.h, c)
 			}
 		}
@@ -352,21 +408,58 @@ func (v *verifier) fileEntry(hdr *tar.Header) error {
 		}
 		return nil
 	}
+	k := v.keys.key(name)
+	_, dup := v.plain[k]
 	var c io.Writer
-	if _, dup := v.plain[name]; !dup {
-		c = v.contentCheck(name)
+	if !dup {
+		if err := v.listed(false); err != nil {
+			return err
+		}
+		c = v.contentCheck(name, k)
 	}
 	n, sum, err := v.hashEntry(c)
 	if err != nil {
 		return err
 	}
-	if _, dup := v.plain[name]; dup {
-		v.problem(fmt.Errorf("%w: duplicate entry %s", ErrInvalid, name))
+	if dup {
+		v.problem(fmt.Errorf("%w: duplicate entry %s", ErrInvalid, Short(name)))
 		return nil
 	}
-	v.plain[name] = &seenFile{size: n, sum: sum}
-	v.plainList = append(v.plainList, name)
+	f := &seenFile{size: n, sum: sum, name: v.keepName(name)}
+	v.plain[k] = f
+	v.plainList = append(v.plainList, f)
 	return nil
+}
+
+// errPartsBroken stands for the message of a broken part sequence past
+// the first maxProblems, which are never all reported.
+var errPartsBroken = fmt.Errorf("%w: a file's parts are misnumbered or of the wrong sizes", ErrInvalid)
+
+// partProblem is what is wrong with part i of base, named name, after
+// the parts p saw; nil when it is the next one.
+func (v *verifier) partProblem(p *seenParts, base string, i int, name string) error {
+	ok := i == p.count &&
+		!(p.count == 1 && (p.lastSize <= 0 || p.lastSize > MaxChunkSize)) &&
+		!(p.count > 1 && p.lastSize != p.partSize)
+	if ok {
+		return nil
+	}
+	if v.broken >= maxProblems {
+		return errPartsBroken
+	}
+	v.broken++
+	switch {
+	case i < p.count:
+		return fmt.Errorf("%w: duplicate entry %s", ErrInvalid, Short(name))
+	case i > p.count:
+		return fmt.Errorf("%w: %s: part %s is missing (next entry is %s)", ErrInvalid, Short(base), Short(PartName(base, p.count)), Short(name))
+	case p.count == 1:
+		return fmt.Errorf("%w: %s: part %s is %d bytes; every part but the last must be 1 to %d bytes",
+			ErrInvalid, Short(base), Short(PartName(base, 0)), p.lastSize, MaxChunkSize)
+	default:
+		return fmt.Errorf("%w: %s: part %s is %d bytes; every part but the last must be %d bytes, as the first",
+			ErrInvalid, Short(base), Short(PartName(base, p.count-1)), p.lastSize, p.partSize)
+	}
 }
 
 func (v *verifier) treeEntry(hdr *tar.Header) error {
@@ -374,21 +467,21 @@ func (v *verifier) treeEntry(hdr *tar.Header) error {
 	rest := strings.TrimPrefix(name, VolumesDir)
 	vol, sub, _ := strings.Cut(rest, "/")
 	if _, ok := volumeName(VolumesDir + vol + "/"); !ok {
-		v.problem(fmt.Errorf("%w: entry %s is not inside a volume directory", ErrInvalid, name))
+		v.problem(fmt.Errorf("%w: entry %s is not inside a volume directory", ErrInvalid, Short(name)))
 		return nil
 	}
 	prefix := VolumesDir + vol + "/"
 	rel, err := cleanRel(sub)
 	if err != nil {
-		v.problem(fmt.Errorf("%w: entry %s: %v", ErrInvalid, name, err))
+		v.problem(fmt.Errorf("%w: entry %s: %v", ErrInvalid, Short(name), err))
 		return nil
 	}
 	if !treeTypeSupported(hdr.Typeflag) || isSparse(hdr) {
-		v.problem(fmt.Errorf("%w: entry %s has unsupported type %q", ErrInvalid, name, hdr.Typeflag))
+		v.problem(fmt.Errorf("%w: entry %s has unsupported type %q", ErrInvalid, Short(name), hdr.Typeflag))
 		return nil
 	}
 	if rel == "." && hdr.Typeflag != tar.TypeDir {
-		v.problem(fmt.Errorf("%w: entry %s, the root of volume %s, is not a directory", ErrInvalid, name, vol))
+		v.problem(fmt.Errorf("%w: entry %s, the root of volume %s, is not a directory", ErrInvalid, Short(name), Short(vol)))
 		return nil
 	}
 	linkRel := ""
@@ -398,49 +491,54 @@ func (v *verifier) treeEntry(hdr *tar.Header) error {
 			linkRel, err = cleanRel(lsub)
 		}
 		if !ok || err != nil || linkRel == "." {
-			v.problem(fmt.Errorf("%w: hardlink %s points outside its volume (%s)", ErrInvalid, name, hdr.Linkname))
+			v.problem(fmt.Errorf("%w: hardlink %s points outside its volume (%s)", ErrInvalid, Short(name), Short(hdr.Linkname)))
 			return nil
 		}
 	}
-	shape := v.shapes[vol]
-	if shape == nil {
-		shape = newTreeShape()
-		v.shapes[vol] = shape
-	}
-	if err := shape.add(rel, linkRel, hdr.Typeflag); err != nil {
-		v.problem(fmt.Errorf("%w: volume %s: %v", ErrInvalid, vol, err))
+	// The Reader let only canonical names through: without its
+	// trailing slash, a name is the volume's prefix and rel.
+	if err := v.shape.add(strings.TrimSuffix(name, "/"), hdr.Linkname, len(prefix), hdr.Typeflag); err != nil {
+		v.problem(fmt.Errorf("%w: volume %s: %v", ErrInvalid, Short(vol), err))
 		return nil
 	}
 	sum := ""
 	if hdr.Typeflag == tar.TypeReg {
-		if _, sum, err = v.hashEntry(nil); err != nil {
+		_, b, err := v.hashEntry(nil)
+		if err != nil {
 			return err
 		}
+		sum = hex.EncodeToString(b[:])
 	}
-	d := v.trees[vol]
-	if d == nil {
-		d = NewTreeDigest()
-		v.trees[vol] = d
-		v.treeList = append(v.treeList, vol)
+	k := v.keys.key(vol)
+	t := v.trees[k]
+	if t == nil {
+		if err := v.listed(true); err != nil {
+			return err
+		}
+		t = &seenTree{name: Short(vol), digest: NewTreeDigest()}
+		v.trees[k] = t
+		v.treeList = append(v.treeList, t)
 	}
-	d.Add(treeEntry(rel, linkRel, hdr, sum))
+	t.digest.Add(treeEntry(rel, linkRel, hdr, sum))
+	t.special.observe(rel, hdr)
 	return nil
 }
 
-// compare checks what was read against the manifest.
+// compare checks what was read against the manifest, and sets each
+// volume's Special to what its tree holds.
 func (v *verifier) compare(m *Manifest) {
 	listed := map[string]bool{}
 	for _, f := range m.Files {
 		if !validFilePath(f.Path) {
-			v.problem(fmt.Errorf("%w: %s lists %q, which is not a file path this format allows", ErrInvalid, ManifestName, f.Path))
+			v.problem(fmt.Errorf("%w: %s lists %s, which is not a file path this format allows", ErrInvalid, ManifestName, Short(f.Path)))
 			continue
 		}
 		if _, _, ok := SplitPart(f.Path); ok {
-			v.problem(fmt.Errorf("%w: %s lists %q, whose name looks like a part", ErrInvalid, ManifestName, f.Path))
+			v.problem(fmt.Errorf("%w: %s lists %s, whose name looks like a part", ErrInvalid, ManifestName, Short(f.Path)))
 			continue
 		}
 		if listed[f.Path] {
-			v.problem(fmt.Errorf("%w: %s lists %s twice", ErrInvalid, ManifestName, f.Path))
+			v.problem(fmt.Errorf("%w: %s lists %s twice", ErrInvalid, ManifestName, Short(f.Path)))
 			continue
 		}
 		listed[f.Path] = true
@@ -450,79 +548,111 @@ func (v *verifier) compare(m *Manifest) {
 			v.compareParts(f)
 		}
 	}
-	for _, name := range v.plainList {
-		if !v.plain[name].used {
-			v.problem(fmt.Errorf("%w: entry %s is not listed in the manifest", ErrInvalid, name))
+	named, unnamed := 0, 0
+	for _, f := range v.plainList {
+		if !f.used {
+			v.notListed(f.name, &named, &unnamed)
 		}
 	}
-	for _, base := range v.partList {
-		if p := v.parts[base]; !p.used {
-			v.problem(fmt.Errorf("%w: entry %s is not listed in the manifest", ErrInvalid, p.first))
+	for _, p := range v.partList {
+		if !p.used {
+			v.notListed(p.first, &named, &unnamed)
 		}
+	}
+	if unnamed > 0 {
+		more := ""
+		if named > 0 {
+			more = " more"
+		}
+		v.problem(fmt.Errorf("%w: %d%s entries are not listed in the manifest", ErrInvalid, unnamed, more))
 	}
 	for _, db := range m.Databases {
 		for _, d := range db.Dumps {
 			if !listed[d.Path] {
-				v.problem(fmt.Errorf("%w: database %s: dump %s is not in the manifest's files", ErrInvalid, db.Service, d.Path))
+				v.problem(fmt.Errorf("%w: database %s: dump %s is not in the manifest's files", ErrInvalid, Short(db.Service), Short(d.Path)))
 			}
 		}
 		for _, e := range db.Exports {
 			if !listed[e.Path] || !strings.HasPrefix(e.Path, ExportsDir) {
-				v.problem(fmt.Errorf("%w: database %s: export %s is not in the manifest's files under %s", ErrInvalid, db.Service, e.Path, ExportsDir))
+				v.problem(fmt.Errorf("%w: database %s: export %s is not in the manifest's files under %s", ErrInvalid, Short(db.Service), Short(e.Path), ExportsDir))
 			}
 		}
 	}
 	vols := map[string]bool{}
-	for _, vol := range m.Volumes {
+	for i := range m.Volumes {
+		vol := &m.Volumes[i]
 		if _, ok := volumeName(VolumesDir + vol.Name + "/"); !ok || vols[vol.Name] {
-			v.problem(fmt.Errorf("%w: %s lists volume %q twice or with an invalid name", ErrInvalid, ManifestName, vol.Name))
+			v.problem(fmt.Errorf("%w: %s lists volume %s twice or with an invalid name", ErrInvalid, ManifestName, Short(vol.Name)))
 			continue
 		}
 		vols[vol.Name] = true
-		prefix := VolumesDir + vol.Name + "/"
-		d := v.trees[vol.Name]
-		if d == nil {
+		prefix := Short(VolumesDir + vol.Name + "/")
+		t := v.trees[v.keys.key(vol.Name)]
+		if t == nil {
 			if vol.Entries != 0 {
 				v.problem(fmt.Errorf("%w: volume tree %s is missing", ErrInvalid, prefix))
 			}
+			vol.Special = nil
 			continue
 		}
-		s := d.Summary()
+		t.used = true
+		s := t.digest.Summary()
 		switch {
 		case s.Entries != vol.Entries:
 			v.problem(fmt.Errorf("%s: %w: the manifest lists %d entries, the archive has %d", prefix, ErrChecksum, vol.Entries, s.Entries))
 		case s.Bytes != vol.Bytes:
 			v.problem(fmt.Errorf("%s: %w: the manifest lists %d bytes, the archive has %d", prefix, ErrChecksum, vol.Bytes, s.Bytes))
 		case s.Digest != vol.TreeSHA256:
-			v.problem(fmt.Errorf("%s: %w: tree digest is %s, the manifest lists %s", prefix, ErrChecksum, s.Digest, vol.TreeSHA256))
+			v.problem(fmt.Errorf("%s: %w: tree digest is %s, the manifest lists %s", prefix, ErrChecksum, s.Digest, Short(vol.TreeSHA256)))
+		}
+		// A manifest written before Special existed records none: it
+		// gets what the tree holds. One that records something else
+		// than the tree is not what its writer wrote.
+		if vol.Special != nil && !sameSpecial(vol.Special, &t.special) {
+			v.problem(fmt.Errorf("%s: %w: the manifest records %s of setuid/setgid files, devices or fifos and files with capabilities, the tree holds %s",
+				prefix, ErrChecksum, vol.Special, &t.special))
+		}
+		vol.Special = t.special.orNil()
+	}
+	for _, t := range v.treeList {
+		if !t.used {
+			v.problem(fmt.Errorf("%w: volume tree %s%s/ is not listed in the manifest", ErrInvalid, VolumesDir, t.name))
 		}
 	}
-	for _, vol := range m.Volumes {
-		if sh := v.shapes[vol.Name]; sh != nil && sh.special != "" && !m.Cold {
-			v.problem(fmt.Errorf("%w: volume %s holds device or fifo %s, which only cold archives (create --stop) may", ErrInvalid, vol.Name, sh.special))
-		}
+}
+
+// notListed reports a file that the manifest does not list, by name
+// while there is room among the problems; past that, or when its name
+// was not kept, it is only counted.
+func (v *verifier) notListed(name string, named, unnamed *int) {
+	if name == "" || len(v.problems) >= maxProblems-1 {
+		*unnamed++
+		return
 	}
-	for _, name := range v.treeList {
-		if !vols[name] {
-			v.problem(fmt.Errorf("%w: volume tree %s%s/ is not listed in the manifest", ErrInvalid, VolumesDir, name))
-		}
-	}
+	*named++
+	v.problem(fmt.Errorf("%w: entry %s is not listed in the manifest", ErrInvalid, name))
 }
 
 func (v *verifier) comparePlain(f File) {
-	s := v.plain[f.Path]
+	s := v.plain[v.keys.key(f.Path)]
 	if s == nil {
-		v.problem(fmt.Errorf("%w: %s is missing", ErrInvalid, f.Path))
+		v.problem(fmt.Errorf("%w: %s is missing", ErrInvalid, Short(f.Path)))
+		return
+	}
+	if s.used {
+		// Only a collision of keys gets here (the manifest's paths
+		// are distinct): refuse.
+		v.problem(fmt.Errorf("%w: %s is missing", ErrInvalid, Short(f.Path)))
 		return
 	}
 	s.used = true
-	checkContent(v, f, s.size, s.sum)
+	checkContent(v, f, s.size, hex.EncodeToString(s.sum[:]))
 }
 
 func (v *verifier) compareParts(f File) {
-	p := v.parts[f.Path]
-	if p == nil {
-		v.problem(fmt.Errorf("%w: %s is missing (no part %s)", ErrInvalid, f.Path, PartName(f.Path, 0)))
+	p := v.parts[v.keys.key(f.Path)]
+	if p == nil || p.used {
+		v.problem(fmt.Errorf("%w: %s is missing (no part %s)", ErrInvalid, Short(f.Path), Short(PartName(f.Path, 0))))
 		return
 	}
 	p.used = true
@@ -530,7 +660,7 @@ func (v *verifier) compareParts(f File) {
 	case p.broken != nil:
 		v.problem(p.broken)
 	case p.count != f.Parts:
-		v.problem(fmt.Errorf("%w: %s has %d parts, the manifest lists %d", ErrInvalid, f.Path, p.count, f.Parts))
+		v.problem(fmt.Errorf("%w: %s has %d parts, the manifest lists %d", ErrInvalid, Short(f.Path), p.count, f.Parts))
 	default:
 		checkContent(v, f, p.size, hex.EncodeToString(p.h.Sum(nil)))
 	}
@@ -539,8 +669,8 @@ func (v *verifier) compareParts(f File) {
 func checkContent(v *verifier, f File, size int64, sum string) {
 	switch {
 	case size != f.Size:
-		v.problem(fmt.Errorf("%s: %w: %d bytes, the manifest lists %d", f.Path, ErrChecksum, size, f.Size))
+		v.problem(fmt.Errorf("%s: %w: %d bytes, the manifest lists %d", Short(f.Path), ErrChecksum, size, f.Size))
 	case sum != f.SHA256:
-		v.problem(fmt.Errorf("%s: %w: sha256 is %s, the manifest lists %s", f.Path, ErrChecksum, sum, f.SHA256))
+		v.problem(fmt.Errorf("%s: %w: sha256 is %s, the manifest lists %s", Short(f.Path), ErrChecksum, sum, Short(f.SHA256)))
 	}
 }

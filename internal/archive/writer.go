@@ -34,8 +34,8 @@ import (
 // archive must be thrown away (call Abort, then delete the file).
 type Writer struct {
 	// DropSpecial leaves device and fifo nodes out of volume trees: a
-	// reader accepts them only in cold archives (Manifest.Cold), where
-	// they belong to a stopped database's files. Set it before writing.
+	// hot backup has no use for them (a cold one copies a stopped
+	// database's files as they are). Set it before writing.
 	DropSpecial bool
 	// mu guards the tar stream and everything below it.
 	mu      sync.Mutex
@@ -358,6 +358,7 @@ func (w *Writer) WriteTree(ctx context.Context, prefix string, tr TreeReader) (T
 		return TreeSummary{}, err
 	}
 	d := NewTreeDigest()
+	var special Special
 	buf := make([]byte, treeCopyBuffer)
 	dropped := 0
 	for {
@@ -378,12 +379,13 @@ func (w *Writer) WriteTree(ctx context.Context, prefix string, tr TreeReader) (T
 				continue
 			}
 		}
-		if err := w.copyTreeEntry(ctx, prefix, d, hdr, tr, buf); err != nil {
+		if err := w.copyTreeEntry(ctx, prefix, d, &special, hdr, tr, buf); err != nil {
 			return TreeSummary{}, w.failLocked(err)
 		}
 	}
 	s := d.Summary()
 	s.Dropped = dropped
+	s.Special = special.orNil()
 	w.mu.Lock()
 	w.trees[vol] = s
 	w.order = append(w.order, vol)
@@ -401,7 +403,7 @@ type TreeReader interface {
 // treeCopyBuffer is the copy buffer of one volume's file contents.
 const treeCopyBuffer = 256 << 10
 
-func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest, hdr *tar.Header, tr TreeReader, buf []byte) error {
+func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest, special *Special, hdr *tar.Header, tr TreeReader, buf []byte) error {
 	typ := hdr.Typeflag
 	switch typ {
 	case '\x00', tar.TypeGNUSparse:
@@ -410,14 +412,14 @@ func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest
 		typ = tar.TypeReg
 	}
 	if !treeTypeSupported(typ) {
-		return fmt.Errorf("volume tree %s: entry %q has unsupported type %q", prefix, hdr.Name, typ)
+		return fmt.Errorf("volume tree %s: entry %s has unsupported type %q", prefix, quote(hdr.Name), typ)
 	}
 	rel, err := cleanRel(hdr.Name)
 	if err != nil {
 		return fmt.Errorf("volume tree %s: %w", prefix, err)
 	}
 	if rel == "." && typ != tar.TypeDir {
-		return fmt.Errorf("volume tree %s: root entry %q is not a directory", prefix, hdr.Name)
+		return fmt.Errorf("volume tree %s: root entry %s is not a directory", prefix, quote(hdr.Name))
 	}
 	name := joinPrefix(prefix, rel)
 	if typ == tar.TypeDir && rel != "." {
@@ -454,15 +456,18 @@ func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest
 	case tar.TypeLink:
 		linkRel, err = cleanRel(hdr.Linkname)
 		if err != nil {
-			return fmt.Errorf("volume tree %s: hardlink %q: %w", prefix, hdr.Name, err)
+			return fmt.Errorf("volume tree %s: hardlink %s: %w", prefix, quote(hdr.Name), err)
 		}
 		if linkRel == "." {
-			return fmt.Errorf("volume tree %s: hardlink %q points at the root directory", prefix, hdr.Name)
+			return fmt.Errorf("volume tree %s: hardlink %s points at the root directory", prefix, quote(hdr.Name))
 		}
 		out.Linkname = joinPrefix(prefix, linkRel)
 	case tar.TypeSymlink:
 	default:
 		out.Linkname = ""
+	}
+	if err := writable(out); err != nil {
+		return fmt.Errorf("volume tree %s: %w", prefix, err)
 	}
 	// The entry is written whole under the lock; a large file holds it
 	// while it streams, and concurrent dumps wait with their chunk read.
@@ -472,23 +477,43 @@ func (w *Writer) copyTreeEntry(ctx context.Context, prefix string, d *TreeDigest
 		return err
 	}
 	if err := w.tw.WriteHeader(out); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
+		return fmt.Errorf("write %s: %w", Short(name), err)
 	}
 	sum := ""
 	if typ == tar.TypeReg {
 		h := sha256.New()
 		n, err := io.CopyBuffer(io.MultiWriter(w.tw, h), ctxio.Reader(ctx, tr), buf)
 		if err != nil {
-			return fmt.Errorf("copy %s: %w", name, err)
+			return fmt.Errorf("copy %s: %w", Short(name), err)
 		}
 		if n != hdr.Size {
-			return fmt.Errorf("copy %s: got %d bytes, header says %d", name, n, hdr.Size)
+			return fmt.Errorf("copy %s: got %d bytes, header says %d", Short(name), n, hdr.Size)
 		}
 		sum = hex.EncodeToString(h.Sum(nil))
 	}
 	d.Add(treeEntry(rel, linkRel, out, sum))
+	special.observe(rel, out)
 	return nil
 }
+
+// writable refuses an entry that readers would refuse for its size
+// (MaxNameLen, MaxPAXBytes): better no archive than one that cannot be
+// restored. archive/tar stores a long name and link target as PAX
+// records too.
+func writable(hdr *tar.Header) error {
+	switch {
+	case len(hdr.Name) > MaxNameLen:
+		return fmt.Errorf("entry %s: its name is %d bytes, more than the %d an archive may hold", Short(hdr.Name), len(hdr.Name), MaxNameLen)
+	case len(hdr.Linkname) > MaxNameLen:
+		return fmt.Errorf("entry %s: its link target is %d bytes, more than the %d an archive may hold", Short(hdr.Name), len(hdr.Linkname), MaxNameLen)
+	case paxBytes(hdr)+len(hdr.Name)+len(hdr.Linkname)+paxSlack > MaxPAXBytes:
+		return fmt.Errorf("entry %s: its extended attributes are %d bytes, more than the %d KiB an archive may hold", Short(hdr.Name), paxBytes(hdr), (MaxPAXBytes-paxSlack)>>10)
+	}
+	return nil
+}
+
+// paxSlack is room for the PAX records archive/tar adds (times, sizes).
+const paxSlack = 1 << 10
 
 // Abort gives up the archive: it stops the compressor without writing the
 // manifest or the tar trailer. What was written is not a valid archive; the
@@ -578,6 +603,8 @@ func (w *Writer) reconcile(m *Manifest) error {
 		} else if v.Entries != s.Entries || v.Bytes != s.Bytes || v.TreeSHA256 != s.Digest {
 			return fmt.Errorf("volume %q: the manifest's entries, bytes or digest differ from the tree written", v.Name)
 		}
+		// Always what was written: readers compare it with the tree.
+		v.Special = s.Special.orNil()
 	}
 	for _, name := range w.order {
 		if !seen[name] {

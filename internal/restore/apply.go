@@ -93,6 +93,8 @@ var objectKinds = []string{"database", "account"}
 type work struct {
 	volumes []*volumeTarget
 	dbs     []*dbTarget
+	// limits are those the archive was verified with.
+	limits archive.Limits
 }
 
 // errAborted closes the streams of loads that never started because
@@ -105,7 +107,7 @@ var errAborted = errors.New("restore aborted")
 // in the archive as they were written). The archive must have been
 // verified: apply checks only the order of entries it relies on.
 func apply(ctx context.Context, r io.Reader, m *archive.Manifest, w *work, vw volumeWriter, prog backup.Progress) error {
-	ar, err := archive.Open(r)
+	ar, err := archive.OpenWith(r, w.limits)
 	if err != nil {
 		return err
 	}
@@ -279,7 +281,7 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 		// The one file of a bind-mounted file, under the name it has
 		// now. The archive was verified: nothing else is in its tree.
 		if hdr.Typeflag != tar.TypeReg || strings.Contains(strings.TrimSuffix(rel, "/"), "/") {
-			return fmt.Errorf("%w: bind-mounted file %s holds %s", archive.ErrInvalid, name, hdr.Name)
+			return fmt.Errorf("%w: bind-mounted file %s holds %s", archive.ErrInvalid, archive.Short(name), archive.Short(hdr.Name))
 		}
 		extractAs = path.Base(t.Place.Path)
 	}
@@ -293,7 +295,7 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 	if hdr.Typeflag == tar.TypeLink {
 		prefix := archive.VolumesDir + name + "/"
 		if !strings.HasPrefix(hdr.Linkname, prefix) {
-			return fmt.Errorf("%w: hardlink %s leaves its volume", archive.ErrInvalid, hdr.Name)
+			return fmt.Errorf("%w: hardlink %s leaves its volume", archive.ErrInvalid, archive.Short(hdr.Name))
 		}
 		linkRel = strings.TrimPrefix(hdr.Linkname, prefix)
 		out.Linkname = engine.VolumeTarPrefix + linkRel
@@ -308,13 +310,13 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 		out.PAXRecords[k] = v
 	}
 	if err := s.tw.WriteHeader(out); err != nil {
-		return fmt.Errorf("restoring volume %s: %w", name, err)
+		return fmt.Errorf("restoring volume %s: %w", archive.Short(name), err)
 	}
 	sum := ""
 	if out.Typeflag == tar.TypeReg {
 		h := sha256.New()
 		if _, err := io.CopyBuffer(io.MultiWriter(s.tw, h), r, d.buf); err != nil {
-			return fmt.Errorf("restoring volume %s: %w", name, err)
+			return fmt.Errorf("restoring volume %s: %w", archive.Short(name), err)
 		}
 		sum = hex.EncodeToString(h.Sum(nil))
 	}
@@ -359,13 +361,13 @@ func (d *dispatcher) dumpEntry(hdr *tar.Header, r io.Reader) error {
 		// A service's dumps come one after the other, in the manifest's
 		// order: the loader takes them in that order.
 		if (s.cur != nil && s.cur.got < s.cur.parts) || ref.index != s.next {
-			return fmt.Errorf("%w: dump %s is out of order", archive.ErrInvalid, base)
+			return fmt.Errorf("%w: dump %s is out of order", archive.ErrInvalid, archive.Short(base))
 		}
 		s.cur = &dumpStream{dump: db.Dumps[ref.index], p: newChunkPipe(), parts: d.parts[base], h: sha256.New()}
 		s.next++
 		s.streams <- s.cur
 	} else if s.cur == nil || s.cur.dump.Path != base || part != s.cur.got {
-		return fmt.Errorf("%w: part %s is out of order", archive.ErrInvalid, hdr.Name)
+		return fmt.Errorf("%w: part %s is out of order", archive.ErrInvalid, archive.Short(hdr.Name))
 	}
 	n, err := io.CopyBuffer(io.MultiWriter(s.cur.p, s.cur.h), r, d.buf)
 	s.cur.size += n

@@ -2,6 +2,7 @@ package restore
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"strings"
@@ -17,6 +18,9 @@ type VerifyOptions struct {
 	// Identities open an encrypted archive (age): Fetch and Receive
 	// decrypt with them; Verify reads a plain stream.
 	Identities []age.Identity
+	// Limits bound the archive's entries and their depth
+	// (archive.OpenWith); zero for the defaults.
+	Limits archive.Limits
 }
 
 // Verify checks an archive as a restore does before it changes anything:
@@ -24,22 +28,63 @@ type VerifyOptions struct {
 // goes to a database client (psql, mysql) for anything the client would
 // run besides SQL. `docker backup verify` runs the same checks. r is the
 // plain (decrypted) stream.
-func Verify(ctx context.Context, r io.Reader, _ VerifyOptions) (*archive.Manifest, error) {
-	return archive.VerifyWith(ctx, r, archive.VerifyOptions{Check: checkDump})
+func Verify(ctx context.Context, r io.Reader, vo VerifyOptions) (*archive.Manifest, error) {
+	dc := &dumpChecks{}
+	return archive.VerifyWith(ctx, r, archive.VerifyOptions{Check: dc.check, Limits: vo.Limits})
 }
 
-// checkDump checks each file under databases/: which client it goes to
+// dumpChecks makes the checks of one verification. They find what the
+// manifest does with their file in one index, built once: a check per
+// file looking through every dump would take time in the square of their
+// number, which a hostile archive chooses.
+type dumpChecks struct {
+	m     *archive.Manifest
+	index map[[sha256.Size]byte]dumpUse
+}
+
+// dumpUse is what the manifest does with a file under databases/.
+type dumpUse struct {
+	engine, flavor string
+	dump           archive.Dump
+}
+
+// pathKey stands for a file's path: a check keeps 32 bytes, not the
+// path, whatever its length.
+func pathKey(path string) [sha256.Size]byte { return sha256.Sum256([]byte(path)) }
+
+// use is what m does with the file of key k; false when it is no dump.
+func (d *dumpChecks) use(m *archive.Manifest, k [sha256.Size]byte) (dumpUse, bool) {
+	if d.m != m {
+		d.m, d.index = m, map[[sha256.Size]byte]dumpUse{}
+		for _, db := range m.Databases {
+			for _, dump := range db.Dumps {
+				if _, dup := d.index[pathKey(dump.Path)]; !dup {
+					d.index[pathKey(dump.Path)] = dumpUse{engine: db.Engine, flavor: db.Flavor, dump: dump}
+				}
+			}
+		}
+	}
+	u, ok := d.index[k]
+	return u, ok
+}
+
+// check checks each file under databases/: which client it goes to
 // is only known from the manifest, at the end, so a file is read as both
 // clients read it (a check stops at its first finding), unless it is a
 // pg_dump custom-format file, which goes to pg_restore.
-func checkDump(path string) archive.ContentCheck {
+func (d *dumpChecks) check(path string) archive.ContentCheck {
 	if !strings.HasPrefix(path, archive.DatabasesDir) {
 		return nil
 	}
+	// The checkers name the file in their errors: shortened, as every
+	// name taken from an archive.
+	name := archive.Short(path)
 	return &dumpCheck{
-		path: path,
-		pg:   dbdump.NewChecker(dbdump.PSQL, path),
-		my:   dbdump.NewChecker(dbdump.MySQLClient, path),
+		set:  d,
+		key:  pathKey(path),
+		name: name,
+		pg:   dbdump.NewChecker(dbdump.PSQL, name),
+		my:   dbdump.NewChecker(dbdump.MySQLClient, name),
 	}
 }
 
@@ -47,7 +92,9 @@ func checkDump(path string) archive.ContentCheck {
 const pgCustomMagic = "PGDMP"
 
 type dumpCheck struct {
-	path   string
+	set    *dumpChecks
+	key    [sha256.Size]byte
+	name   string
 	pg, my *dbdump.Checker
 	head   []byte
 	custom bool
@@ -70,27 +117,23 @@ func (c *dumpCheck) Write(p []byte) (int, error) {
 
 // Result judges the file for the client the manifest sends it to.
 func (c *dumpCheck) Result(m *archive.Manifest) error {
-	for _, d := range m.Databases {
-		for _, dump := range d.Dumps {
-			if dump.Path != c.path {
-				continue
-			}
-			dialect, ok := clientOf(d.Engine, dump)
-			if !ok {
-				return nil // pg_restore reads it: SQL only reaches the server
-			}
-			chk := c.pg
-			if dialect == dbdump.MySQLClient {
-				chk = c.my
-			}
-			if c.custom {
-				return fmt.Errorf("%w: %s is a pg_dump custom-format file, but the manifest gives it to the %s client as SQL", archive.ErrInvalid, c.path, d.Flavor)
-			}
-			if err := chk.Close(); err != nil {
-				return fmt.Errorf("%w: %w", archive.ErrInvalid, err)
-			}
-			return nil
-		}
+	u, ok := c.set.use(m, c.key)
+	if !ok {
+		return nil
+	}
+	dialect, ok := clientOf(u.engine, u.dump)
+	if !ok {
+		return nil // pg_restore reads it: SQL only reaches the server
+	}
+	chk := c.pg
+	if dialect == dbdump.MySQLClient {
+		chk = c.my
+	}
+	if c.custom {
+		return fmt.Errorf("%w: %s is a pg_dump custom-format file, but the manifest gives it to the %s client as SQL", archive.ErrInvalid, c.name, archive.Short(u.flavor))
+	}
+	if err := chk.Close(); err != nil {
+		return fmt.Errorf("%w: %w", archive.ErrInvalid, err)
 	}
 	return nil
 }

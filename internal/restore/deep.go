@@ -45,10 +45,12 @@ const deepReadyTimeout = 3 * time.Minute
 // archive's plaintext from its start, once per service. A dump that does
 // not load is a failed result, not an error; the error is for what keeps
 // the test from running at all (an image that is not present).
-func DeepVerify(ctx context.Context, eng deepEngine, m *archive.Manifest, open func() (io.Reader, error), prog backup.Progress) ([]DeepResult, error) {
+//
+// lim are the limits the archive was verified with.
+func DeepVerify(ctx context.Context, eng deepEngine, m *archive.Manifest, open func() (io.Reader, error), prog backup.Progress, lim archive.Limits) ([]DeepResult, error) {
 	var out []DeepResult
 	for _, d := range m.Databases {
-		res, err := deepOne(ctx, eng, m, d, open, prog)
+		res, err := deepOne(ctx, eng, m, d, open, prog, lim)
 		if err != nil {
 			return out, err
 		}
@@ -57,7 +59,7 @@ func DeepVerify(ctx context.Context, eng deepEngine, m *archive.Manifest, open f
 	return out, nil
 }
 
-func deepOne(ctx context.Context, eng deepEngine, m *archive.Manifest, d archive.Database, open func() (io.Reader, error), prog backup.Progress) ([]DeepResult, error) {
+func deepOne(ctx context.Context, eng deepEngine, m *archive.Manifest, d archive.Database, open func() (io.Reader, error), prog backup.Progress, lim archive.Limits) ([]DeepResult, error) {
 	image := ""
 	for _, s := range m.Services {
 		if s.Name == d.Service {
@@ -127,7 +129,7 @@ func deepOne(ctx context.Context, eng deepEngine, m *archive.Manifest, d archive
 	// Each database on its own: one that does not load does not hide
 	// whether the others do.
 	target := &dbTarget{Database: d, Dumps: d.Dumps, server: srv, keepGoing: true}
-	if err := apply(ctx, r, m, &work{dbs: []*dbTarget{target}}, nil, prog); err != nil {
+	if err := apply(ctx, r, m, &work{dbs: []*dbTarget{target}, limits: lim}, nil, prog); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

@@ -23,6 +23,9 @@ type Fetched struct {
 	// restore of it checks them instead of reading it all again.
 	size    int64
 	modTime time.Time
+	// limits are those it was verified with: a restore applies it
+	// with them.
+	limits archive.Limits
 }
 
 // stat records the local copy's size and time as verified.
@@ -107,7 +110,7 @@ func Fetch(ctx context.Context, store storage.Backend, name, dir string, vo Veri
 	if ix != nil {
 		_ = storage.WriteIndex(ctx, local, *ix)
 	}
-	fetched := &Fetched{Path: path, Manifest: m}
+	fetched := &Fetched{Path: path, Manifest: m, limits: vo.Limits}
 	return fetched, fetched.stat()
 }
 
@@ -140,7 +143,7 @@ func reuse(ctx context.Context, path string, info storage.Info, ix *storage.Inde
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	fetched := &Fetched{Path: path, Reused: true}
+	fetched := &Fetched{Path: path, Reused: true, limits: vo.Limits}
 	if err := fetched.stat(); err != nil {
 		return nil, err
 	}
@@ -196,7 +199,7 @@ func Receive(ctx context.Context, r io.Reader, name, dir string, limit int64, vo
 	if err := up.Commit(ctx); err != nil {
 		return nil, err
 	}
-	f := &Fetched{Path: filepath.Join(dir, name), Manifest: m}
+	f := &Fetched{Path: filepath.Join(dir, name), Manifest: m, limits: vo.Limits}
 	return f, f.stat()
 }
 

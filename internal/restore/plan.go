@@ -66,10 +66,10 @@ func makePlan(p *project.Project, m *archive.Manifest, opts Options) (*plan, err
 		}
 		s, err := p.Service(d.Service)
 		if err != nil {
-			return nil, fmt.Errorf("database service %s of the archive is not in project %s: restore with the compose file the backup was taken with", d.Service, p.Name)
+			return nil, fmt.Errorf("database service %s of the archive is not in project %s: restore with the compose file the backup was taken with", archive.Short(d.Service), p.Name)
 		}
 		if e := targetEngine(s); e != "" && e != d.Engine {
-			return nil, fmt.Errorf("service %s holds a %s dump in the archive but runs %s (%s)", d.Service, d.Flavor, s.Image, e)
+			return nil, fmt.Errorf("service %s holds a %s dump in the archive but runs %s (%s)", archive.Short(d.Service), archive.Short(d.Flavor), s.Image, e)
 		}
 		t := &dbTarget{Database: d}
 		var globals []archive.Dump
@@ -178,12 +178,12 @@ func bindTargetFor(p *project.Project, m *archive.Manifest, v archive.Volume, fr
 	}
 	host = path.Clean(host)
 	if sys, why := project.SystemPath(host, opts.DataRoot); sys {
-		return nil, "", fmt.Errorf("bind mount %s of the archive would be written to %s: refused, %s; restore it with --service for the other services, or copy it by hand from %s%s/", v.Name, host, why, archive.VolumesDir, v.Name)
+		return nil, "", fmt.Errorf("bind mount %s of the archive would be written to %s: refused, %s; restore it with --service for the other services, or copy it by hand from %s%s/", archive.Short(v.Name), host, why, archive.VolumesDir, archive.Short(v.Name))
 	}
 	if p.Name != m.Project.Name && host == path.Clean(v.EngineName) {
 		// A copy under another name, from the same folder, would write
 		// into the original project's files.
-		return nil, fmt.Sprintf("bind mount %s not restored: %s is project %s's own, the project the archive was taken of; restore the copy from another folder to have it there", v.Name, host, m.Project.Name), nil
+		return nil, fmt.Sprintf("bind mount %s not restored: %s is project %s's own, the project the archive was taken of; restore the copy from another folder to have it there", archive.Short(v.Name), host, archive.Short(m.Project.Name)), nil
 	}
 	inProject := project.Within(p.WorkingDir, host) && path.Clean(p.WorkingDir) != host
 	if !inProject && !opts.IncludeBindMounts {
@@ -192,13 +192,13 @@ func bindTargetFor(p *project.Project, m *archive.Manifest, v archive.Volume, fr
 			// Its compose files and .env would be replaced too.
 			where = "is the project folder itself"
 		}
-		return nil, fmt.Sprintf("bind mount %s not restored: %s %s; give --include-bind-mounts to restore it there", v.Name, host, where), nil
+		return nil, fmt.Sprintf("bind mount %s not restored: %s %s; give --include-bind-mounts to restore it there", archive.Short(v.Name), host, where), nil
 	}
 	// A bind mount that holds the archive, or the folder the safety
 	// backup goes to, would have them set aside and deleted.
 	for _, keep := range []string{opts.Archive, opts.SafetyDir} {
 		if keep != "" && path.IsAbs(keep) && project.Within(host, keep) {
-			return nil, "", fmt.Errorf("bind mount %s of the archive would be written to %s, which holds %s: refused; move the archive out of it first", v.Name, host, keep)
+			return nil, "", fmt.Errorf("bind mount %s of the archive would be written to %s, which holds %s: refused; move the archive out of it first", archive.Short(v.Name), host, keep)
 		}
 	}
 	t := &volumeTarget{Volume: v, Target: host, Place: engine.Place{Path: host, File: v.Kind == archive.KindFile}}
@@ -206,7 +206,7 @@ func bindTargetFor(p *project.Project, m *archive.Manifest, v archive.Volume, fr
 	// A project created by the restore has its containers, and so its
 	// images, only once it is created: it is planned again then.
 	if len(t.Images) == 0 && !fresh {
-		return nil, "", fmt.Errorf("bind mount %s cannot be restored: project %s has no container whose image could write it (run docker compose create first)", v.Name, p.Name)
+		return nil, "", fmt.Errorf("bind mount %s cannot be restored: project %s has no container whose image could write it (run docker compose create first)", archive.Short(v.Name), p.Name)
 	}
 	return t, "", nil
 }
@@ -248,7 +248,7 @@ func selectServices(p *project.Project, m *archive.Manifest, names []string) (fu
 	want := map[string]bool{}
 	for _, n := range names {
 		if !known[n] {
-			return nil, fmt.Errorf("%w %q in the archive of project %s", project.ErrUnknownService, n, m.Project.Name)
+			return nil, fmt.Errorf("%w %q in the archive of project %s", project.ErrUnknownService, n, archive.Short(m.Project.Name))
 		}
 		if _, err := p.Service(n); err != nil {
 			return nil, fmt.Errorf("%w: see the services with docker compose config --services", err)
@@ -304,7 +304,7 @@ func volumeTargetFor(p *project.Project, v archive.Volume) (*volumeTarget, error
 		}
 	}
 	if t.Target == "" {
-		return nil, fmt.Errorf("volume %s of the archive is not a volume of project %s: restore with the compose file the backup was taken with", v.Name, p.Name)
+		return nil, fmt.Errorf("volume %s of the archive is not a volume of project %s: restore with the compose file the backup was taken with", archive.Short(v.Name), p.Name)
 	}
 	t.Place = engine.VolumePlace(t.Target)
 	t.Images = projectImages(p, users)

@@ -82,6 +82,9 @@ type Options struct {
 	// DataRoot is the engine's data root, never written as a bind
 	// mount; "" when unknown.
 	DataRoot string
+	// Limits bound the archive's entries and their depth, as it is
+	// verified and as it is applied (archive.Limits; zero: defaults).
+	Limits archive.Limits
 }
 
 // Result is what a restore did: `--json` prints it.
@@ -225,6 +228,10 @@ func prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *P
 			return nil, fmt.Errorf("restore interrupted while verifying the archive, nothing was changed: %w", err)
 		}
 		return nil, refused(opts.Archive, err)
+	}
+	if opts.Fetched.unchanged(opts.Archive, before) {
+		// Applied with the limits it was verified with.
+		opts.Limits = opts.Fetched.limits
 	}
 	p, err := loadProject(ctx, api, opts)
 	if err != nil {
@@ -418,7 +425,7 @@ func verifyArchive(ctx context.Context, f io.Reader, fi os.FileInfo, opts Option
 	if err != nil {
 		return nil, err
 	}
-	return Verify(ctx, plain, VerifyOptions{Identities: opts.Identities})
+	return Verify(ctx, plain, VerifyOptions{Identities: opts.Identities, Limits: opts.Limits})
 }
 
 // applyAll restores volumes and databases in one pass over the archive.
@@ -429,12 +436,12 @@ func verifyArchive(ctx context.Context, f io.Reader, fi os.FileInfo, opts Option
 // two cores that extra work cost more than the loaders' waiting for each
 // other saves (bench scale 0.25: 11.2 s against 10.5 s, 6.1 s of the
 // plugin's CPU against 4.3 s).
-func applyAll(ctx context.Context, f io.ReaderAt, size int64, ids []age.Identity, m *archive.Manifest, vols []*volumeTarget, dbs []*dbTarget, vw volumeWriter, prog backup.Progress) error {
+func applyAll(ctx context.Context, f io.ReaderAt, size int64, ids []age.Identity, lim archive.Limits, m *archive.Manifest, vols []*volumeTarget, dbs []*dbTarget, vw volumeWriter, prog backup.Progress) error {
 	r, err := decrypted(io.NewSectionReader(f, 0, size), ids)
 	if err != nil {
 		return err
 	}
-	return apply(ctx, r, m, &work{dbs: dbs, volumes: vols}, vw, prog)
+	return apply(ctx, r, m, &work{dbs: dbs, volumes: vols, limits: lim}, vw, prog)
 }
 
 // decrypted is the archive's plaintext: r itself, or r decrypted when it
@@ -477,7 +484,7 @@ func replace(ctx context.Context, api dockerAPI, eng Engine, pl *plan, f *os.Fil
 		return fmt.Errorf("the archive changed while it was being restored")
 	}
 	opts.Events.Messagef("restoring %s", pl.summary())
-	if err := applyAll(ctx, f, now.Size(), opts.Identities, pl.m, pl.volumes, pl.dbs, eng, opts.Progress); err != nil {
+	if err := applyAll(ctx, f, now.Size(), opts.Identities, opts.Limits, pl.m, pl.volumes, pl.dbs, eng, opts.Progress); err != nil {
 		return err
 	}
 	if err := runHooks(ctx, eng, pl.p, pl.hooks("before-start"), opts.Events); err != nil {
@@ -574,7 +581,7 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 		return err
 	}
 	defer f.Close()
-	m, err := Verify(ctx, bufio.NewReader(f), VerifyOptions{})
+	m, err := Verify(ctx, bufio.NewReader(f), VerifyOptions{Limits: opts.Limits})
 	if err != nil {
 		return fmt.Errorf("the safety backup is damaged: %w", err)
 	}
@@ -620,7 +627,7 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 		}
 	}
 	if len(vols) > 0 || len(back.dbs) > 0 {
-		if err := applyAll(ctx, f, fi.Size(), nil, m, vols, back.dbs, eng, opts.Progress); err != nil {
+		if err := applyAll(ctx, f, fi.Size(), nil, opts.Limits, m, vols, back.dbs, eng, opts.Progress); err != nil {
 			return err
 		}
 		if err := commitVolumes(ctx, eng, vols); err != nil {

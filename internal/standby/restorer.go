@@ -39,7 +39,7 @@ func (r *Restorer) Apply(ctx context.Context, name string, h Hooks) (bool, error
 		return true, err
 	}
 	defer os.RemoveAll(dir)
-	f, err := restore.Fetch(ctx, r.Store, name, dir, restore.VerifyOptions{Identities: r.Options.Identities})
+	f, err := restore.Fetch(ctx, r.Store, name, dir, restore.VerifyOptions{Identities: r.Options.Identities, Limits: r.Options.Limits})
 	if err != nil {
 		return true, err
 	}
