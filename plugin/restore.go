@@ -45,6 +45,7 @@ downloaded into ./backups/ (--download-to), and restored from there.`,
 			&cli.BoolFlag{Name: "force", Usage: "Load MySQL dumps into MariaDB or the reverse, or restore an archive of another project"},
 			&cli.BoolFlag{Name: "no-safety-backup", Usage: "Do not back up the current state first (no rollback possible)"},
 			&cli.BoolFlag{Name: "include-bind-mounts", Usage: "Also restore the bind mounts outside the project folder (those in it always are)"},
+			preserveSpecialFlag(),
 			&cli.StringFlag{Name: "safety-dir", Usage: "Write the safety backup into `DIR` (default ./backups)"},
 			&cli.BoolFlag{Name: "no-wait", Usage: "Fail at once if another backup or restore of the project runs"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print nothing but the plan and errors"},
@@ -89,6 +90,7 @@ downloaded into ./backups/ (--download-to), and restored from there.`,
 				NoSafetyBackup:    c.Bool("no-safety-backup"),
 				SafetyDir:         c.String("safety-dir"),
 				IncludeBindMounts: c.Bool("include-bind-mounts"),
+				PreserveSpecial:   c.Bool("preserve-special"),
 				Events:            textEvents(env.Stderr),
 				Compose:           composeRunner(env, po),
 			}
@@ -97,6 +99,13 @@ downloaded into ./backups/ (--download-to), and restored from there.`,
 			return runRestore(c, env, opts, c.Bool("no-wait"), c.Bool("quiet"), c.Bool("json"))
 		},
 	}
+}
+
+// preserveSpecialFlag is restore's, standby's and promote's: a restore
+// that trusts the archive with what could give the app's users more than
+// the app has.
+func preserveSpecialFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "preserve-special", Usage: "Restore setuid and setgid bits, file capabilities, devices and fifos as archived (by default bits and capabilities are dropped and devices refused, unless the archive is signed by a trusted key)"}
 }
 
 func runRestore(c *cli.Context, env *Env, opts restore.Options, noWait, quiet, asJSON bool) error {

@@ -30,6 +30,7 @@ func followFlags() []cli.Flag {
 		&cli.StringFlag{Name: "source-project", Usage: "Follow the archives of project `NAME` (default: this project's name)"},
 		&cli.StringFlag{Name: "source-host", Usage: "Follow only the archives of `HOST`, the primary engine's name (see ls)"},
 		&cli.StringFlag{Name: "work-dir", Usage: "Download archives into `DIR`, and keep the safety backup there while a restore runs (default ./backups)"},
+		preserveSpecialFlag(),
 	}, limitsFlags()...)
 }
 
@@ -199,7 +200,8 @@ func newFollower(c *cli.Context, env *Env, log *slog.Logger, verb string, noWait
 			API: api, Engine: engine.New(api), Store: store, Project: p.Name, Dir: dir,
 			Options: restore.Options{
 				Project: po, Compose: composeRunner(env, po), Exclude: exclude, Identities: ids, Limits: lim,
-				Logger: log, Progress: backup.Events{Log: log}, Events: logEvents(log), JobGone: jobGone(api),
+				PreserveSpecial: c.Bool("preserve-special"),
+				Logger:          log, Progress: backup.Events{Log: log}, Events: logEvents(log), JobGone: jobGone(api),
 				Lock: lockWith(api, verb, noWait, func(holder, project string) {
 					log.Info("waiting for the project's lock", "holder", holder, "project", project)
 				}),

@@ -70,7 +70,7 @@ func TestVerifyReportsSpecialFiles(t *testing.T) {
 		{Name: "./sudo", Typeflag: tar.TypeReg, Mode: 0o4755, Uid: 0},
 		{Name: "./p", Typeflag: tar.TypeFifo, Mode: 0o600},
 		{Name: "./sda", Typeflag: tar.TypeBlock, Devmajor: 8, Mode: 0o660},
-		{Name: "./ping", Typeflag: tar.TypeReg, Mode: 0o755, PAXRecords: map[string]string{capabilityRecord: "\x01\x00\x00\x02"}},
+		{Name: "./ping", Typeflag: tar.TypeReg, Mode: 0o755, PAXRecords: map[string]string{CapabilityRecord: "\x01\x00\x00\x02"}},
 		{Name: "./group", Typeflag: tar.TypeReg, Mode: 0o2755},
 		{Name: "./shared/", Typeflag: tar.TypeDir, Mode: 0o2775}, // a setgid folder is not counted
 		{Name: "./plain", Typeflag: tar.TypeReg, Mode: 0o755},
@@ -144,7 +144,7 @@ func TestWriterRecordsSpecialFiles(t *testing.T) {
 		{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "./", Mode: 0o755, ModTime: mtime}},
 		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "./su", Mode: 0o4755, ModTime: mtime}, data: []byte("x")},
 		{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "./null", Devmajor: 1, Devminor: 3, Mode: 0o666, ModTime: mtime}},
-		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "./cap", Mode: 0o755, ModTime: mtime, PAXRecords: map[string]string{capabilityRecord: "caps"}}},
+		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "./cap", Mode: 0o755, ModTime: mtime, PAXRecords: map[string]string{CapabilityRecord: "caps"}}},
 		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "./f", Mode: 0o644, ModTime: mtime}},
 	}
 	var out bytes.Buffer

@@ -27,9 +27,9 @@ type Special struct {
 // MaxSpecialExamples bounds Special.Examples.
 const MaxSpecialExamples = 5
 
-// capabilityRecord is the PAX record of a file's capabilities, as GNU tar
+// CapabilityRecord is the PAX record of a file's capabilities, as GNU tar
 // and Docker's archives write extended attributes.
-const capabilityRecord = "SCHILY.xattr.security.capability"
+const CapabilityRecord = "SCHILY.xattr.security.capability"
 
 // observe counts hdr, of name rel (relative to the tree's root) in s.
 func (s *Special) observe(rel string, hdr *tar.Header) {
@@ -43,7 +43,7 @@ func (s *Special) observe(rel string, hdr *tar.Header) {
 		s.Devices++
 		hit = true
 	}
-	if _, ok := hdr.PAXRecords[capabilityRecord]; ok {
+	if _, ok := hdr.PAXRecords[CapabilityRecord]; ok {
 		s.Capabilities++
 		hit = true
 	}

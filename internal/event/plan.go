@@ -40,6 +40,19 @@ type PlanVolume struct {
 	// single file.
 	Bind bool `json:"bind,omitempty"`
 	File bool `json:"file,omitempty"`
+	// Special is what the volume holds of setuid and setgid files,
+	// devices and fifos, and files with capabilities; nil for none.
+	Special *PlanSpecial `json:"special,omitempty"`
+}
+
+// PlanSpecial counts a volume's special files; Kept: they are written as
+// archived, else the bits and capabilities are dropped (and devices
+// refused).
+type PlanSpecial struct {
+	Setuid       int64 `json:"setuid,omitempty"`
+	Devices      int64 `json:"devices,omitempty"`
+	Capabilities int64 `json:"capabilities,omitempty"`
+	Kept         bool  `json:"kept"`
 }
 
 // PlanDatabase is a database service the restore reloads.

@@ -95,6 +95,9 @@ type work struct {
 	dbs     []*dbTarget
 	// limits are those the archive was verified with.
 	limits archive.Limits
+	// keepSpecial writes setuid and setgid bits, capabilities, devices
+	// and fifos as archived (plan.keepSpecial).
+	keepSpecial bool
 }
 
 // errAborted closes the streams of loads that never started because
@@ -136,7 +139,7 @@ func apply(ctx context.Context, r io.Reader, m *archive.Manifest, w *work, vw vo
 		ctx: ctx, cancel: cancel, g: g, vw: vw, prog: prog,
 		volTargets: map[string]*volumeTarget{}, vols: map[string]*volumeSink{},
 		dumps: map[string]dumpRef{}, dbs: map[string]*dbSink{}, parts: map[string]int{},
-		files: map[string]archive.File{}, buf: make([]byte, 128<<10),
+		files: map[string]archive.File{}, buf: make([]byte, 128<<10), keepSpecial: w.keepSpecial,
 	}
 	for _, v := range w.volumes {
 		d.volTargets[v.Name] = v
@@ -192,6 +195,8 @@ type dispatcher struct {
 	// buf copies every entry: io.Copy would allocate one per file, and a
 	// volume has thousands.
 	buf []byte
+	// keepSpecial: work.keepSpecial.
+	keepSpecial bool
 }
 
 // The archive was verified before the restore, but it is read again to
@@ -300,8 +305,22 @@ func (d *dispatcher) volumeEntry(hdr *tar.Header, r io.Reader) error {
 		linkRel = strings.TrimPrefix(hdr.Linkname, prefix)
 		out.Linkname = engine.VolumeTarPrefix + linkRel
 	}
+	if !d.keepSpecial {
+		switch hdr.Typeflag {
+		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+			// The plan refused an archive holding them: this one is
+			// not the archive that was verified.
+			return fmt.Errorf("%w: %s is a device or fifo node, which the verified archive did not hold: the archive was modified during the restore", archive.ErrChecksum, archive.Short(hdr.Name))
+		case tar.TypeReg:
+			// What the app's user could run as the file's owner.
+			out.Mode &^= 0o6000
+		}
+	}
 	for k, v := range hdr.PAXRecords {
 		if k == "path" || k == "linkpath" || k == "size" {
+			continue
+		}
+		if k == archive.CapabilityRecord && !d.keepSpecial {
 			continue
 		}
 		if out.PAXRecords == nil {

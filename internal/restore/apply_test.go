@@ -23,7 +23,9 @@ import (
 type fakeVolumes struct {
 	mu      sync.Mutex
 	entries map[string][]string // volume -> "name type link size content"
-	fail    error
+	// caps are the entries written with a capability attribute.
+	caps []string
+	fail error
 }
 
 func (f *fakeVolumes) PrepareReplace(_ context.Context, images []string, place engine.Place) (engine.Replacement, error) {
@@ -60,6 +62,11 @@ func (f *fakeVolumes) ExtractIntoVolume(_ context.Context, rep engine.Replacemen
 			return err
 		}
 		got = append(got, fmt.Sprintf("%s %c %s %d:%d %o %s", hdr.Name, hdr.Typeflag, hdr.Linkname, hdr.Uid, hdr.Gid, hdr.Mode, body))
+		if _, ok := hdr.PAXRecords[archive.CapabilityRecord]; ok {
+			f.mu.Lock()
+			f.caps = append(f.caps, hdr.Name)
+			f.mu.Unlock()
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -36,6 +36,10 @@ type plan struct {
 	// run afterwards: the loaded database services'.
 	standbyIDs map[string]bool
 	notes      []string
+	// keepSpecial: setuid and setgid bits, capabilities, devices and
+	// fifos are written as archived (Options.PreserveSpecial, or an
+	// archive signed by a trusted key).
+	keepSpecial bool
 }
 
 // makePlan maps the archive's volumes and databases onto project p.
@@ -143,7 +147,77 @@ func makePlan(p *project.Project, m *archive.Manifest, opts Options) (*plan, err
 		}
 		pl.volumes = append(pl.volumes, t)
 	}
+	pl.keepSpecial = opts.PreserveSpecial
+	if err := pl.checkSpecial(); err != nil {
+		return nil, err
+	}
 	return pl, nil
+}
+
+// ErrSpecialFiles: the archive holds device or fifo nodes, which a
+// restore writes only when told to (errors.Is).
+var ErrSpecialFiles = errors.New("the archive holds device or fifo nodes")
+
+// checkSpecial notes, per volume, the setuid and setgid files and the
+// files with capabilities (restored without them unless kept), and
+// refuses devices and fifos unless kept. What it reads is what the
+// verification found in the trees, whatever the manifest claims: a
+// forged "cold" unlocks nothing.
+func (pl *plan) checkSpecial() error {
+	var refused []string
+	for _, v := range pl.volumes {
+		s := v.Special
+		if s == nil {
+			continue
+		}
+		what := v.label()
+		eg := ""
+		if len(s.Examples) > 0 {
+			var names []string
+			for _, e := range s.Examples {
+				names = append(names, archive.Short(e))
+			}
+			eg = ", e.g. " + strings.Join(names, ", ")
+		}
+		if pl.keepSpecial {
+			pl.notes = append(pl.notes, fmt.Sprintf("%s: %s restored as archived%s", what, specialCounts(s), eg))
+			continue
+		}
+		if s.Devices > 0 {
+			refused = append(refused, fmt.Sprintf("%s holds %s%s", what, specialCounts(s), eg))
+			continue
+		}
+		var dropped []string
+		if s.Setuid > 0 {
+			dropped = append(dropped, fmt.Sprintf("%d setuid or setgid file(s) restored without those bits", s.Setuid))
+		}
+		if s.Capabilities > 0 {
+			dropped = append(dropped, fmt.Sprintf("%d file(s) restored without their capabilities", s.Capabilities))
+		}
+		pl.notes = append(pl.notes, fmt.Sprintf("%s: %s%s; to keep them, restore an archive signed by a key given with --trust, or give --preserve-special", what, strings.Join(dropped, ", "), eg))
+	}
+	if len(refused) > 0 {
+		return fmt.Errorf("%w: %s; a restore writes them only from an archive signed by a key given with --trust, or with --preserve-special: nothing was changed", ErrSpecialFiles, strings.Join(refused, "; "))
+	}
+	return nil
+}
+
+// specialCounts says what s counts: "1 device or fifo node, 2 setuid or
+// setgid files".
+func specialCounts(s *archive.Special) string {
+	var parts []string
+	add := func(n int64, one, many string) {
+		switch {
+		case n == 1:
+			parts = append(parts, "1 "+one)
+		case n > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", n, many))
+		}
+	}
+	add(s.Devices, "device or fifo node", "device or fifo nodes")
+	add(s.Setuid, "setuid or setgid file", "setuid or setgid files")
+	add(s.Capabilities, "file with capabilities", "files with capabilities")
+	return strings.Join(parts, ", ")
 }
 
 // bindTargetFor finds where a bind mount of the archive goes: the host
@@ -357,7 +431,11 @@ func (pl *plan) describe(archivePath string, safety string) *event.Plan {
 		d.Stop = append(d.Stop, s.Name)
 	}
 	for _, v := range pl.volumes {
-		d.Volumes = append(d.Volumes, event.PlanVolume{Name: v.Name, Target: v.Target, Bytes: v.Bytes, Entries: v.Entries, Raw: v.Raw, Bind: v.Place.Path != "", File: v.Place.File})
+		pv := event.PlanVolume{Name: v.Name, Target: v.Target, Bytes: v.Bytes, Entries: v.Entries, Raw: v.Raw, Bind: v.Place.Path != "", File: v.Place.File}
+		if s := v.Special; s != nil {
+			pv.Special = &event.PlanSpecial{Setuid: s.Setuid, Devices: s.Devices, Capabilities: s.Capabilities, Kept: pl.keepSpecial}
+		}
+		d.Volumes = append(d.Volumes, pv)
 	}
 	sizes := map[string]int64{}
 	for _, f := range m.Files {

@@ -82,6 +82,13 @@ type Options struct {
 	// DataRoot is the engine's data root, never written as a bind
 	// mount; "" when unknown.
 	DataRoot string
+	// PreserveSpecial writes what the volumes hold that could give a
+	// user of the app's container more than the app has: setuid and
+	// setgid bits, file capabilities, device and fifo nodes. Without it
+	// (and unless the archive is signed by a trusted key) the bits and
+	// capabilities are dropped and an archive holding devices or fifos
+	// is refused: whoever could write the archive could plant them.
+	PreserveSpecial bool
 	// Limits bound the archive's entries and their depth, as it is
 	// verified and as it is applied (archive.Limits; zero: defaults).
 	Limits archive.Limits
@@ -436,12 +443,12 @@ func verifyArchive(ctx context.Context, f io.Reader, fi os.FileInfo, opts Option
 // two cores that extra work cost more than the loaders' waiting for each
 // other saves (bench scale 0.25: 11.2 s against 10.5 s, 6.1 s of the
 // plugin's CPU against 4.3 s).
-func applyAll(ctx context.Context, f io.ReaderAt, size int64, ids []age.Identity, lim archive.Limits, m *archive.Manifest, vols []*volumeTarget, dbs []*dbTarget, vw volumeWriter, prog backup.Progress) error {
+func applyAll(ctx context.Context, f io.ReaderAt, size int64, ids []age.Identity, m *archive.Manifest, w *work, vw volumeWriter, prog backup.Progress) error {
 	r, err := decrypted(io.NewSectionReader(f, 0, size), ids)
 	if err != nil {
 		return err
 	}
-	return apply(ctx, r, m, &work{dbs: dbs, volumes: vols, limits: lim}, vw, prog)
+	return apply(ctx, r, m, w, vw, prog)
 }
 
 // decrypted is the archive's plaintext: r itself, or r decrypted when it
@@ -484,7 +491,8 @@ func replace(ctx context.Context, api dockerAPI, eng Engine, pl *plan, f *os.Fil
 		return fmt.Errorf("the archive changed while it was being restored")
 	}
 	opts.Events.Messagef("restoring %s", pl.summary())
-	if err := applyAll(ctx, f, now.Size(), opts.Identities, opts.Limits, pl.m, pl.volumes, pl.dbs, eng, opts.Progress); err != nil {
+	w := &work{dbs: pl.dbs, volumes: pl.volumes, limits: opts.Limits, keepSpecial: pl.keepSpecial}
+	if err := applyAll(ctx, f, now.Size(), opts.Identities, pl.m, w, eng, opts.Progress); err != nil {
 		return err
 	}
 	if err := runHooks(ctx, eng, pl.p, pl.hooks("before-start"), opts.Events); err != nil {
@@ -589,7 +597,7 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 	if err != nil {
 		return err
 	}
-	backOpts := Options{IncludeBindMounts: opts.IncludeBindMounts, DataRoot: opts.DataRoot}
+	backOpts := Options{IncludeBindMounts: opts.IncludeBindMounts, DataRoot: opts.DataRoot, PreserveSpecial: true}
 	back, err := makePlan(p, m, backOpts)
 	if err != nil {
 		return err
@@ -627,7 +635,10 @@ func restoreSafety(ctx context.Context, api dockerAPI, eng Engine, pl *plan, saf
 		}
 	}
 	if len(vols) > 0 || len(back.dbs) > 0 {
-		if err := applyAll(ctx, f, fi.Size(), nil, opts.Limits, m, vols, back.dbs, eng, opts.Progress); err != nil {
+		// The safety backup is this restore's own copy of what was
+		// there: its setuid files and devices go back as they were.
+		w := &work{dbs: back.dbs, volumes: vols, limits: opts.Limits, keepSpecial: true}
+		if err := applyAll(ctx, f, fi.Size(), nil, m, w, eng, opts.Progress); err != nil {
 			return err
 		}
 		if err := commitVolumes(ctx, eng, vols); err != nil {
