@@ -10,7 +10,7 @@ import (
 // MaxText bounds a text quoted in an event, an API answer or a log line.
 // An error may quote its input (a name, a header, a line of a dump), and
 // an input can be megabytes long: cut, it still says what went wrong.
-const MaxText = 4 << 10
+const MaxText = 2 << 10
 
 // Clip is s cut to about MaxText bytes, on a character boundary, with a
 // note of its full length.

@@ -335,6 +335,7 @@ func (pr *Prepared) Replan(ctx context.Context, lock backup.Locker) (changed boo
 	if samePlan(shown, pr.Plan) {
 		return false, nil
 	}
+	pr.opts.Events.Messagef("project %s changed since its plan was shown: the new plan follows, and needs a confirmation of its own", pr.Plan.Project)
 	pr.opts.Events.Emit(event.Event{Type: event.PlanReady, Plan: pr.Plan})
 	return true, nil
 }
