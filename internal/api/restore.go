@@ -276,7 +276,7 @@ func (s *Server) confirmJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "job %s: %v: it is %s", j.ID, jobs.ErrNotWaiting, state)
 		return
 	}
-	locker, release, ok := s.lockProject(w, c.project, "; the restore keeps waiting for its confirmation: confirm again when it is over")
+	locker, release, ok := s.lockProject(w, c.project, "; the restore keeps waiting: confirm again then")
 	if !ok {
 		return
 	}
