@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,11 +15,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+
+	"github.com/docker-backup/docker-backup/internal/archive"
 )
 
 // apiClient talks to the daemon's API on loopback with the token.
@@ -428,4 +432,117 @@ func TestWebPage(t *testing.T) {
 		t.Fatalf("verify of the browser's download: %s", r)
 	}
 	fail(chromedp.Do(ctx, shot("5-downloaded")))
+}
+
+// slowBody sends data one byte every pause, as the attack did (154 bytes
+// in 160 s), until it is closed.
+type slowBody struct {
+	data  []byte
+	pause time.Duration
+	sent  atomic.Int64
+	stop  chan struct{}
+	once  sync.Once
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	n := b.sent.Load()
+	if n >= int64(len(b.data)) {
+		return 0, io.EOF
+	}
+	if n > 0 {
+		select {
+		case <-time.After(b.pause):
+		case <-b.stop:
+			return 0, errors.New("closed")
+		}
+	}
+	p[0] = b.data[n]
+	b.sent.Add(1)
+	return 1, nil
+}
+
+func (b *slowBody) Close() error {
+	b.once.Do(func() { close(b.stop) })
+	return nil
+}
+
+// TestAPITrickledUploadHoldsNoLock trickles an upload into the real
+// daemon: while it trickles, a backup of the project is accepted and
+// completes; the daemon cuts the trickle (less than 64 KiB in a minute)
+// and the lock is free after it.
+func TestAPITrickledUploadHoldsNoLock(t *testing.T) {
+	p := newProject(t, postgresProject(t))
+	p.up()
+	store := t.TempDir()
+	c := startAPIDaemon(t, p, store)
+
+	// The start of a real archive: the daemon reads it, waiting for more.
+	var arch bytes.Buffer
+	aw, err := archive.NewWriter(&arch, archive.Zstd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := aw.Close(&archive.Manifest{Project: archive.Project{Name: p.Name}}); err != nil {
+		t.Fatal(err)
+	}
+	body := &slowBody{data: arch.Bytes(), pause: time.Second, stop: make(chan struct{})}
+	t.Cleanup(func() { body.Close() })
+	if len(body.data) < 90 {
+		t.Fatalf("an archive of %d bytes would arrive whole before the cut", len(body.data))
+	}
+	req, _ := http.NewRequest("POST", c.base+"/api/v1/restore?filename=shop.tar.zst", body)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	type answer struct {
+		code  int
+		body  []byte
+		err   error
+		after time.Duration
+	}
+	answered := make(chan answer, 1)
+	start := time.Now()
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answered <- answer{err: err, after: time.Since(start)}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		answered <- answer{code: resp.StatusCode, body: b, after: time.Since(start)}
+	}()
+	eventually(t, 30*time.Second, "the upload is under way", func() bool { return body.sent.Load() >= 5 })
+
+	resp := c.do("POST", "/api/v1/backups", "application/json", nil, true)
+	id := accepted(t, c.want(resp, 202))
+	select {
+	case a := <-answered:
+		t.Fatalf("the upload ended before the backup was accepted: %+v", a)
+	default:
+	}
+	if end := lastFinished(t, c.follow(id)); end.Error != "" {
+		t.Fatalf("the backup during the upload failed: %s", end.Error)
+	}
+
+	var a answer
+	select {
+	case a = <-answered:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("the trickle was not cut: %d bytes sent in %s", body.sent.Load(), time.Since(start))
+	}
+	if a.err != nil || a.code != 408 || !strings.Contains(string(a.body), "less than 64KiB in 1m0s") {
+		t.Fatalf("the trickled upload: %d %s (%v) after %s, %d bytes sent", a.code, a.body, a.err, a.after, body.sent.Load())
+	}
+	t.Logf("the trickle was cut after %s, %d bytes sent", a.after.Round(time.Second), body.sent.Load())
+	// Nothing of it is left, and the lock is free.
+	entries, _ := os.ReadDir(store)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), p.Name+"-") {
+			t.Errorf("the store holds %s", e.Name())
+		}
+	}
+	id = accepted(t, c.want(c.do("POST", "/api/v1/backups", "application/json", nil, true), 202))
+	if end := lastFinished(t, c.follow(id)); end.Error != "" {
+		t.Fatalf("the backup after the upload failed: %s", end.Error)
+	}
 }

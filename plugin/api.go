@@ -231,6 +231,9 @@ func serveAPI(ctx context.Context, a *apiSetup, srv *api.Server, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("--listen (BACKUP_LISTEN) %s: %w", a.addr, err)
 	}
+	// No ReadTimeout nor WriteTimeout: an upload of many GB and a job's
+	// event stream last as long as they need. The API cuts a body that
+	// stalls or trickles itself (api.Config's Upload* settings).
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: a.tls,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	scheme := "http"

@@ -47,9 +47,14 @@ type Service interface {
 	Schedule() Schedule
 }
 
-// Prepared is a restore planned and not applied.
+// Prepared is a restore planned and not applied. While it waits for a
+// confirmation it gives up the project's lock (Release); the confirmation
+// takes the lock again and plans again (Replan), and changed tells that
+// the new plan differs from the one shown (and was emitted).
 type Prepared interface {
 	Apply(ctx context.Context) (any, error)
+	Release()
+	Replan(ctx context.Context, lock backup.Locker) (changed bool, err error)
 	Close()
 }
 
@@ -88,6 +93,13 @@ type Config struct {
 	// ConfirmTimeout is how long a restore's plan waits for its
 	// confirmation; 0 for 15 minutes.
 	ConfirmTimeout time.Duration
+	// A request body (an upload) that sends nothing for UploadIdleTimeout
+	// (0 for 60 s), or less than UploadMinBytes (0 for 64 KiB) in any
+	// UploadWindow (0 for a minute) of the server's waiting for it, is
+	// cut: a trickle holds no connection, no disk and no lock for long.
+	UploadIdleTimeout time.Duration
+	UploadMinBytes    int64
+	UploadWindow      time.Duration
 	// Metrics serves /metrics; nil for none.
 	Metrics http.Handler
 	Version string
@@ -105,6 +117,8 @@ type Server struct {
 
 	mu      sync.Mutex
 	tickets map[string]ticket
+	// awaiting are the restores waiting for a confirmation, by job.
+	awaiting map[string]*confirmation
 }
 
 // New checks cfg; base ends the jobs when the daemon stops.
@@ -118,10 +132,22 @@ func New(base context.Context, cfg Config) (*Server, error) {
 	if cfg.ConfirmTimeout == 0 {
 		cfg.ConfirmTimeout = 15 * time.Minute
 	}
+	if cfg.UploadIdleTimeout == 0 {
+		cfg.UploadIdleTimeout = defaultUploadIdle
+	}
+	if cfg.UploadMinBytes == 0 {
+		cfg.UploadMinBytes = defaultUploadMinBytes
+	}
+	if cfg.UploadWindow == 0 {
+		cfg.UploadWindow = defaultUploadWindow
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, token: sha256.Sum256([]byte(cfg.Token)), log: cfg.Logger, base: base, tickets: map[string]ticket{}}, nil
+	// A refused request's log line quotes its error: a few KB of it.
+	log := slog.New(event.Clipped(cfg.Logger.Handler()))
+	return &Server{cfg: cfg, token: sha256.Sum256([]byte(cfg.Token)), log: log, base: base, tickets: map[string]ticket{},
+		awaiting: map[string]*confirmation{}}, nil
 }
 
 // minToken is the shortest token accepted: 16 characters.
@@ -161,7 +187,7 @@ func (s *Server) routes() []route {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, r := range s.routes() {
-		h := http.Handler(r.handler)
+		h := s.guardBody(r.handler)
 		if r.Auth {
 			h = s.authorized(h)
 		}
@@ -216,8 +242,10 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
+// writeError answers an error; its text is clipped (event.Clip): an
+// error may quote a huge input, the answer stays small.
 func writeError(w http.ResponseWriter, code int, format string, args ...any) {
-	writeJSON(w, code, apiError{Error: fmt.Sprintf(format, args...)})
+	writeJSON(w, code, apiError{Error: event.Clip(fmt.Sprintf(format, args...))})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

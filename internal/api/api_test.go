@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -41,6 +42,11 @@ type fakeService struct {
 	backups  int
 	prepared int
 	applied  int
+	replans  int
+	// changes is how many of the next replans find a new plan.
+	changes int
+	// lockErr and backupErr, when set, are Lock's and Backup's error.
+	lockErr, backupErr error
 }
 
 func (f *fakeService) Projects() []string { return []string{"shop"} }
@@ -48,6 +54,9 @@ func (f *fakeService) Projects() []string { return []string{"shop"} }
 func (f *fakeService) Lock(ctx context.Context, project string) (context.Context, func(), error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.lockErr != nil {
+		return nil, nil, f.lockErr
+	}
 	if f.locked[project] {
 		return nil, nil, fmt.Errorf("%w: held by a test", lock.ErrLocked)
 	}
@@ -72,6 +81,9 @@ func (f *fakeService) Backup(ctx context.Context, project string, l backup.Locke
 	}
 	defer release()
 	sink.Emit(event.Event{Type: event.StepStarted, Step: "volume data"})
+	if f.backupErr != nil {
+		return nil, f.backupErr
+	}
 	if f.hold != nil {
 		select {
 		case <-f.hold:
@@ -100,23 +112,63 @@ func (f *fakeService) PrepareRestore(ctx context.Context, req RestoreRequest, l 
 	f.mu.Lock()
 	f.prepared++
 	f.mu.Unlock()
-	sink.Emit(event.Event{Type: event.PlanReady, Plan: &event.Plan{Project: req.Project, Archive: req.Path, Stop: []string{"app"}}})
-	return &fakePrepared{f: f, release: release}, nil
+	pr := &fakePrepared{f: f, project: req.Project, release: release, sink: sink,
+		plan: &event.Plan{Project: req.Project, Archive: req.Path, Stop: []string{"app"}}}
+	sink.Emit(event.Event{Type: event.PlanReady, Plan: pr.plan})
+	return pr, nil
 }
 
 type fakePrepared struct {
 	f       *fakeService
+	project string
 	release func()
+	sink    event.Sink
+	plan    *event.Plan
 }
 
 func (p *fakePrepared) Apply(context.Context) (any, error) {
+	if p.release == nil {
+		return nil, errors.New("applied without the lock")
+	}
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()
 	p.f.applied++
 	return "restored", nil
 }
 
-func (p *fakePrepared) Close() { p.release() }
+func (p *fakePrepared) Release() {
+	if p.release != nil {
+		p.release()
+		p.release = nil
+	}
+}
+
+// Replan takes the lock again; the plan changes (web is stopped too)
+// while f.changes says so.
+func (p *fakePrepared) Replan(ctx context.Context, l backup.Locker) (bool, error) {
+	p.Release()
+	_, release, err := l(ctx, p.project)
+	if err != nil {
+		return false, err
+	}
+	p.release = release
+	p.f.mu.Lock()
+	p.f.replans++
+	changed := p.f.changes > 0
+	if changed {
+		p.f.changes--
+	}
+	p.f.mu.Unlock()
+	if changed {
+		np := *p.plan
+		np.Stop = append(slices.Clone(np.Stop), "web")
+		p.plan = &np
+		p.sink.Emit(event.Event{Type: event.PlanReady, Plan: p.plan})
+	}
+	return changed, nil
+}
+
+func (p *fakePrepared) Close() { p.Release() }
 
 func (f *fakeService) Health() error      { return nil }
 func (f *fakeService) Schedule() Schedule { return Schedule{Cron: "@daily"} }
@@ -146,6 +198,12 @@ func putArchive(ctx context.Context, b storage.Backend, name string, at time.Tim
 // validArchive is a real archive: one volume with one file.
 func validArchive(t *testing.T) []byte {
 	t.Helper()
+	return archiveOf(t, []byte("hello"))
+}
+
+// archiveOf is a real archive whose volume holds one file, content.
+func archiveOf(t *testing.T, content []byte) []byte {
+	t.Helper()
 	var out bytes.Buffer
 	w, err := archive.NewWriter(&out, archive.Zstd)
 	if err != nil {
@@ -154,8 +212,8 @@ func validArchive(t *testing.T) []byte {
 	var tb bytes.Buffer
 	tw := tar.NewWriter(&tb)
 	tw.WriteHeader(&tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755})
-	tw.WriteHeader(&tar.Header{Name: "./a.txt", Typeflag: tar.TypeReg, Mode: 0o644, Size: 5})
-	tw.Write([]byte("hello"))
+	tw.WriteHeader(&tar.Header{Name: "./a.txt", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(content))})
+	tw.Write(content)
 	tw.Close()
 	sum, err := w.WriteTree(context.Background(), "volumes/data/", tar.NewReader(&tb))
 	if err != nil {
@@ -179,14 +237,24 @@ type fixture struct {
 
 func newFixture(t *testing.T, maxUpload int64) *fixture {
 	t.Helper()
+	return newFixtureWith(t, maxUpload, nil)
+}
+
+// newFixtureWith is newFixture with set changing the server's Config.
+func newFixtureWith(t *testing.T, maxUpload int64, set func(*Config)) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	store := storage.NewLocal(dir)
 	svc := &fakeService{store: store, locked: map[string]bool{}}
 	reg := &jobs.Registry{}
 	ctx, cancel := context.WithCancel(context.Background())
 	work := t.TempDir()
-	srv, err := New(ctx, Config{Service: svc, Store: store, Jobs: reg, Token: token, WorkDir: work, MaxUpload: maxUpload,
-		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "docker_backup_runs_total 1\n") })})
+	cfg := Config{Service: svc, Store: store, Jobs: reg, Token: token, WorkDir: work, MaxUpload: maxUpload,
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "docker_backup_runs_total 1\n") })}
+	if set != nil {
+		set(&cfg)
+	}
+	srv, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,7 +617,10 @@ func TestRestoreUploadConfirmAndRefusals(t *testing.T) {
 	if _, _, a := f.svc.counts(); a != 0 {
 		t.Fatal("applied before the confirmation")
 	}
-	expect(t, f.do("POST", "/api/v1/backups", "application/json", nil), 409)
+	// A restore waiting for its confirmation holds no lock.
+	resp = f.do("POST", "/api/v1/backups", "application/json", nil)
+	expect(t, resp, 202)
+	f.waitState(decode[Accepted](t, resp).ID, jobs.Succeeded)
 	expect(t, f.do("POST", "/api/v1/jobs/"+acc.ID+"/confirm", "", nil), 200)
 	f.follow(acc.ID)
 	f.waitState(acc.ID, jobs.Succeeded)

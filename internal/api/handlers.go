@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,13 +86,14 @@ func (s *Server) accepted(w http.ResponseWriter, j *jobs.Job) {
 }
 
 // lockProject takes the project's lock for a job, answering 409 when a
-// backup or restore of it runs. The lock lives as long as the daemon,
-// not the request; release is safe to call twice.
-func (s *Server) lockProject(w http.ResponseWriter, project string) (backup.Locker, func(), bool) {
+// backup or restore of it runs (hint ends that answer's first sentence).
+// The lock lives as long as the daemon, not the request; release is safe
+// to call twice.
+func (s *Server) lockProject(w http.ResponseWriter, project string, hint ...string) (backup.Locker, func(), bool) {
 	locked, release, err := s.cfg.Service.Lock(s.base, project)
 	if err != nil {
 		if errors.Is(err, lock.ErrLocked) {
-			writeError(w, http.StatusConflict, "a backup or restore of project %s runs: try again when it is over (%v)", project, err)
+			writeError(w, http.StatusConflict, "a backup or restore of project %s runs: try again when it is over%s (%v)", project, strings.Join(hint, ""), err)
 			return nil, nil, false
 		}
 		writeError(w, http.StatusServiceUnavailable, "cannot take the lock of project %s: %v", project, err)
@@ -185,18 +187,6 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
 	}
 	j.Cancel()
 	writeJSON(w, http.StatusAccepted, j.View(false))
-}
-
-func (s *Server) confirmJob(w http.ResponseWriter, r *http.Request) {
-	j, ok := s.job(w, r)
-	if !ok {
-		return
-	}
-	if err := j.Confirm(); err != nil {
-		writeError(w, http.StatusConflict, "job %s: %v", j.ID, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, j.View(false))
 }
 
 // jobEvents streams a job's events as server-sent events: those so far

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/jobs"
 	"github.com/docker-backup/docker-backup/internal/restore"
 )
@@ -57,9 +58,12 @@ func (p *restoreParams) set(key, value string) error {
 
 // startRestore restores a stored archive ({"name": ...}) or an uploaded
 // one (the body, or a multipart file). An upload is streamed to disk and
-// verified before the answer: a bad one is refused with nothing stopped.
-// The job then plans the restore, waits for its confirmation (unless
-// yes), and applies it.
+// verified before the answer, and before the project's lock is taken: a
+// bad one is refused with nothing stopped, a slow one keeps no backup
+// out. The job then plans the restore under the lock, waits for its
+// confirmation (unless yes) without it, and plans again under the lock
+// the confirmation took: the same plan is applied, a changed one is shown
+// and waits for a confirmation of its own.
 func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
 	var p restoreParams
 	for k, vs := range r.URL.Query() {
@@ -139,16 +143,13 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "%v (%d bytes): nothing was changed", restore.ErrTooLarge, s.cfg.MaxUpload)
 		return
 	}
-	locker, release, ok := s.lockProject(w, project)
-	if !ok {
-		return
-	}
 	dir, err := s.jobDir()
 	if err != nil {
-		release()
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
+	// An upload is received and verified before the project's lock is
+	// taken: it needs none, and a slow client keeps no backup out.
 	var fetched *restore.Fetched
 	if upload != nil {
 		name := path.Base(filepath.ToSlash(uploadName))
@@ -157,22 +158,28 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
 		}
 		fetched, err = restore.Receive(r.Context(), upload, name, dir, s.cfg.MaxUpload, restore.VerifyOptions{Identities: s.cfg.Identities})
 		if err != nil {
-			release()
 			os.RemoveAll(dir)
-			s.log.Warn("upload refused", "err", err)
 			code := http.StatusUnprocessableEntity
-			switch {
+			switch cut := bodyCut(r); {
+			case cut != nil:
+				code, err = http.StatusRequestTimeout, cut
 			case errors.Is(err, restore.ErrTooLarge):
 				code = http.StatusRequestEntityTooLarge
 			case r.Context().Err() != nil:
 				code = http.StatusBadRequest
 			}
+			s.log.Warn("upload refused", "err", err)
 			writeError(w, code, "%v", err)
 			return
 		}
 	}
+	locker, release, ok := s.lockProject(w, project)
+	if !ok {
+		os.RemoveAll(dir)
+		return
+	}
 	j := s.cfg.Jobs.New(s.base, jobs.Restore, project, "api", func(ctx context.Context, j *jobs.Job) (any, error) {
-		defer release()
+		defer func() { release() }()
 		defer os.RemoveAll(dir)
 		sink := j.Sink()
 		f := fetched
@@ -188,9 +195,22 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		defer pr.Close()
-		if !p.Yes {
-			if err := j.AwaitConfirmation(ctx, s.cfg.ConfirmTimeout); err != nil {
+		for !p.Yes {
+			// Nobody may confirm for a long while: the lock is given up
+			// meanwhile, and the confirmation takes it again.
+			pr.Release()
+			release()
+			c, err := s.awaitConfirmation(ctx, j, project)
+			if err != nil {
 				return nil, err
+			}
+			release = c.release
+			changed, err := pr.Replan(ctx, c.locker)
+			if err != nil {
+				return nil, err
+			}
+			if !changed {
+				break
 			}
 		}
 		return pr.Apply(ctx)
@@ -205,4 +225,77 @@ func (s *Server) jobDir() (string, error) {
 		return "", fmt.Errorf("the work folder %s: %w", base, err)
 	}
 	return os.MkdirTemp(base, "job-")
+}
+
+// confirmation is a restore waiting for its confirmation: the request
+// that confirms takes the project's lock and hands it over here.
+type confirmation struct {
+	project string
+	locker  backup.Locker
+	release func()
+}
+
+// awaitConfirmation waits for the job's confirmation and returns the
+// lock the confirming request took.
+func (s *Server) awaitConfirmation(ctx context.Context, j *jobs.Job, project string) (*confirmation, error) {
+	c := &confirmation{project: project}
+	s.mu.Lock()
+	s.awaiting[j.ID] = c
+	s.mu.Unlock()
+	err := j.AwaitConfirmation(ctx, s.cfg.ConfirmTimeout)
+	s.mu.Lock()
+	delete(s.awaiting, j.ID)
+	got := *c
+	c.locker, c.release = nil, nil
+	s.mu.Unlock()
+	if err != nil {
+		if got.release != nil {
+			got.release()
+		}
+		return nil, err
+	}
+	if got.locker == nil {
+		return nil, fmt.Errorf("the restore was confirmed without the lock of project %s: start it again", project)
+	}
+	return &got, nil
+}
+
+// confirmJob confirms a restore's plan. The restore gave up the project's
+// lock while it waited: the lock is taken here, so that a client learns
+// at once (409) when a backup or restore of the project runs; the restore
+// then keeps waiting, to be confirmed again once it is over.
+func (s *Server) confirmJob(w http.ResponseWriter, r *http.Request) {
+	j, ok := s.job(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	c := s.awaiting[j.ID]
+	s.mu.Unlock()
+	if state := j.View(false).State; c == nil || state != jobs.Waiting {
+		writeError(w, http.StatusConflict, "job %s: %v: it is %s", j.ID, jobs.ErrNotWaiting, state)
+		return
+	}
+	locker, release, ok := s.lockProject(w, c.project, "; the restore keeps waiting: confirm again then")
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	if s.awaiting[j.ID] != c || c.locker != nil {
+		s.mu.Unlock()
+		release()
+		writeError(w, http.StatusConflict, "job %s: %v: it was confirmed, cancelled or timed out meanwhile", j.ID, jobs.ErrNotWaiting)
+		return
+	}
+	c.locker, c.release = locker, release
+	s.mu.Unlock()
+	if err := j.Confirm(); err != nil {
+		s.mu.Lock()
+		c.locker, c.release = nil, nil
+		s.mu.Unlock()
+		release()
+		writeError(w, http.StatusConflict, "job %s: %v", j.ID, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, j.View(false))
 }

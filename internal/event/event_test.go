@@ -1,10 +1,12 @@
 package event
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestHandlerTurnsWarningsIntoEvents(t *testing.T) {
@@ -31,4 +33,25 @@ func TestHandlerTurnsWarningsIntoEvents(t *testing.T) {
 func TestNilSinkDrops(t *testing.T) {
 	var s Sink
 	s.Messagef("nobody hears %s", "this")
+}
+
+func TestClip(t *testing.T) {
+	if Clip("short") != "short" {
+		t.Fatal("a short text changed")
+	}
+	long := strings.Repeat("é", 3<<20) // 6 MiB, two bytes a character
+	c := Clip(long)
+	if len(c) > MaxText+64 || !strings.HasSuffix(c, "… [cut: 6291456 bytes in all]") || !utf8.ValidString(c) {
+		t.Fatalf("clipped to %d bytes, valid %v: %q", len(c), utf8.ValidString(c), c[len(c)-40:])
+	}
+}
+
+func TestClippedLogLines(t *testing.T) {
+	var out strings.Builder
+	log := slog.New(Clipped(slog.NewJSONHandler(&out, nil)))
+	huge := strings.Repeat("x", 10<<20)
+	log.With("input", huge).Warn("upload refused: "+huge, "err", errors.New(huge), "group", slog.GroupValue(slog.String("name", huge)))
+	if out.Len() > 4*(MaxText+64)+200 || strings.Count(out.String(), "bytes in all") != 4 {
+		t.Fatalf("a line of %d bytes: %.300s", out.Len(), out.String())
+	}
 }

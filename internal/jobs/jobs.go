@@ -100,6 +100,9 @@ func (j *Job) emitLocked(e event.Event) {
 	if e.Type == event.Progress && len(j.events) >= maxEvents {
 		return
 	}
+	// An error that quotes a huge input stays a line: the job's JSON and
+	// its event stream carry every event.
+	e.Message, e.Error = event.Clip(e.Message), event.Clip(e.Error)
 	j.seq++
 	e.Seq = j.seq
 	j.events = append(j.events, e)
@@ -169,16 +172,19 @@ func (j *Job) Confirm() error {
 }
 
 // AwaitConfirmation marks the job as waiting and blocks until a client
-// confirms, the job is cancelled or timeout passes.
+// confirms, the job is cancelled or timeout passes. A job may wait again
+// after a confirmation (for a new plan).
 func (j *Job) AwaitConfirmation(ctx context.Context, timeout time.Duration) error {
 	j.mu.Lock()
 	j.state = Waiting
+	confirm := make(chan struct{})
+	j.confirm = confirm
 	j.mu.Unlock()
 	j.Emit(event.Event{Type: event.Message, Message: fmt.Sprintf("waiting for a confirmation (POST /api/v1/jobs/%s/confirm) for %s", j.ID, timeout)})
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
-	case <-j.confirm:
+	case <-confirm:
 		j.Emit(event.Event{Type: event.Message, Message: "confirmed"})
 		return nil
 	case <-ctx.Done():
@@ -213,7 +219,7 @@ type Registry struct {
 func (r *Registry) New(ctx context.Context, kind, project, trigger string, fn Func) *Job {
 	jctx, cancel := context.WithCancelCause(ctx)
 	j := &Job{ID: newID(), Kind: kind, Project: project, Trigger: trigger, cancel: cancel, done: make(chan struct{}),
-		confirm: make(chan struct{}), state: Running, started: time.Now().UTC(), changed: make(chan struct{})}
+		state: Running, started: time.Now().UTC(), changed: make(chan struct{})}
 	r.add(j)
 	j.Emit(event.Event{Type: event.Started, Message: fmt.Sprintf("%s of project %s started (%s)", kind, project, trigger)})
 	go func() {
@@ -250,11 +256,11 @@ func (r *Registry) finish(j *Job, ctx context.Context, res any, err error) {
 		ev.Result = res
 		ev.Message = j.Kind + " succeeded"
 	case errors.Is(context.Cause(ctx), ErrCancelled) || errors.Is(err, ErrNotConfirmed):
-		j.state, j.err = Cancelled, err.Error()
-		ev.Error = err.Error()
+		j.state, j.err = Cancelled, event.Clip(err.Error())
+		ev.Error = j.err
 	default:
-		j.state, j.err = Failed, err.Error()
-		ev.Error = err.Error()
+		j.state, j.err = Failed, event.Clip(err.Error())
+		ev.Error = j.err
 	}
 	j.emitLocked(ev)
 	j.ended = time.Now().UTC()

@@ -2,7 +2,9 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +103,58 @@ func TestConfirmation(t *testing.T) {
 	<-j.Done()
 	if v := j.View(false); v.State != Cancelled || v.Error == "" {
 		t.Fatalf("timed out: %+v", v)
+	}
+}
+
+// A restore whose plan changed while it waited waits again, for a
+// confirmation of the new plan.
+func TestConfirmationAgain(t *testing.T) {
+	var r Registry
+	waits := make(chan int, 2)
+	j := r.New(context.Background(), Restore, "shop", "api", func(ctx context.Context, j *Job) (any, error) {
+		for i := range 2 {
+			waits <- i
+			if err := j.AwaitConfirmation(ctx, time.Hour); err != nil {
+				return nil, err
+			}
+		}
+		return "applied", nil
+	})
+	for i := range 2 {
+		<-waits
+		for n := 0; j.View(false).State != Waiting; n++ {
+			if n == 5000 {
+				t.Fatalf("wait %d: the job is %s, not waiting for a confirmation", i, j.View(false).State)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if err := j.Confirm(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-j.Done()
+	if v := j.View(false); v.State != Succeeded {
+		t.Fatalf("%+v", v)
+	}
+}
+
+// A failure quoting a huge input is cut in the job's view and events.
+func TestHugeErrorsAreCut(t *testing.T) {
+	var r Registry
+	huge := strings.Repeat("x", 10<<20)
+	_, err := r.Run(context.Background(), Backup, "shop", "schedule", func(_ context.Context, j *Job) (any, error) {
+		j.Sink().Messagef("reading %s", huge)
+		return nil, errors.New(huge)
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	v := r.List()[0]
+	j, _ := r.Get(v.ID)
+	full := j.View(true)
+	b, _ := json.Marshal(full)
+	if len(b) > 16<<10 || !strings.Contains(full.Error, "bytes in all") {
+		t.Fatalf("the job's JSON is %d bytes", len(b))
 	}
 }
 

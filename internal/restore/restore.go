@@ -6,7 +6,9 @@ package restore
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -140,21 +142,25 @@ const rollbackTimeout = time.Hour
 
 // Prepared is a restore verified and planned, under the project's lock,
 // with nothing changed yet: Apply carries it out, Close gives it up. A
-// client shows Plan and asks for confirmation in between.
+// client shows Plan and asks for confirmation in between; one that may
+// wait long for it gives the lock up meanwhile (Release) and takes it
+// again with Replan.
 type Prepared struct {
 	Plan *event.Plan
 	// Result is what Apply will report, filled in so far.
 	Result *Result
 
-	api     dockerAPI
-	eng     Engine
-	opts    Options
-	f       *os.File
-	before  os.FileInfo
-	m       *archive.Manifest
-	pl      *plan
-	safety  string
-	start   time.Time
+	api    dockerAPI
+	eng    Engine
+	opts   Options
+	f      *os.File
+	before os.FileInfo
+	m      *archive.Manifest
+	pl     *plan
+	safety string
+	start  time.Time
+	closed bool
+	// locked and release are the lock's while it is held.
 	locked  context.Context
 	release func()
 }
@@ -240,18 +246,31 @@ func prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *P
 		// Applied with the limits it was verified with.
 		opts.Limits = opts.Fetched.limits
 	}
-	p, err := loadProject(ctx, api, opts)
-	if err != nil {
+	pr := &Prepared{api: api, eng: eng, opts: opts, f: f, before: before, m: m, start: start}
+	if err := pr.plan(ctx, opts.Lock); err != nil {
 		return nil, err
 	}
-	if p.Name != m.Project.Name && !opts.NameGiven && !opts.Force {
-		return nil, fmt.Errorf("the archive is of project %s, not %s: to restore it into %s anyway (a copy), name it with -p %s or use --force", m.Project.Name, p.Name, p.Name, p.Name)
-	}
-	p, locked, release, err := backup.LockProject(ctx, api, p, opts.Project, opts.Lock)
+	opts.Events.Emit(event.Event{Type: event.PlanReady, Plan: pr.Plan})
+	return pr, nil
+}
+
+// plan takes the project's lock with lock and plans the restore of the
+// verified archive into the project as it is now, checking the servers
+// can load the dumps.
+func (pr *Prepared) plan(ctx context.Context, lock backup.Locker) (err error) {
+	api, eng, m := pr.api, pr.eng, pr.m
+	p, err := loadProject(ctx, api, pr.opts)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	p = without(p, opts.Exclude)
+	if p.Name != m.Project.Name && !pr.opts.NameGiven && !pr.opts.Force {
+		return fmt.Errorf("the archive is of project %s, not %s: to restore it into %s anyway (a copy), name it with -p %s or use --force", m.Project.Name, p.Name, p.Name, p.Name)
+	}
+	p, locked, release, err := backup.LockProject(ctx, api, p, pr.opts.Project, lock)
+	if err != nil {
+		return err
+	}
+	p = without(p, pr.opts.Exclude)
 	defer func() {
 		if err != nil {
 			release()
@@ -259,21 +278,22 @@ func prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *P
 	}()
 
 	// 2. What goes where, and whether the servers can load it.
-	if opts.DataRoot == "" {
-		opts.DataRoot = backup.DataRoot(ctx, api)
+	if pr.opts.DataRoot == "" {
+		pr.opts.DataRoot = backup.DataRoot(ctx, api)
 	}
+	opts := pr.opts
 	pl, err := makePlan(p, m, opts)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if pl.empty() {
-		return nil, pl.nothing()
+		return pl.nothing()
 	}
 	if err := pl.checkHooks(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := pl.connect(locked, api, eng, opts.Force, false); err != nil {
-		return nil, err
+		return err
 	}
 	res := &Result{Project: p.Name, Archive: opts.Archive, DryRun: opts.DryRun}
 	for _, v := range pl.volumes {
@@ -286,34 +306,78 @@ func prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *P
 			}
 		}
 	}
+	// A plan made again keeps the safety backup's name: the same plan
+	// reads the same.
 	safety := ""
 	if !opts.NoSafetyBackup && !pl.fresh {
-		safety, err = safetyPath(opts, p.Name, start)
-		if err != nil {
-			return nil, err
+		if safety = pr.safety; safety == "" {
+			if safety, err = safetyPath(opts, p.Name, pr.start); err != nil {
+				return err
+			}
 		}
 	}
 	res.Notes = pl.notes
-	pr := &Prepared{Plan: pl.describe(opts.Archive, safety), Result: res, api: api, eng: eng, opts: opts, f: f, before: before,
-		m: m, pl: pl, safety: safety, start: start, locked: locked, release: release}
-	opts.Events.Emit(event.Event{Type: event.PlanReady, Plan: pr.Plan})
-	return pr, nil
+	pr.Plan, pr.Result, pr.pl, pr.safety, pr.locked, pr.release = pl.describe(opts.Archive, safety), res, pl, safety, locked, release
+	return nil
+}
+
+// Release gives up the project's lock and keeps the verified archive: a
+// restore that waits long for its confirmation does not keep backups of
+// the project out meanwhile. Replan takes the lock again before Apply.
+func (pr *Prepared) Release() {
+	if pr.release != nil {
+		pr.release()
+		pr.release, pr.locked = nil, nil
+	}
+}
+
+// Replan takes the project's lock again with lock (an Options.Lock) and
+// plans the restore again, from the project as it is now: what changed
+// while the lock was not held (a service stopped, a backup that ran)
+// shows. changed tells whether the plan differs from the one shown (its
+// JSON, what a client confirmed): then the new plan is emitted and wants
+// a confirmation of its own before Apply.
+func (pr *Prepared) Replan(ctx context.Context, lock backup.Locker) (changed bool, err error) {
+	if pr.closed {
+		return false, fmt.Errorf("the restore was closed before it was planned again")
+	}
+	pr.Release()
+	shown := pr.Plan
+	if err := pr.plan(ctx, lock); err != nil {
+		return false, backup.Interrupted(ctx, err, "restore interrupted, nothing was changed")
+	}
+	if samePlan(shown, pr.Plan) {
+		return false, nil
+	}
+	pr.opts.Events.Messagef("project %s changed since its plan was shown: the new plan follows, and needs a confirmation of its own", pr.Plan.Project)
+	pr.opts.Events.Emit(event.Event{Type: event.PlanReady, Plan: pr.Plan})
+	return true, nil
+}
+
+// samePlan tells whether two plans say the same, field by field.
+func samePlan(a, b *event.Plan) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }
 
 // Close gives up the lock and the archive; after Apply, or instead of it.
 func (pr *Prepared) Close() {
-	if pr.release != nil {
-		pr.release()
-		pr.release = nil
+	pr.Release()
+	if !pr.closed {
+		pr.closed = true
 		pr.f.Close()
 	}
 }
 
 // Apply carries out the plan. ctx cancels it (the rollback then runs);
-// the lock is Prepare's.
+// the lock is Prepare's (or Replan's), and must be held.
 func (pr *Prepared) Apply(ctx context.Context) (*Result, error) {
-	if pr.release == nil {
+	if pr.closed {
 		return nil, fmt.Errorf("the restore was closed before it was applied")
+	}
+	if pr.release == nil {
+		return nil, fmt.Errorf("the restore gave up the project's lock: plan it again (Replan) before applying it")
 	}
 	actx, cancel := context.WithCancelCause(pr.locked)
 	defer cancel(nil)

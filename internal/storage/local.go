@@ -136,8 +136,11 @@ func (l *Local) open(name string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := openRegular(p)
 	if err != nil {
+		if errors.Is(err, errNotRegular) {
+			return nil, notRegular(p)
+		}
 		return nil, fmt.Errorf("cannot open the archive: %w", err)
 	}
 	fi, err := f.Stat()
@@ -145,11 +148,24 @@ func (l *Local) open(name string) (*os.File, error) {
 		f.Close()
 		return nil, err
 	}
-	if fi.IsDir() {
+	// The file opened, not the name: what a name pointed at when it was
+	// looked at may have changed since.
+	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s is a folder, not an archive", p)
+		return nil, notRegular(p)
 	}
 	return f, nil
+}
+
+// errNotRegular: the name is a symlink (openRegular does not follow it).
+var errNotRegular = errors.New("not a regular file")
+
+// notRegular is the error of a name in the folder that is not a regular
+// file: a symlink (to /etc/passwd, say), a folder, a FIFO or a device is
+// no archive, whoever put it there, and is never read through. It is
+// ErrNotExist: to a client there is no archive of that name.
+func notRegular(p string) error {
+	return errorOf(ErrNotExist, "%s is not a regular file (a symlink, a folder or a device): not an archive, never read", p)
 }
 
 func (l *Local) Open(_ context.Context, name string) (io.ReadCloser, error) {
@@ -183,12 +199,13 @@ func (l *Local) Stat(_ context.Context, name string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	fi, err := os.Stat(p)
+	// Lstat: a symlink is not followed, as open does not.
+	fi, err := os.Lstat(p)
 	if err != nil {
 		return Info{}, err
 	}
 	if !fi.Mode().IsRegular() {
-		return Info{}, fmt.Errorf("%s is not a regular file", p)
+		return Info{}, notRegular(p)
 	}
 	return Info{Name: name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
@@ -204,6 +221,8 @@ func (l *Local) List(context.Context) ([]Info, error) {
 	}
 	var out []Info
 	for _, e := range entries {
+		// The entry's own type (lstat): symlinks are not listed, as open
+		// does not read through them.
 		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}

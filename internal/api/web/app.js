@@ -499,7 +499,10 @@ function onEvent(job, ev) {
   if (job.phase === 'waiting' && ev.type !== 'warning') job.phase = 'applying';
   switch (ev.type) {
     case 'plan':
+      // A new plan (the project changed while the restore waited) needs
+      // a confirmation of its own.
       job.phase = 'planned';
+      job.confirmSent = false;
       renderPlan(ev.plan || {});
       break;
     case 'step-started':
