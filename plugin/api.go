@@ -265,7 +265,7 @@ func serveAPI(ctx context.Context, a *apiSetup, srv *api.Server, log *slog.Logge
 
 func newAPIServer(ctx context.Context, a *apiSetup, svc *apiService, reg *jobs.Registry, s *daemonSetup, metrics http.Handler, log *slog.Logger) (*api.Server, error) {
 	return api.New(ctx, api.Config{
-		Service: svc, Store: s.store, Jobs: reg, Token: a.token, Identities: a.identities, WorkDir: a.workDir,
+		Service: svc, Store: s.store, Jobs: reg, Token: a.token, Identities: a.identities, Limits: s.limits, WorkDir: a.workDir,
 		MaxUpload: a.maxUpload, Metrics: metrics, Version: version.Version, Logger: log,
 	})
 }

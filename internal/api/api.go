@@ -21,6 +21,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/event"
 	"github.com/docker-backup/docker-backup/internal/jobs"
@@ -86,6 +87,9 @@ type Config struct {
 	Token string
 	// Identities decrypt encrypted archives to verify them.
 	Identities []age.Identity
+	// Limits bound the entries of the archives it verifies (zero:
+	// archive's defaults), as the restore that applies them does.
+	Limits archive.Limits
 	// WorkDir holds uploads and downloads while they are restored.
 	WorkDir string
 	// MaxUpload bounds an uploaded archive, in bytes.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/event"
 	"github.com/docker-backup/docker-backup/internal/jobs"
 	"github.com/docker-backup/docker-backup/internal/storage"
@@ -332,4 +333,20 @@ func TestHugeErrorsStaySmall(t *testing.T) {
 			t.Errorf("a log line of %d bytes: %.200s", len(l), l)
 		}
 	}
+}
+
+// The daemon's --max-entries bounds what its API verifies, as it bounds
+// the restore that applies it: an upload over it is refused before
+// anything, not verified with the defaults and then refused halfway
+// through applying.
+func TestUploadsAreVerifiedWithTheDaemonsLimits(t *testing.T) {
+	data := validArchive(t) // a volume of two entries
+	f := newFixtureWith(t, 0, func(c *Config) { c.Limits = archive.Limits{MaxEntries: 1} })
+	resp := f.do("POST", "/api/v1/restore?filename=shop.tar.zst", "application/octet-stream", bytes.NewReader(data))
+	expect(t, resp, 422)
+	if _, p, _ := f.svc.counts(); p != 0 {
+		t.Fatalf("an upload over the limit was prepared (%d)", p)
+	}
+	f = newFixtureWith(t, 0, func(c *Config) { c.Limits = archive.Limits{MaxEntries: 10} })
+	expect(t, f.do("POST", "/api/v1/restore?filename=shop.tar.zst", "application/octet-stream", bytes.NewReader(data)), 202)
 }

@@ -156,7 +156,7 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
 		if !archiveName(name) {
 			name = "upload.tar"
 		}
-		fetched, err = restore.Receive(r.Context(), upload, name, dir, s.cfg.MaxUpload, restore.VerifyOptions{Identities: s.cfg.Identities})
+		fetched, err = restore.Receive(r.Context(), upload, name, dir, s.cfg.MaxUpload, restore.VerifyOptions{Identities: s.cfg.Identities, Limits: s.cfg.Limits})
 		if err != nil {
 			os.RemoveAll(dir)
 			code := http.StatusUnprocessableEntity
@@ -186,7 +186,7 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
 		if f == nil {
 			sink.Messagef("downloading %s from %s, verifying it on the way", p.Name, s.cfg.Store.Location())
 			var err error
-			if f, err = restore.Fetch(ctx, s.cfg.Store, p.Name, dir, restore.VerifyOptions{Identities: s.cfg.Identities}); err != nil {
+			if f, err = restore.Fetch(ctx, s.cfg.Store, p.Name, dir, restore.VerifyOptions{Identities: s.cfg.Identities, Limits: s.cfg.Limits}); err != nil {
 				return nil, err
 			}
 		}
