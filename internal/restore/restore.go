@@ -28,6 +28,7 @@ import (
 	"github.com/docker-backup/docker-backup/internal/engine"
 	"github.com/docker-backup/docker-backup/internal/event"
 	"github.com/docker-backup/docker-backup/internal/project"
+	"github.com/docker-backup/docker-backup/internal/sign"
 )
 
 // Options are the flags of `docker backup restore`.
@@ -59,6 +60,11 @@ type Options struct {
 	Compose func(ctx context.Context, args ...string) error
 	// Identities open an encrypted archive (age); none for a plain one.
 	Identities []age.Identity
+	// Trust are the keys the archive must be signed by (its signature
+	// is ARCHIVE.sig, or Fetched's): an unsigned archive, or one signed
+	// by another key, is refused before it is read. Nil: any archive,
+	// and a signature that comes with it is still checked.
+	Trust *sign.Trust
 	// Lock takes the project's lock; nil for none. JobGone tells
 	// whether another run is over (backup.Options).
 	Lock    backup.Locker
@@ -95,6 +101,8 @@ type Result struct {
 	Databases     []string `json:"databases"`
 	Seconds       float64  `json:"durationSeconds"`
 	Notes         []string `json:"notes,omitempty"`
+	// Signature is how the archive was signed, as verified.
+	Signature sign.Status `json:"signature"`
 }
 
 // dockerAPI is what restore needs from the Engine API besides exec and
@@ -136,17 +144,19 @@ type Prepared struct {
 	// Result is what Apply will report, filled in so far.
 	Result *Result
 
-	api     dockerAPI
-	eng     Engine
-	opts    Options
-	f       *os.File
-	before  os.FileInfo
-	m       *archive.Manifest
-	pl      *plan
-	safety  string
-	start   time.Time
-	locked  context.Context
-	release func()
+	api    dockerAPI
+	eng    Engine
+	opts   Options
+	f      *os.File
+	before os.FileInfo
+	m      *archive.Manifest
+	// signature is how the archive was signed, as verified with m.
+	signature sign.Status
+	pl        *plan
+	safety    string
+	start     time.Time
+	locked    context.Context
+	release   func()
 }
 
 // Restore restores an archive into a compose project: Prepare, the
@@ -219,7 +229,7 @@ func prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *P
 	}
 
 	// 1. Verify every byte before anything else.
-	m, err := verifyArchive(ctx, f, before, opts)
+	m, signature, err := verifyArchive(ctx, f, before, opts)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("restore interrupted while verifying the archive, nothing was changed: %w", err)
@@ -252,6 +262,7 @@ func prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *P
 	if err != nil {
 		return nil, err
 	}
+	pl.signature = signature
 	if pl.empty() {
 		return nil, pl.nothing()
 	}
@@ -261,7 +272,7 @@ func prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *P
 	if err := pl.connect(locked, api, eng, opts.Force, false); err != nil {
 		return nil, err
 	}
-	res := &Result{Project: p.Name, Archive: opts.Archive, DryRun: opts.DryRun}
+	res := &Result{Project: p.Name, Archive: opts.Archive, DryRun: opts.DryRun, Signature: signature}
 	for _, v := range pl.volumes {
 		res.Volumes = append(res.Volumes, v.Name)
 	}
@@ -281,7 +292,7 @@ func prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *P
 	}
 	res.Notes = pl.notes
 	pr := &Prepared{Plan: pl.describe(opts.Archive, safety), Result: res, api: api, eng: eng, opts: opts, f: f, before: before,
-		m: m, pl: pl, safety: safety, start: start, locked: locked, release: release}
+		m: m, signature: signature, pl: pl, safety: safety, start: start, locked: locked, release: release}
 	opts.Events.Emit(event.Event{Type: event.PlanReady, Plan: pr.Plan})
 	return pr, nil
 }
@@ -330,6 +341,7 @@ func (pr *Prepared) apply(ctx context.Context) (*Result, error) {
 		if pl, err = makePlan(p, m, opts); err != nil {
 			return nil, err
 		}
+		pl.signature = pr.signature
 		pl.fresh = true
 		pr.pl = pl
 	}
@@ -407,18 +419,33 @@ func refused(where string, err error) error {
 }
 
 // verifyArchive verifies the archive, or takes Fetch's verification of
-// it when it is still the same file.
-func verifyArchive(ctx context.Context, f io.Reader, fi os.FileInfo, opts Options) (*archive.Manifest, error) {
-	if opts.Fetched.unchanged(opts.Archive, fi) {
+// it when it is still the same file (and, with a trust list, was found
+// signed by a trusted key). The signature is ARCHIVE.sig, or the one
+// Fetch checked: an archive the trust list refuses is refused before it
+// is read.
+func verifyArchive(ctx context.Context, f io.Reader, fi os.FileInfo, opts Options) (*archive.Manifest, sign.Status, error) {
+	if opts.Fetched.unchanged(opts.Archive, fi) && (opts.Trust == nil || opts.Fetched.Signature.Trusted) {
 		opts.Events.Messagef("%s was verified as it was downloaded (%s)", opts.Archive, backup.HumanBytes(fi.Size()))
-		return opts.Fetched.Manifest, nil
+		return opts.Fetched.Manifest, opts.Fetched.Signature, nil
+	}
+	vo := VerifyOptions{Identities: opts.Identities, Trust: opts.Trust}
+	if opts.Fetched != nil && opts.Fetched.Path == opts.Archive && opts.Fetched.sig != nil {
+		vo.Signature = opts.Fetched.sig
+	} else {
+		var err error
+		if vo.Signature, err = sign.ReadFile(opts.Archive); err != nil {
+			return nil, sign.Status{}, err
+		}
+	}
+	if _, err := vo.Admit(); err != nil {
+		return nil, sign.Status{}, err
 	}
 	opts.Events.Messagef("verifying %s (%s)", opts.Archive, backup.HumanBytes(fi.Size()))
 	plain, err := decrypted(f, opts.Identities)
 	if err != nil {
-		return nil, err
+		return nil, sign.Status{}, err
 	}
-	return Verify(ctx, plain, VerifyOptions{Identities: opts.Identities})
+	return VerifySigned(ctx, plain, vo)
 }
 
 // applyAll restores volumes and databases in one pass over the archive.
