@@ -24,6 +24,7 @@ import (
 	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/event"
 	"github.com/docker-backup/docker-backup/internal/jobs"
+	"github.com/docker-backup/docker-backup/internal/sign"
 	"github.com/docker-backup/docker-backup/internal/storage"
 )
 
@@ -81,6 +82,11 @@ type Config struct {
 	Token string
 	// Identities decrypt encrypted archives to verify them.
 	Identities []age.Identity
+	// Trust are the keys the archives to restore must be signed by: an
+	// unsigned one, or one signed by another key, is refused before it
+	// is read. Nil: any archive (a signature that comes with one is
+	// still checked).
+	Trust *sign.Trust
 	// WorkDir holds uploads and downloads while they are restored.
 	WorkDir string
 	// MaxUpload bounds an uploaded archive, in bytes.

@@ -177,7 +177,7 @@ type fixture struct {
 	reg  *jobs.Registry
 }
 
-func newFixture(t *testing.T, maxUpload int64) *fixture {
+func newFixture(t *testing.T, maxUpload int64, with ...func(*Config)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	store := storage.NewLocal(dir)
@@ -185,8 +185,12 @@ func newFixture(t *testing.T, maxUpload int64) *fixture {
 	reg := &jobs.Registry{}
 	ctx, cancel := context.WithCancel(context.Background())
 	work := t.TempDir()
-	srv, err := New(ctx, Config{Service: svc, Store: store, Jobs: reg, Token: token, WorkDir: work, MaxUpload: maxUpload,
-		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "docker_backup_runs_total 1\n") })})
+	cfg := Config{Service: svc, Store: store, Jobs: reg, Token: token, WorkDir: work, MaxUpload: maxUpload,
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "docker_backup_runs_total 1\n") })}
+	for _, w := range with {
+		w(&cfg)
+	}
+	srv, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

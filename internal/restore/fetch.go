@@ -80,11 +80,8 @@ func Fetch(ctx context.Context, store storage.Backend, name, dir string, vo Veri
 		ix = nil // a foreign archive: verified all the same
 	}
 	if vo.Signature == nil {
-		if vo.Signature, err = storage.ReadSignature(ctx, store, name); err != nil {
+		if vo.Signature, err = storedSignature(ctx, store, name, ix); err != nil {
 			return nil, fmt.Errorf("cannot restore from %s: %w", where, err)
-		}
-		if vo.Signature == nil && ix != nil && ix.Signature != "" {
-			vo.Signature = []byte(ix.Signature)
 		}
 	}
 	if _, err := vo.Admit(); err != nil {
@@ -140,6 +137,27 @@ func Fetch(ctx context.Context, store storage.Backend, name, dir string, vo Veri
 	}
 	fetched := &Fetched{Path: path, Manifest: m, Signature: signed, sig: vo.Signature}
 	return fetched, fetched.stat()
+}
+
+// StoredSignature is the signature of the stored archive name: NAME.sig
+// beside it, else the copy its index holds; nil for none.
+func StoredSignature(ctx context.Context, store storage.Backend, name string) ([]byte, error) {
+	ix, err := storage.ReadIndex(ctx, store, name)
+	if err != nil {
+		ix = nil
+	}
+	return storedSignature(ctx, store, name, ix)
+}
+
+func storedSignature(ctx context.Context, store storage.Backend, name string, ix *storage.Index) ([]byte, error) {
+	sig, err := storage.ReadSignature(ctx, store, name)
+	if err != nil || sig != nil {
+		return sig, err
+	}
+	if ix != nil && ix.Signature != "" {
+		return []byte(ix.Signature), nil
+	}
+	return nil, nil
 }
 
 // abort removes a half-written local copy, also after a cancel, and
