@@ -43,6 +43,11 @@ func (r *Restorer) Apply(ctx context.Context, name string, h Hooks) (bool, error
 	if err != nil {
 		return true, err
 	}
+	if h.Verified != nil {
+		if err := h.Verified(f.Manifest.CreatedAt); err != nil {
+			return true, err
+		}
+	}
 	opts := r.Options
 	opts.Archive, opts.Fetched = f.Path, f
 	// The archive of another project (Source) is restored into this one
