@@ -144,19 +144,20 @@ type Prepared struct {
 	// Result is what Apply will report, filled in so far.
 	Result *Result
 
-	api    dockerAPI
-	eng    Engine
-	opts   Options
-	f      *os.File
-	before os.FileInfo
-	m      *archive.Manifest
+	api     dockerAPI
+	eng     Engine
+	opts    Options
+	f       *os.File
+	before  os.FileInfo
+	m       *archive.Manifest
+	pl      *plan
+	safety  string
+	start   time.Time
+	locked  context.Context
+	release func()
+
 	// signature is how the archive was signed, as verified with m.
 	signature sign.Status
-	pl        *plan
-	safety    string
-	start     time.Time
-	locked    context.Context
-	release   func()
 }
 
 // Restore restores an archive into a compose project: Prepare, the

@@ -29,23 +29,24 @@ const maxIndexSize = 16 << 20
 // committed: an archive without one is foreign (another tool's, or its
 // writer died right after the commit) and is never pruned.
 type Index struct {
-	Kind        string    `json:"kind"`
-	Version     int       `json:"version"`
-	Archive     string    `json:"archive"`
-	Project     string    `json:"project"`
-	Host        string    `json:"host,omitempty"`
-	CreatedAt   time.Time `json:"createdAt"`
-	Size        int64     `json:"size"`
-	SHA256      string    `json:"sha256"`
-	Encrypted   bool      `json:"encrypted"`
-	Compression string    `json:"compression"`
-	Cold        bool      `json:"cold,omitempty"`
-	ToolVersion string    `json:"toolVersion"`
-	Safety      bool      `json:"safetyBackup,omitempty"`
+	Kind        string       `json:"kind"`
+	Version     int          `json:"version"`
+	Archive     string       `json:"archive"`
+	Project     string       `json:"project"`
+	Host        string       `json:"host,omitempty"`
+	CreatedAt   time.Time    `json:"createdAt"`
+	Size        int64        `json:"size"`
+	SHA256      string       `json:"sha256"`
+	Encrypted   bool         `json:"encrypted"`
+	Compression string       `json:"compression"`
+	Cold        bool         `json:"cold,omitempty"`
+	ToolVersion string       `json:"toolVersion"`
+	Safety      bool         `json:"safetyBackup,omitempty"`
+	Entries     []IndexEntry `json:"entries"`
+
 	// Signature is the archive's signature (the armored NAME.sig), a
 	// second copy of it; "" for an unsigned archive.
-	Signature string       `json:"signature,omitempty"`
-	Entries   []IndexEntry `json:"entries"`
+	Signature string `json:"signature,omitempty"`
 }
 
 // IndexEntry is one dump, volume or file of the archive.
@@ -190,10 +191,11 @@ type Listed struct {
 	Encrypted    bool      `json:"encrypted"`
 	SafetyBackup bool      `json:"safetyBackup,omitempty"`
 	Foreign      bool      `json:"foreign,omitempty"`
+	Why          string    `json:"why,omitempty"`
+	ToolVersion  string    `json:"toolVersion,omitempty"`
+
 	// Signed: its index holds a signature (not checked by a listing).
-	Signed      bool   `json:"signed,omitempty"`
-	Why         string `json:"why,omitempty"`
-	ToolVersion string `json:"toolVersion,omitempty"`
+	Signed bool `json:"signed,omitempty"`
 }
 
 // Listing is the archives in b, newest first: those of project only,
