@@ -27,6 +27,7 @@ import (
 	"github.com/docker-backup/docker-backup/internal/event"
 	"github.com/docker-backup/docker-backup/internal/jobs"
 	"github.com/docker-backup/docker-backup/internal/restore"
+	"github.com/docker-backup/docker-backup/internal/sign"
 	"github.com/docker-backup/docker-backup/internal/version"
 )
 
@@ -40,6 +41,7 @@ func apiFlags() []cli.Flag {
 		&cli.StringFlag{Name: "max-upload-size", Value: "100g", Usage: "Refuse uploaded archives over `SIZE` (e.g. 500m, 20g)"},
 		&cli.StringFlag{Name: "work-dir", Usage: "Keep uploads, downloads and the restores' safety backups in `DIR` (default: a docker-backup folder in the temporary folder)"},
 		&cli.StringFlag{Name: "identity", Aliases: []string{"i"}, Usage: "Decrypt archives to restore with the age identity or SSH private key in `FILE`"},
+		trustFlag("The API then restores only archives so signed: an unsigned one, or one signed by another key, is refused before it is read."),
 	}
 }
 
@@ -53,6 +55,8 @@ type apiSetup struct {
 	maxUpload  int64
 	workDir    string
 	identities []age.Identity
+	// trust are the keys the archives it restores must be signed by.
+	trust *sign.Trust
 }
 
 // isLoopback tells whether a listen address only answers this host.
@@ -72,9 +76,13 @@ func isLoopback(addr string) bool {
 func setupAPI(c *cli.Context, ids []age.Identity) (*apiSetup, error) {
 	addr := c.String("listen")
 	if addr == "" {
-		for _, f := range []string{"api-token-file", "tls-cert", "tls-key"} {
+		for _, f := range []string{"api-token-file", "tls-cert", "tls-key", "trust"} {
 			if c.IsSet(f) {
-				return nil, fmt.Errorf("--%s (%s) without --listen (BACKUP_LISTEN): set the address to serve the API on", f, envName(f))
+				v := envName(f)
+				if f == "trust" {
+					v = trustEnv
+				}
+				return nil, fmt.Errorf("--%s (%s) without --listen (BACKUP_LISTEN): set the address to serve the API on", f, v)
 			}
 		}
 		return nil, nil
@@ -83,6 +91,11 @@ func setupAPI(c *cli.Context, ids []age.Identity) (*apiSetup, error) {
 		return nil, fmt.Errorf("--listen (BACKUP_LISTEN) %q: give HOST:PORT, e.g. 127.0.0.1:8080 or :8080", addr)
 	}
 	s := &apiSetup{addr: addr, identities: ids}
+	trust, err := trustList(c)
+	if err != nil {
+		return nil, err
+	}
+	s.trust = trust
 	s.workDir = c.String("work-dir")
 	if s.workDir == "" {
 		s.workDir = filepath.Join(os.TempDir(), "docker-backup")
@@ -144,6 +157,7 @@ type apiService struct {
 	log     *slog.Logger
 	workDir string
 	ids     []age.Identity
+	trust   *sign.Trust
 	sched   daemon.Schedule
 }
 
@@ -193,6 +207,7 @@ func (s *apiService) restoreOptions(req api.RestoreRequest, lock backup.Locker, 
 		SafetyDir:         filepath.Join(s.workDir, "safety"),
 		Identities:        s.ids,
 		Limits:            s.setup.limits,
+		Trust:             s.trust,
 		Lock:              lock,
 		JobGone:           jobGone(s.api),
 		Exclude:           t.exclude,
@@ -265,7 +280,7 @@ func serveAPI(ctx context.Context, a *apiSetup, srv *api.Server, log *slog.Logge
 
 func newAPIServer(ctx context.Context, a *apiSetup, svc *apiService, reg *jobs.Registry, s *daemonSetup, metrics http.Handler, log *slog.Logger) (*api.Server, error) {
 	return api.New(ctx, api.Config{
-		Service: svc, Store: s.store, Jobs: reg, Token: a.token, Identities: a.identities, Limits: s.limits, WorkDir: a.workDir,
+		Service: svc, Store: s.store, Jobs: reg, Token: a.token, Identities: a.identities, Limits: s.limits, Trust: a.trust, WorkDir: a.workDir,
 		MaxUpload: a.maxUpload, Metrics: metrics, Version: version.Version, Logger: log,
 	})
 }

@@ -39,6 +39,7 @@ says otherwise, under a temporary name until it is complete.`,
 			&cli.StringSliceFlag{Name: "encrypt-to", Aliases: []string{"r"}, Usage: "Encrypt the archive with age to `RECIPIENT` (an age1... key or an SSH public key; repeatable)"},
 			&cli.StringFlag{Name: "recipients-file", Usage: "Encrypt to the recipients listed in `FILE`, one per line"},
 			&cli.StringFlag{Name: "passphrase-file", Usage: "Encrypt with the passphrase in `FILE` (scrypt)"},
+			signFlag(),
 			&cli.BoolFlag{Name: "no-wait", Usage: "Fail at once if another backup or restore of the project runs"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Print nothing but errors"},
 			&cli.BoolFlag{Name: "json", Usage: "Print a summary as JSON on stdout"},
@@ -73,6 +74,12 @@ says otherwise, under a temporary name until it is complete.`,
 				return err
 			}
 			opts.Recipients = rs
+			if opts.Sign, err = signingKey(c, "--sign"); err != nil {
+				return err
+			}
+			if opts.Sign != nil && opts.Output == "-" {
+				return fmt.Errorf("--sign with -o -: the signature goes beside the archive (NAME.sig), and stdout has nowhere beside it: write to a file, a folder or s3://BUCKET/PREFIX/")
+			}
 			if names := contextNames(c); len(names) > 0 {
 				return runCreateMany(c, env, opts, names, c.Bool("no-wait"), c.Bool("quiet"), c.Bool("json"))
 			}
@@ -130,6 +137,9 @@ func runCreate(c *cli.Context, env *Env, opts backup.Options, noWait, quiet, asJ
 	if !quiet {
 		if res.Path != "-" {
 			fmt.Fprintf(env.Stderr, "backup of project %s written to %s (%s)\n", res.Project, res.Path, backup.HumanBytes(res.Size))
+		}
+		if res.Signature != "" {
+			fmt.Fprintf(env.Stderr, "signed by %s: %s\n", res.SignedBy, res.Signature)
 		}
 	}
 	return nil

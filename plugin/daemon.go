@@ -51,6 +51,7 @@ func daemonFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "encrypt-to", Aliases: []string{"r"}, Usage: "Encrypt archives with age to `RECIPIENT` (repeatable)"},
 		&cli.StringFlag{Name: "recipients-file", Usage: "Encrypt to the recipients listed in `FILE`"},
 		&cli.StringFlag{Name: "passphrase-file", Usage: "Encrypt with the passphrase in `FILE` (scrypt)"},
+		signFlag(),
 		&cli.IntFlag{Name: "keep-last", Usage: "After each backup, keep the `N` newest archives (and those other --keep rules keep); no --keep: never delete"},
 		&cli.IntFlag{Name: "keep-hourly", Usage: "Keep the newest archive of each of the last `N` hours that have one"},
 		&cli.IntFlag{Name: "keep-daily", Usage: "Keep the newest archive of each of the last `N` days that have one"},
@@ -67,7 +68,7 @@ func daemonFlags() []cli.Flag {
 	flags = append(flags, apiFlags()...)
 	flags = append(flags, limitsFlags()...)
 	flags = append(flags, storageFlags()...)
-	return withEnv(flags, map[string]string{"notify": "BACKUP_NOTIFY_URLS"})
+	return withEnv(flags, map[string]string{"notify": "BACKUP_NOTIFY_URLS", "sign": signEnv, "trust": trustEnv})
 }
 
 func daemonCommand(env *Env) *cli.Command {
@@ -190,6 +191,10 @@ func setupDaemon(c *cli.Context) (*daemonSetup, error) {
 	if err != nil {
 		return nil, err
 	}
+	key, err := signingKey(c, "--sign ("+signEnv+")")
+	if err != nil {
+		return nil, err
+	}
 	if s.api, err = setupAPI(c, ids); err != nil {
 		return nil, err
 	}
@@ -230,6 +235,7 @@ func setupDaemon(c *cli.Context) (*daemonSetup, error) {
 		IncludeBindMounts: c.Bool("include-bind-mounts"),
 		IncludeEnv:        c.Bool("include-env"),
 		Recipients:        rs,
+		Sign:              key,
 	}
 	return s, nil
 }
@@ -390,7 +396,7 @@ func runDaemon(c *cli.Context, env *Env) error {
 		return err
 	}
 	if s.api != nil {
-		svc := &apiService{api: api, setup: s, targets: byName, names: names, d: d, log: log, workDir: s.api.workDir, ids: s.api.identities, sched: s.sched}
+		svc := &apiService{api: api, setup: s, targets: byName, names: names, d: d, log: log, workDir: s.api.workDir, ids: s.api.identities, trust: s.api.trust, sched: s.sched}
 		srv, err := newAPIServer(ctx, s.api, svc, reg, s, metrics.Handler(), log)
 		if err != nil {
 			return err

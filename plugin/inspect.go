@@ -3,6 +3,7 @@ package plugin
 import (
 	"fmt"
 	"io"
+	pathpkg "path"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
+	"github.com/docker-backup/docker-backup/internal/sign"
 )
 
 func inspectCommand(env *Env) *cli.Command {
@@ -41,7 +43,7 @@ docker backup verify does.`,
 			if c.Bool("json") {
 				return printJSON(env.Stdout, m)
 			}
-			return printManifest(env.Stdout, m, size, encrypted, time.Now())
+			return printManifest(env.Stdout, m, size, encrypted, signatureOf(c, path), time.Now())
 		},
 	}
 }
@@ -54,8 +56,26 @@ func oneArchive(c *cli.Context, env *Env, verb string) (string, error) {
 	return c.Args().First(), nil
 }
 
-// printManifest describes an archive for people, as docker's tables do.
-func printManifest(w io.Writer, m *archive.Manifest, size int64, encrypted bool, now time.Time) error {
+// signatureOf describes the signature beside an archive for inspect,
+// which does not check it.
+func signatureOf(c *cli.Context, path string) string {
+	sig, err := archiveSignature(c, path)
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	if sig == nil {
+		return "none"
+	}
+	s, err := sign.ParseSignature(sig)
+	if err != nil {
+		return "not a valid one: " + err.Error()
+	}
+	return fmt.Sprintf("%s%s, by key %s (not checked here: docker backup verify --trust checks it)", pathpkg.Base(path), sign.Ext, s.Fingerprint())
+}
+
+// printManifest describes an archive for people, as docker's tables do;
+// signature says what signature is beside it.
+func printManifest(w io.Writer, m *archive.Manifest, size int64, encrypted bool, signature string, now time.Time) error {
 	sizes := map[string]int64{}
 	for _, f := range m.Files {
 		sizes[f.Path] = f.Size
@@ -76,6 +96,9 @@ func printManifest(w io.Writer, m *archive.Manifest, size int64, encrypted bool,
 		encryption = "age"
 	}
 	fmt.Fprintf(tw, "Encryption:\t%s\n", encryption)
+	if signature != "" {
+		fmt.Fprintf(tw, "Signature:\t%s\n", signature)
+	}
 	fmt.Fprintf(tw, "Size:\t%s\n", backup.HumanBytes(size))
 	if err := tw.Flush(); err != nil {
 		return err

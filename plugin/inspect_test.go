@@ -24,14 +24,14 @@ func TestPrintManifest(t *testing.T) {
 		Files: []archive.File{{Path: "databases/db/shop.pgdump", Size: 1500}},
 	}
 	var b bytes.Buffer
-	if err := printManifest(&b, m, 4200, true, created.Add(90*time.Minute)); err != nil {
+	if err := printManifest(&b, m, 4200, true, "none", created.Add(90*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
 	for _, want := range []string{
 		"Project:         shop", "2026-11-23 10:00:00 UTC (1h30m0s ago)", "v1.2.3", "Size:            4.2 kB",
 		"db        postgres:15   yes", "(roles/users)", "shop            db        PostgreSQL 15.18   pg_dump-custom   1.5 kB",
-		"excluded rows *.public.sessions", "Encryption:      age", "uploads                   volume        shop_uploads          app        12        2.5 MB",
+		"excluded rows *.public.sessions", "Encryption:      age", "Signature:       none", "uploads                   volume        shop_uploads          app        12        2.5 MB",
 		"bind_srv_shop_media       bind          /srv/shop/media       app        3         1.0 kB",
 		"bind_srv_shop_site.conf   bind (file)   /srv/shop/site.conf   web        1         10 B",
 		"Volume uploads holds 2 setuid/setgid files, 1 device or fifo (bin/su, dev/null, bin/passwd)",

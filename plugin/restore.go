@@ -19,6 +19,7 @@ import (
 	"github.com/docker-backup/docker-backup/internal/engine"
 	"github.com/docker-backup/docker-backup/internal/project"
 	"github.com/docker-backup/docker-backup/internal/restore"
+	"github.com/docker-backup/docker-backup/internal/sign"
 	"github.com/docker-backup/docker-backup/internal/storage"
 )
 
@@ -52,6 +53,7 @@ downloaded into ./backups/ (--download-to), and restored from there.`,
 			&cli.BoolFlag{Name: "json", Usage: "Print a summary as JSON on stdout"},
 			&cli.StringFlag{Name: "download-to", Usage: "Download a stored archive into `DIR` (default ./backups)"},
 			&cli.BoolFlag{Name: "no-local-copy", Usage: "Remove the downloaded archive once the restore ends"},
+			trustFlag("Its signature is ARCHIVE.sig (in a bucket, NAME.sig or the index's copy); an archive without one, or signed by another key, is refused before anything is read."),
 		), append(limitsFlags(), storageFlags()...)...),
 		Action: func(c *cli.Context) error {
 			path, err := oneArchive(c, env, "restore")
@@ -66,9 +68,13 @@ downloaded into ./backups/ (--download-to), and restored from there.`,
 			if err != nil {
 				return err
 			}
+			trust, err := trustList(c)
+			if err != nil {
+				return err
+			}
 			var fetched *restore.Fetched
 			if storage.IsURL(path) {
-				if fetched, err = download(c, env, path, ids, lim); err != nil {
+				if fetched, err = download(c, env, path, ids, lim, trust); err != nil {
 					return err
 				}
 				if c.Bool("no-local-copy") {
@@ -96,6 +102,7 @@ downloaded into ./backups/ (--download-to), and restored from there.`,
 			}
 			opts.Identities = ids
 			opts.Limits = lim
+			opts.Trust = trust
 			return runRestore(c, env, opts, c.Bool("no-wait"), c.Bool("quiet"), c.Bool("json"))
 		},
 	}
@@ -139,7 +146,7 @@ func runRestore(c *cli.Context, env *Env, opts restore.Options, noWait, quiet, a
 
 // download fetches a stored archive into --download-to (./backups),
 // verified on the way.
-func download(c *cli.Context, env *Env, url string, ids []age.Identity, lim archive.Limits) (*restore.Fetched, error) {
+func download(c *cli.Context, env *Env, url string, ids []age.Identity, lim archive.Limits, trust *sign.Trust) (*restore.Fetched, error) {
 	store, name, err := storedArchive(c, url)
 	if err != nil {
 		return nil, err
@@ -155,7 +162,7 @@ func download(c *cli.Context, env *Env, url string, ids []age.Identity, lim arch
 	if !c.Bool("quiet") {
 		fmt.Fprintf(env.Stderr, "downloading %s/%s into %s, verifying it on the way\n", store.Location(), name, dir)
 	}
-	f, err := restore.Fetch(c.Context, store, name, dir, restore.VerifyOptions{Identities: ids, Limits: lim})
+	f, err := restore.Fetch(c.Context, store, name, dir, restore.VerifyOptions{Identities: ids, Limits: lim, Trust: trust})
 	if err != nil {
 		return nil, err
 	}

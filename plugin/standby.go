@@ -31,6 +31,7 @@ func followFlags() []cli.Flag {
 		&cli.StringFlag{Name: "source-host", Usage: "Follow only the archives of `HOST`, the primary engine's name (see ls)"},
 		&cli.StringFlag{Name: "work-dir", Usage: "Download archives into `DIR`, and keep the safety backup there while a restore runs (default ./backups)"},
 		preserveSpecialFlag(),
+		trustFlag("Its signature is NAME.sig beside it (or its index's copy); an archive without one, or signed by another key, is never downloaded nor applied."),
 	}, limitsFlags()...)
 }
 
@@ -46,7 +47,7 @@ func standbyCommand(env *Env) *cli.Command {
 		&cli.StringFlag{Name: "status-file", Value: defaultStatusFile(), Usage: "Write the status to `FILE`, for the health check"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "Log lines as text or json"},
 	)
-	flags = withEnv(append(flags, storageFlags()...), map[string]string{"notify": "BACKUP_NOTIFY_URLS"})
+	flags = withEnv(append(flags, storageFlags()...), map[string]string{"notify": "BACKUP_NOTIFY_URLS", "trust": trustEnv})
 	return &cli.Command{
 		Name:      "standby",
 		Usage:     "Keep this host a warm standby: restore each new archive of the project as it appears",
@@ -181,6 +182,10 @@ func newFollower(c *cli.Context, env *Env, log *slog.Logger, verb string, noWait
 	if err != nil {
 		return nil, err
 	}
+	trust, err := trustList(c)
+	if err != nil {
+		return nil, err
+	}
 	dir := c.String("work-dir")
 	if dir == "" {
 		wd, err := workDir(c)
@@ -199,7 +204,7 @@ func newFollower(c *cli.Context, env *Env, log *slog.Logger, verb string, noWait
 		Applier: &standby.Restorer{
 			API: api, Engine: engine.New(api), Store: store, Project: p.Name, Dir: dir,
 			Options: restore.Options{
-				Project: po, Compose: composeRunner(env, po), Exclude: exclude, Identities: ids, Limits: lim,
+				Project: po, Compose: composeRunner(env, po), Exclude: exclude, Identities: ids, Limits: lim, Trust: trust,
 				PreserveSpecial: c.Bool("preserve-special"),
 				Logger:          log, Progress: backup.Events{Log: log}, Events: logEvents(log), JobGone: jobGone(api),
 				Lock: lockWith(api, verb, noWait, func(holder, project string) {

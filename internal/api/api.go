@@ -25,6 +25,7 @@ import (
 	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/event"
 	"github.com/docker-backup/docker-backup/internal/jobs"
+	"github.com/docker-backup/docker-backup/internal/sign"
 	"github.com/docker-backup/docker-backup/internal/storage"
 )
 
@@ -90,6 +91,11 @@ type Config struct {
 	// Limits bound the entries of the archives it verifies (zero:
 	// archive's defaults), as the restore that applies them does.
 	Limits archive.Limits
+	// Trust are the keys the archives to restore must be signed by: an
+	// unsigned one, or one signed by another key, is refused before it
+	// is read. Nil: any archive (a signature that comes with one is
+	// still checked).
+	Trust *sign.Trust
 	// WorkDir holds uploads and downloads while they are restored.
 	WorkDir string
 	// MaxUpload bounds an uploaded archive, in bytes.

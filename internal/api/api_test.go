@@ -235,13 +235,14 @@ type fixture struct {
 	reg  *jobs.Registry
 }
 
-func newFixture(t *testing.T, maxUpload int64) *fixture {
+func newFixture(t *testing.T, maxUpload int64, with ...func(*Config)) *fixture {
 	t.Helper()
-	return newFixtureWith(t, maxUpload, nil)
+	return newFixtureWith(t, maxUpload, with...)
 }
 
-// newFixtureWith is newFixture with set changing the server's Config.
-func newFixtureWith(t *testing.T, maxUpload int64, set func(*Config)) *fixture {
+// newFixtureWith is newFixture with each of with changing the server's
+// Config.
+func newFixtureWith(t *testing.T, maxUpload int64, with ...func(*Config)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	store := storage.NewLocal(dir)
@@ -251,8 +252,8 @@ func newFixtureWith(t *testing.T, maxUpload int64, set func(*Config)) *fixture {
 	work := t.TempDir()
 	cfg := Config{Service: svc, Store: store, Jobs: reg, Token: token, WorkDir: work, MaxUpload: maxUpload,
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "docker_backup_runs_total 1\n") })}
-	if set != nil {
-		set(&cfg)
+	for _, w := range with {
+		w(&cfg)
 	}
 	srv, err := New(ctx, cfg)
 	if err != nil {

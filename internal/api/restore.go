@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +12,12 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/jobs"
 	"github.com/docker-backup/docker-backup/internal/restore"
+	"github.com/docker-backup/docker-backup/internal/sign"
 )
 
 // restoreParams are a restore's options, from the JSON body, the query
@@ -77,6 +80,12 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
 	}
 	var upload io.Reader
 	uploadName := r.URL.Query().Get("filename")
+	// An upload's signature: a form field before the file, or this
+	// header (the .sig file in base64) with a plain body.
+	signature, ok := headerSignature(w, r)
+	if !ok {
+		return
+	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
@@ -110,6 +119,13 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
 				upload, uploadName, p.Name = part, part.FileName(), ""
 				break
 			}
+			if part.FormName() == SignatureField {
+				if signature, err = sign.Read(part, "the form's signature"); err != nil {
+					writeError(w, http.StatusBadRequest, "%v", err)
+					return
+				}
+				continue
+			}
 			v, err := io.ReadAll(io.LimitReader(part, 4096))
 			if err != nil {
 				writeError(w, http.StatusBadRequest, "reading the form: %v", err)
@@ -137,6 +153,24 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
 			storageError(w, p.Name, err)
 			return
 		}
+		// A stored archive the trust list refuses is refused now, from
+		// its signature alone, before the job downloads a byte of it.
+		sig, err := restore.StoredSignature(r.Context(), s.cfg.Store, p.Name)
+		if err != nil {
+			storageError(w, p.Name, err)
+			return
+		}
+		if _, err := s.cfg.Trust.Admit(sig); err != nil {
+			s.log.Warn("restore refused", "archive", p.Name, "err", err)
+			writeError(w, http.StatusUnprocessableEntity, "archive %s refused, nothing was changed: %v", p.Name, err)
+			return
+		}
+		signature = sig
+	} else if _, err := s.cfg.Trust.Admit(signature); err != nil {
+		// An upload likewise, before a byte of it is read.
+		s.log.Warn("upload refused", "err", err)
+		writeError(w, http.StatusUnprocessableEntity, "the upload is refused, nothing was changed: %v", err)
+		return
 	}
 	// A declared length over the limit is refused before a byte is read.
 	if upload != nil && ct == "application/octet-stream" && s.cfg.MaxUpload > 0 && r.ContentLength > s.cfg.MaxUpload {
@@ -156,7 +190,7 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
 		if !archiveName(name) {
 			name = "upload.tar"
 		}
-		fetched, err = restore.Receive(r.Context(), upload, name, dir, s.cfg.MaxUpload, restore.VerifyOptions{Identities: s.cfg.Identities, Limits: s.cfg.Limits})
+		fetched, err = restore.Receive(r.Context(), upload, name, dir, s.cfg.MaxUpload, restore.VerifyOptions{Identities: s.cfg.Identities, Limits: s.cfg.Limits, Trust: s.cfg.Trust, Signature: signature})
 		if err != nil {
 			os.RemoveAll(dir)
 			code := http.StatusUnprocessableEntity
@@ -186,7 +220,7 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
 		if f == nil {
 			sink.Messagef("downloading %s from %s, verifying it on the way", p.Name, s.cfg.Store.Location())
 			var err error
-			if f, err = restore.Fetch(ctx, s.cfg.Store, p.Name, dir, restore.VerifyOptions{Identities: s.cfg.Identities, Limits: s.cfg.Limits}); err != nil {
+			if f, err = restore.Fetch(ctx, s.cfg.Store, p.Name, dir, restore.VerifyOptions{Identities: s.cfg.Identities, Limits: s.cfg.Limits, Trust: s.cfg.Trust, Signature: signature}); err != nil {
 				return nil, err
 			}
 		}
@@ -216,6 +250,29 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request) {
 		return pr.Apply(ctx)
 	})
 	s.accepted(w, j)
+}
+
+// SignatureField is the form field, before the file, that holds an
+// uploaded archive's signature (the .sig file); SignatureHeader holds it
+// in base64 with an application/octet-stream upload.
+const (
+	SignatureField  = "signature"
+	SignatureHeader = "Backup-Signature"
+)
+
+// headerSignature reads SignatureHeader; ok is false once it answered a
+// malformed one.
+func headerSignature(w http.ResponseWriter, r *http.Request) (sig []byte, ok bool) {
+	v := r.Header.Get(SignatureHeader)
+	if v == "" {
+		return nil, true
+	}
+	sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	if err != nil || len(sig) > sign.MaxSize {
+		writeError(w, http.StatusBadRequest, "the %s header holds the archive's .sig file in base64 (base64 -w0 ARCHIVE.sig)", SignatureHeader)
+		return nil, false
+	}
+	return sig, true
 }
 
 // jobDir is a new folder for one restore's archive, removed at its end.

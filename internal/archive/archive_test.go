@@ -99,6 +99,8 @@ type built struct {
 	dump    []byte
 	tree    TreeSummary
 	files   []File
+	// manifest is Writer.ManifestBytes.
+	manifest []byte
 }
 
 // build writes the test archive: a compose file, a dump of dumpSize bytes
@@ -147,6 +149,7 @@ func build(t testing.TB, c Compression, dumpSize int) built {
 	}
 	b.files = w.Files()
 	b.archive = out.Bytes()
+	b.manifest = w.ManifestBytes()
 	return b
 }
 
@@ -1035,6 +1038,10 @@ func TestVerifyManifestHook(t *testing.T) {
 			stored, err := io.ReadAll(ar)
 			if err != nil || !bytes.Equal(stored, seen) {
 				t.Fatalf("the hook's bytes differ from the stored %s (%v)", ManifestName, err)
+			}
+			// What the writer signs is what is stored.
+			if !bytes.Equal(b.manifest, stored) {
+				t.Fatalf("Writer.ManifestBytes differs from the stored %s", ManifestName)
 			}
 			break
 		}

@@ -50,6 +50,8 @@ type Writer struct {
 	order   []string // tree names, in write order
 	err     error
 	done    bool
+	// manifest is manifest.json as written, once Close succeeded.
+	manifest []byte
 }
 
 type countWriter struct {
@@ -581,7 +583,16 @@ func (w *Writer) Close(m *Manifest) error {
 		}
 	}
 	w.done = true
+	w.manifest = data
 	return nil
+}
+
+// ManifestBytes is manifest.json exactly as Close wrote it into the
+// archive, which a signature covers; nil before a successful Close.
+func (w *Writer) ManifestBytes() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.manifest
 }
 
 // reconcile checks that the manifest's volumes are the trees written and its

@@ -31,6 +31,7 @@ import (
 	"github.com/docker-backup/docker-backup/internal/dbdump"
 	"github.com/docker-backup/docker-backup/internal/engine"
 	"github.com/docker-backup/docker-backup/internal/project"
+	"github.com/docker-backup/docker-backup/internal/sign"
 	"github.com/docker-backup/docker-backup/internal/storage"
 	"github.com/docker-backup/docker-backup/internal/version"
 )
@@ -87,6 +88,10 @@ type Options struct {
 	// DataRoot is the engine's data root, whose bind mounts are never
 	// read; "" when unknown.
 	DataRoot string
+	// Sign signs the archive's manifest: the signature goes beside it
+	// (NAME.sig) and into its index. Nil: unsigned (a restore's safety
+	// backup always is).
+	Sign *sign.Key
 }
 
 // Locker takes the lock of a project on the engine. The context it
@@ -108,6 +113,10 @@ type Result struct {
 	// Encrypted: the archive is an age file.
 	Encrypted bool     `json:"encrypted,omitempty"`
 	Notes     []string `json:"notes,omitempty"`
+	// Signature is where the archive's signature is (Path.sig), and
+	// SignedBy its key's fingerprint; empty when unsigned.
+	Signature string `json:"signature,omitempty"`
+	SignedBy  string `json:"signedBy,omitempty"`
 }
 
 // Entry is one database dump, volume or config file in the result.
@@ -224,6 +233,9 @@ func create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 	}
 	if opts.Export != "" && opts.Stop {
 		return nil, errors.New("--export reads the running databases: it cannot be combined with --stop")
+	}
+	if opts.Sign != nil && opts.Output == "-" {
+		return nil, errors.New("--sign with -o -: the signature goes beside the archive (NAME.sig), and stdout has nowhere beside it: write to a file, a folder or s3://BUCKET/PREFIX/")
 	}
 	p, err := project.Load(ctx, api, opts.Project)
 	if err != nil {
@@ -419,6 +431,17 @@ func create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 		if err := w.Close(manifest); err != nil {
 			return fmt.Errorf("writing the archive: %w", err)
 		}
+		if opts.Sign != nil {
+			// Over manifest.json as stored: it holds the size and
+			// SHA-256 of everything else in the archive.
+			sig, err := opts.Sign.Sign(w.ManifestBytes())
+			if err != nil {
+				return err
+			}
+			if err := dest.signWith(ctx, sig); err != nil {
+				return err
+			}
+		}
 		res.Size = w.Written()
 		if enc != nil {
 			if err := enc.Close(); err != nil {
@@ -441,6 +464,9 @@ func create(ctx context.Context, api dockerAPI, eng Engine, opts Options) (*Resu
 	if err := dest.index(ctx, manifest, res, opts.Safety); err != nil {
 		log.Warn("the archive is complete, but its index could not be written: docker backup ls lists it as foreign and prune leaves it", "archive", dest.final, "err", err)
 		notes = append(notes, fmt.Sprintf("the archive is complete, but its index could not be written (%v): docker backup ls lists it as foreign and prune never deletes it", err))
+	}
+	if dest.sig != nil {
+		res.Signature, res.SignedBy = dest.final+storage.SignatureSuffix, opts.Sign.Fingerprint()
 	}
 	res.Notes = notes
 	res.Duration = time.Since(start)

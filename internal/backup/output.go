@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,10 @@ type destination struct {
 	name   string
 	final  string
 	stdout bool
+	// sig is the signature's upload, beside the archive, committed
+	// right after it; nil for an unsigned archive.
+	sig     storage.Upload
+	sigData []byte
 }
 
 // written is the archive file's size so far.
@@ -88,20 +93,70 @@ func openDestination(ctx context.Context, output, workDir, project string, now t
 	return &destination{w: io.MultiWriter(up, digest), digest: digest, up: up, store: store, name: loc.Name, final: loc.String()}, nil
 }
 
-// commit makes the archive visible under its final name.
+// signWith writes the archive's signature beside it, under a temporary
+// name until commit: the archive is whole by then (its manifest is
+// written), not yet visible.
+func (d *destination) signWith(ctx context.Context, sig []byte) error {
+	if d.stdout {
+		return errors.New("a signed archive cannot go to stdout")
+	}
+	name := d.name + storage.SignatureSuffix
+	// Not cancelled with the backup: committed after the archive, it
+	// must not be cut off by a cancel that came in between. A failure
+	// aborts it explicitly.
+	uctx := context.WithoutCancel(ctx)
+	// A stale signature of a deleted archive of the same name goes first.
+	if err := d.store.Delete(ctx, name); err != nil {
+		return fmt.Errorf("writing the signature %s: %w", name, err)
+	}
+	up, err := d.store.Create(uctx, name)
+	if err != nil {
+		return fmt.Errorf("writing the signature %s: %w", name, err)
+	}
+	d.sig, d.sigData = up, sig
+	if _, err := up.Write(sig); err != nil {
+		return fmt.Errorf("writing the signature %s: %w", name, err)
+	}
+	return nil
+}
+
+// commit makes the archive visible under its final name, then its
+// signature. A signature that cannot be committed fails the backup and
+// takes the archive with it: an archive meant to be signed that comes
+// without its signature would be refused where it is needed.
 func (d *destination) commit(ctx context.Context) error {
 	if d.stdout {
 		return nil
 	}
-	return d.up.Commit(ctx)
+	if err := d.up.Commit(ctx); err != nil {
+		return err
+	}
+	if d.sig == nil {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := d.sig.Commit(sctx); err != nil {
+		err = fmt.Errorf("the archive was written, but not its signature %s%s: %w", d.name, storage.SignatureSuffix, err)
+		if derr := d.store.Delete(sctx, d.name); derr != nil {
+			return errors.Join(err, fmt.Errorf("and the unsigned archive %s could not be removed: %w: delete it by hand", d.final, derr))
+		}
+		return fmt.Errorf("%w: the archive was removed, nothing was written", err)
+	}
+	return nil
 }
 
 // fail removes what was written and returns err; it runs after a cancel
 // too.
 func (d *destination) fail(ctx context.Context, err error) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if d.sig != nil {
+		if aerr := d.sig.Abort(actx); aerr != nil {
+			err = errors.Join(err, aerr)
+		}
+	}
 	if d.up != nil {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
 		if aerr := d.up.Abort(actx); aerr != nil {
 			return errors.Join(err, aerr)
 		}
@@ -122,6 +177,7 @@ func (d *destination) index(ctx context.Context, m *archive.Manifest, res *Resul
 		Archive: d.name, Project: m.Project.Name, Host: res.Host, CreatedAt: m.CreatedAt, Size: d.digest.Size(),
 		SHA256: d.digest.SHA256(), Encrypted: res.Encrypted,
 		Compression: string(m.Compression), Cold: m.Cold, ToolVersion: m.ToolVersion, Safety: safety,
+		Signature: string(d.sigData),
 	}
 	for _, e := range res.Entries {
 		ix.Entries = append(ix.Entries, storage.IndexEntry{Kind: e.Kind, Name: e.Path, Size: e.Size})

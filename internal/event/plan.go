@@ -13,6 +13,8 @@ type Plan struct {
 		CreatedAt   time.Time `json:"createdAt"`
 		ToolVersion string    `json:"toolVersion"`
 		Cold        bool      `json:"cold,omitempty"`
+		// Signature is the archive's, as verified; nil when unsigned.
+		Signature *PlanSignature `json:"signature,omitempty"`
 	} `json:"from"`
 	// Create: the project does not exist yet and is created first.
 	Create bool `json:"create,omitempty"`
@@ -26,6 +28,15 @@ type Plan struct {
 	SafetyBackup   string   `json:"safetyBackup,omitempty"`
 	NoSafetyBackup bool     `json:"noSafetyBackup,omitempty"`
 	Notes          []string `json:"notes,omitempty"`
+}
+
+// PlanSignature is how the archive is signed: by the key of fingerprint
+// Key (SHA256:...), named Name in the trust list; Trusted when the trust
+// list holds it (false: no trust list was given).
+type PlanSignature struct {
+	Key     string `json:"key"`
+	Name    string `json:"name,omitempty"`
+	Trusted bool   `json:"trusted"`
 }
 
 // PlanVolume is a volume the restore replaces.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/dbdump"
+	"github.com/docker-backup/docker-backup/internal/sign"
 )
 
 // VerifyOptions are what a verification needs besides the archive.
@@ -21,16 +22,51 @@ type VerifyOptions struct {
 	// Limits bound the archive's entries and their depth
 	// (archive.OpenWith); zero for the defaults.
 	Limits archive.Limits
+	// Trust are the keys the archive must be signed by; nil for no
+	// trust list (an archive that comes with a signature is still
+	// checked against it).
+	Trust *sign.Trust
+	// Signature is the archive's (the armored NAME.sig); nil for none.
+	// Fetch reads it from the storage when it is nil.
+	Signature []byte
+}
+
+// Admit decides from the signature alone, before a byte of the archive
+// is read, whether it may be: with a trust list it must be signed by one
+// of its keys (sign.ErrUnsigned, sign.ErrUntrusted).
+func (vo VerifyOptions) Admit() (*sign.Check, error) {
+	return vo.Trust.Admit(vo.Signature)
 }
 
 // Verify checks an archive as a restore does before it changes anything:
-// every entry against the manifest (archive.Verify), and every dump that
-// goes to a database client (psql, mysql) for anything the client would
-// run besides SQL. `docker backup verify` runs the same checks. r is the
-// plain (decrypted) stream.
+// its signature (VerifyOptions.Trust), every entry against the manifest
+// (archive.Verify), and every dump that goes to a database client (psql,
+// mysql) for anything the client would run besides SQL. `docker backup
+// verify` runs the same checks. r is the plain (decrypted) stream.
 func Verify(ctx context.Context, r io.Reader, vo VerifyOptions) (*archive.Manifest, error) {
+	m, _, err := VerifySigned(ctx, r, vo)
+	return m, err
+}
+
+// VerifySigned is Verify, and says how the archive was signed. An
+// archive the trust list refuses is refused before r is read; the
+// signature is checked over manifest.json's bytes as verification
+// reaches them (sign.ErrBadSignature).
+func VerifySigned(ctx context.Context, r io.Reader, vo VerifyOptions) (*archive.Manifest, sign.Status, error) {
+	check, err := vo.Admit()
+	if err != nil {
+		return nil, sign.Status{}, err
+	}
 	dc := &dumpChecks{}
-	return archive.VerifyWith(ctx, r, archive.VerifyOptions{Check: dc.check, Limits: vo.Limits})
+	m, err := archive.VerifyWith(ctx, r, archive.VerifyOptions{Check: dc.check, Manifest: check.Manifest, Limits: vo.Limits})
+	if err != nil {
+		return nil, sign.Status{}, err
+	}
+	st, err := check.Status()
+	if err != nil {
+		return nil, sign.Status{}, err
+	}
+	return m, st, nil
 }
 
 // dumpChecks makes the checks of one verification. They find what the

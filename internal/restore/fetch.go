@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docker-backup/docker-backup/internal/archive"
+	"github.com/docker-backup/docker-backup/internal/sign"
 	"github.com/docker-backup/docker-backup/internal/storage"
 )
 
@@ -17,8 +18,13 @@ import (
 type Fetched struct {
 	Path     string
 	Manifest *archive.Manifest
+	// Signature is how the archive was signed, as verified: Trusted
+	// when by a key of the trust list.
+	Signature sign.Status
 	// Reused: a local copy of the same bytes was there already.
 	Reused bool
+	// sig is the signature checked (the armored .sig); nil for none.
+	sig []byte
 	// size and modTime are the local copy's when it was verified: a
 	// restore of it checks them instead of reading it all again.
 	size    int64
@@ -49,7 +55,7 @@ func (f *Fetched) Discard() error {
 	if f.Reused {
 		return nil
 	}
-	return errors.Join(os.Remove(f.Path), ignoreMissing(os.Remove(f.Path+storage.IndexSuffix)))
+	return errors.Join(os.Remove(f.Path), ignoreMissing(os.Remove(f.Path+storage.SignatureSuffix)), ignoreMissing(os.Remove(f.Path+storage.IndexSuffix)))
 }
 
 func ignoreMissing(err error) error {
@@ -62,7 +68,10 @@ func ignoreMissing(err error) error {
 // Fetch downloads the archive name from store into dir, verifying it as
 // it arrives (every entry's checksum, and no client command in a dump);
 // the local copy appears under its name only once verified, with its
-// index, so that docker backup ls lists it.
+// signature and index, so that docker backup ls lists it. Its signature
+// is NAME.sig in the storage, else the one its index holds (unless
+// vo.Signature gives one); with a trust list, an archive the signature
+// does not admit is refused before a byte of it is read.
 func Fetch(ctx context.Context, store storage.Backend, name, dir string, vo VerifyOptions) (*Fetched, error) {
 	where := store.Location() + "/" + name
 	info, err := store.Stat(ctx, name)
@@ -73,10 +82,24 @@ func Fetch(ctx context.Context, store storage.Backend, name, dir string, vo Veri
 	if err != nil {
 		ix = nil // a foreign archive: verified all the same
 	}
+	if vo.Signature == nil {
+		if vo.Signature, err = storedSignature(ctx, store, name, ix); err != nil {
+			return nil, fmt.Errorf("cannot restore from %s: %w", where, err)
+		}
+	}
+	if _, err := vo.Admit(); err != nil {
+		return nil, refused(where, err)
+	}
 	local := storage.NewLocal(dir)
 	path := filepath.Join(dir, name)
 	if _, err := os.Lstat(path); err == nil {
-		return reuse(ctx, path, info, ix, vo)
+		f, err := reuse(ctx, path, info, ix, vo)
+		if err == nil && vo.Signature != nil {
+			if _, serr := os.Lstat(path + storage.SignatureSuffix); errors.Is(serr, os.ErrNotExist) {
+				_ = storage.WriteSignature(ctx, local, name, vo.Signature)
+			}
+		}
+		return f, err
 	}
 	up, err := local.Create(ctx, name)
 	if err != nil {
@@ -90,7 +113,7 @@ func Fetch(ctx context.Context, store storage.Backend, name, dir string, vo Veri
 	defer body.Close()
 	digest := storage.NewDigest(true)
 	tee := io.TeeReader(body, io.MultiWriter(up, digest))
-	m, err := verifyStream(ctx, tee, vo, where)
+	m, signed, err := verifyStream(ctx, tee, vo, where)
 	if err != nil {
 		return fail(err)
 	}
@@ -107,11 +130,37 @@ func Fetch(ctx context.Context, store storage.Backend, name, dir string, vo Veri
 	if err := up.Commit(ctx); err != nil {
 		return nil, err
 	}
+	// The signature beside the copy lets a restore of it with --trust
+	// check it again.
+	if vo.Signature != nil {
+		_ = storage.WriteSignature(ctx, local, name, vo.Signature)
+	}
 	if ix != nil {
 		_ = storage.WriteIndex(ctx, local, *ix)
 	}
-	fetched := &Fetched{Path: path, Manifest: m, limits: vo.Limits}
+	fetched := &Fetched{Path: path, Manifest: m, Signature: signed, sig: vo.Signature, limits: vo.Limits}
 	return fetched, fetched.stat()
+}
+
+// StoredSignature is the signature of the stored archive name: NAME.sig
+// beside it, else the copy its index holds; nil for none.
+func StoredSignature(ctx context.Context, store storage.Backend, name string) ([]byte, error) {
+	ix, err := storage.ReadIndex(ctx, store, name)
+	if err != nil {
+		ix = nil
+	}
+	return storedSignature(ctx, store, name, ix)
+}
+
+func storedSignature(ctx context.Context, store storage.Backend, name string, ix *storage.Index) ([]byte, error) {
+	sig, err := storage.ReadSignature(ctx, store, name)
+	if err != nil || sig != nil {
+		return sig, err
+	}
+	if ix != nil && ix.Signature != "" {
+		return []byte(ix.Signature), nil
+	}
+	return nil, nil
 }
 
 // abort removes a half-written local copy, also after a cancel, and
@@ -143,29 +192,34 @@ func reuse(ctx context.Context, path string, info storage.Info, ix *storage.Inde
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	fetched := &Fetched{Path: path, Reused: true, limits: vo.Limits}
+	fetched := &Fetched{Path: path, Reused: true, sig: vo.Signature, limits: vo.Limits}
 	if err := fetched.stat(); err != nil {
 		return nil, err
 	}
-	if fetched.Manifest, err = verifyStream(ctx, f, vo, path); err != nil {
+	if fetched.Manifest, fetched.Signature, err = verifyStream(ctx, f, vo, path); err != nil {
 		return nil, err
 	}
 	return fetched, nil
 }
 
-func verifyStream(ctx context.Context, r io.Reader, vo VerifyOptions, where string) (*archive.Manifest, error) {
+// verifyStream verifies an archive arriving on r: one the signature does
+// not admit is refused before r is read.
+func verifyStream(ctx context.Context, r io.Reader, vo VerifyOptions, where string) (*archive.Manifest, sign.Status, error) {
+	if _, err := vo.Admit(); err != nil {
+		return nil, sign.Status{}, refused(where, err)
+	}
 	plain, err := decrypted(r, vo.Identities)
 	if err != nil {
-		return nil, fmt.Errorf("archive %s refused, nothing was changed: %w", where, err)
+		return nil, sign.Status{}, fmt.Errorf("archive %s refused, nothing was changed: %w", where, err)
 	}
-	m, err := Verify(ctx, plain, vo)
+	m, signed, err := VerifySigned(ctx, plain, vo)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("download of %s interrupted, nothing was changed: %w", where, err)
+			return nil, sign.Status{}, fmt.Errorf("download of %s interrupted, nothing was changed: %w", where, err)
 		}
-		return nil, refused(where, err)
+		return nil, sign.Status{}, refused(where, err)
 	}
-	return m, nil
+	return m, signed, nil
 }
 
 // ErrTooLarge: an uploaded archive is over the size limit.
@@ -174,10 +228,15 @@ var ErrTooLarge = errors.New("the archive is larger than the upload limit")
 // Receive writes an archive arriving on r (an upload) into dir under
 // name, verifying it as it arrives, as Fetch does a stored one: it
 // appears under its name only once whole and verified, and more than
-// limit bytes (limit > 0) end it with ErrTooLarge.
+// limit bytes (limit > 0) end it with ErrTooLarge. Its signature, if
+// any, comes in vo.Signature: with a trust list, an upload it does not
+// admit is refused before a byte of r is read.
 func Receive(ctx context.Context, r io.Reader, name, dir string, limit int64, vo VerifyOptions) (*Fetched, error) {
 	if !storage.IsArchiveName(name) || storage.ValidName(name) != nil {
 		return nil, fmt.Errorf("%q is not an archive name (NAME.tar.zst, .tar.gz, .tar, optionally .age)", name)
+	}
+	if _, err := vo.Admit(); err != nil {
+		return nil, refused(name, err)
 	}
 	up, err := storage.NewLocal(dir).Create(ctx, name)
 	if err != nil {
@@ -186,7 +245,7 @@ func Receive(ctx context.Context, r io.Reader, name, dir string, limit int64, vo
 	fail := func(err error) (*Fetched, error) { return nil, abort(ctx, up, err) }
 	lr := &limited{r: r, limit: limit}
 	tee := io.TeeReader(lr, up)
-	m, err := verifyStream(ctx, tee, vo, name)
+	m, signed, err := verifyStream(ctx, tee, vo, name)
 	if err == nil {
 		_, err = io.Copy(io.Discard, tee)
 	}
@@ -199,7 +258,7 @@ func Receive(ctx context.Context, r io.Reader, name, dir string, limit int64, vo
 	if err := up.Commit(ctx); err != nil {
 		return nil, err
 	}
-	f := &Fetched{Path: filepath.Join(dir, name), Manifest: m, limits: vo.Limits}
+	f := &Fetched{Path: filepath.Join(dir, name), Manifest: m, Signature: signed, sig: vo.Signature, limits: vo.Limits}
 	return f, f.stat()
 }
 

@@ -151,7 +151,7 @@ func TestRestoreTrustsFetchOnlyForTheSameFile(t *testing.T) {
 	_, fi := open()
 	var out strings.Builder
 	texts := event.Sink(func(e event.Event) { out.WriteString(e.Message + "\n") })
-	m, err := verifyArchive(context.Background(), unread{t}, fi, Options{Archive: f.Path, Fetched: f, Events: texts})
+	m, _, err := verifyArchive(context.Background(), unread{t}, fi, Options{Archive: f.Path, Fetched: f, Events: texts})
 	if err != nil || m != f.Manifest || !strings.Contains(out.String(), "verified as it was downloaded") {
 		t.Fatalf("same file: %v, %q", err, out.String())
 	}
@@ -160,7 +160,7 @@ func TestRestoreTrustsFetchOnlyForTheSameFile(t *testing.T) {
 	os.WriteFile(f.Path, bad, 0o600)
 	os.Chtimes(f.Path, time.Now(), time.Now().Add(time.Minute))
 	file, fi := open()
-	if _, err := verifyArchive(context.Background(), file, fi, Options{Archive: f.Path, Fetched: f}); err == nil {
+	if _, _, err := verifyArchive(context.Background(), file, fi, Options{Archive: f.Path, Fetched: f}); err == nil {
 		t.Fatal("a changed copy was trusted")
 	}
 }

@@ -16,12 +16,16 @@ import (
 	"github.com/docker-backup/docker-backup/internal/engine"
 	"github.com/docker-backup/docker-backup/internal/event"
 	"github.com/docker-backup/docker-backup/internal/project"
+	"github.com/docker-backup/docker-backup/internal/sign"
 )
 
 // plan is what a restore will do to a project.
 type plan struct {
 	p *project.Project
 	m *archive.Manifest
+	// signature is how m's archive was signed, as verified: Trusted
+	// when by a key of the trust list.
+	signature sign.Status
 	// fresh: the project has no containers yet (a new host); it is
 	// created with docker compose up --no-start.
 	fresh   bool
@@ -147,7 +151,7 @@ func makePlan(p *project.Project, m *archive.Manifest, opts Options) (*plan, err
 		}
 		pl.volumes = append(pl.volumes, t)
 	}
-	pl.keepSpecial = opts.PreserveSpecial
+	pl.keepSpecial = opts.PreserveSpecial || opts.trusted
 	if err := pl.checkSpecial(); err != nil {
 		return nil, err
 	}
@@ -426,6 +430,9 @@ func (pl *plan) describe(archivePath string, safety string) *event.Plan {
 	d := &event.Plan{Project: pl.p.Name, Archive: archivePath, Create: pl.fresh, SafetyBackup: safety, Notes: pl.notes,
 		Stop: []string{}, Volumes: []event.PlanVolume{}, Databases: []event.PlanDatabase{}}
 	d.From.Project, d.From.CreatedAt, d.From.ToolVersion, d.From.Cold = m.Project.Name, m.CreatedAt.UTC(), m.ToolVersion, m.Cold
+	if s := pl.signature; s.Signed {
+		d.From.Signature = &event.PlanSignature{Key: s.Key, Name: s.Name, Trusted: s.Trusted}
+	}
 	d.NoSafetyBackup = safety == "" && !pl.fresh
 	for _, s := range pl.stopSet() {
 		d.Stop = append(d.Stop, s.Name)
@@ -459,6 +466,9 @@ func RenderPlan(w io.Writer, d *event.Plan) {
 		fmt.Fprint(w, " (cold)")
 	}
 	fmt.Fprintln(w)
+	if s := d.From.Signature; s != nil {
+		fmt.Fprintf(w, "  signature:  %s\n", sign.Status{Signed: true, Key: s.Key, Name: s.Name, Trusted: s.Trusted})
+	}
 	if d.Create {
 		fmt.Fprintf(w, "  create:     project %s does not exist: docker compose up --no-start, then start it all\n", d.Project)
 	}

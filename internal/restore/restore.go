@@ -30,6 +30,7 @@ import (
 	"github.com/docker-backup/docker-backup/internal/engine"
 	"github.com/docker-backup/docker-backup/internal/event"
 	"github.com/docker-backup/docker-backup/internal/project"
+	"github.com/docker-backup/docker-backup/internal/sign"
 )
 
 // Options are the flags of `docker backup restore`.
@@ -61,6 +62,11 @@ type Options struct {
 	Compose func(ctx context.Context, args ...string) error
 	// Identities open an encrypted archive (age); none for a plain one.
 	Identities []age.Identity
+	// Trust are the keys the archive must be signed by (its signature
+	// is ARCHIVE.sig, or Fetched's): an unsigned archive, or one signed
+	// by another key, is refused before it is read. Nil: any archive,
+	// and a signature that comes with it is still checked.
+	Trust *sign.Trust
 	// Lock takes the project's lock; nil for none. JobGone tells
 	// whether another run is over (backup.Options).
 	Lock    backup.Locker
@@ -91,6 +97,9 @@ type Options struct {
 	// capabilities are dropped and an archive holding devices or fifos
 	// is refused: whoever could write the archive could plant them.
 	PreserveSpecial bool
+	// trusted: the archive is signed by a key of Trust, which lets its
+	// special files through as PreserveSpecial does.
+	trusted bool
 	// Limits bound the archive's entries and their depth, as it is
 	// verified and as it is applied (archive.Limits; zero: defaults).
 	Limits archive.Limits
@@ -107,6 +116,8 @@ type Result struct {
 	Databases     []string `json:"databases"`
 	Seconds       float64  `json:"durationSeconds"`
 	Notes         []string `json:"notes,omitempty"`
+	// Signature is how the archive was signed, as verified.
+	Signature sign.Status `json:"signature"`
 }
 
 // dockerAPI is what restore needs from the Engine API besides exec and
@@ -163,6 +174,9 @@ type Prepared struct {
 	// locked and release are the lock's while it is held.
 	locked  context.Context
 	release func()
+
+	// signature is how the archive was signed, as verified with m.
+	signature sign.Status
 }
 
 // Restore restores an archive into a compose project: Prepare, the
@@ -235,7 +249,7 @@ func prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *P
 	}
 
 	// 1. Verify every byte before anything else.
-	m, err := verifyArchive(ctx, f, before, opts)
+	m, signature, err := verifyArchive(ctx, f, before, opts)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("restore interrupted while verifying the archive, nothing was changed: %w", err)
@@ -246,7 +260,10 @@ func prepare(ctx context.Context, api dockerAPI, eng Engine, opts Options) (_ *P
 		// Applied with the limits it was verified with.
 		opts.Limits = opts.Fetched.limits
 	}
-	pr := &Prepared{api: api, eng: eng, opts: opts, f: f, before: before, m: m, start: start}
+	// A signature by a trusted key lets the archive's setuid files and
+	// devices through, as --preserve-special does.
+	opts.trusted = signature.Trusted
+	pr := &Prepared{api: api, eng: eng, opts: opts, f: f, before: before, m: m, signature: signature, start: start}
 	if err := pr.plan(ctx, opts.Lock); err != nil {
 		return nil, err
 	}
@@ -286,6 +303,7 @@ func (pr *Prepared) plan(ctx context.Context, lock backup.Locker) (err error) {
 	if err != nil {
 		return err
 	}
+	pl.signature = pr.signature
 	if pl.empty() {
 		return pl.nothing()
 	}
@@ -295,7 +313,7 @@ func (pr *Prepared) plan(ctx context.Context, lock backup.Locker) (err error) {
 	if err := pl.connect(locked, api, eng, opts.Force, false); err != nil {
 		return err
 	}
-	res := &Result{Project: p.Name, Archive: opts.Archive, DryRun: opts.DryRun}
+	res := &Result{Project: p.Name, Archive: opts.Archive, DryRun: opts.DryRun, Signature: pr.signature}
 	for _, v := range pl.volumes {
 		res.Volumes = append(res.Volumes, v.Name)
 	}
@@ -408,6 +426,7 @@ func (pr *Prepared) apply(ctx context.Context) (*Result, error) {
 		if pl, err = makePlan(p, m, opts); err != nil {
 			return nil, err
 		}
+		pl.signature = pr.signature
 		pl.fresh = true
 		pr.pl = pl
 	}
@@ -485,18 +504,34 @@ func refused(where string, err error) error {
 }
 
 // verifyArchive verifies the archive, or takes Fetch's verification of
-// it when it is still the same file.
-func verifyArchive(ctx context.Context, f io.Reader, fi os.FileInfo, opts Options) (*archive.Manifest, error) {
-	if opts.Fetched.unchanged(opts.Archive, fi) {
+// it when it is still the same file (and, with a trust list, was found
+// signed by a trusted key). The signature is ARCHIVE.sig, or the one
+// Fetch checked: an archive the trust list refuses is refused before it
+// is read.
+func verifyArchive(ctx context.Context, f io.Reader, fi os.FileInfo, opts Options) (*archive.Manifest, sign.Status, error) {
+	if opts.Fetched.unchanged(opts.Archive, fi) && (opts.Trust == nil || opts.Fetched.Signature.Trusted) {
 		opts.Events.Messagef("%s was verified as it was downloaded (%s)", opts.Archive, backup.HumanBytes(fi.Size()))
-		return opts.Fetched.Manifest, nil
+		return opts.Fetched.Manifest, opts.Fetched.Signature, nil
+	}
+	vo := VerifyOptions{Identities: opts.Identities, Trust: opts.Trust}
+	if opts.Fetched != nil && opts.Fetched.Path == opts.Archive && opts.Fetched.sig != nil {
+		vo.Signature = opts.Fetched.sig
+	} else {
+		var err error
+		if vo.Signature, err = sign.ReadFile(opts.Archive); err != nil {
+			return nil, sign.Status{}, err
+		}
+	}
+	if _, err := vo.Admit(); err != nil {
+		return nil, sign.Status{}, err
 	}
 	opts.Events.Messagef("verifying %s (%s)", opts.Archive, backup.HumanBytes(fi.Size()))
 	plain, err := decrypted(f, opts.Identities)
 	if err != nil {
-		return nil, err
+		return nil, sign.Status{}, err
 	}
-	return Verify(ctx, plain, VerifyOptions{Identities: opts.Identities, Limits: opts.Limits})
+	vo.Limits = opts.Limits
+	return VerifySigned(ctx, plain, vo)
 }
 
 // applyAll restores volumes and databases in one pass over the archive.

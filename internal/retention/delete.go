@@ -51,6 +51,9 @@ func Delete(ctx context.Context, b storage.Backend, name string) error {
 	if err := b.Delete(ctx, name); err != nil {
 		return fmt.Errorf("deleting %s: %w", name, err)
 	}
+	if err := b.Delete(ctx, name+storage.SignatureSuffix); err != nil {
+		return fmt.Errorf("deleting the signature of %s (prune removes it later): %w", name, err)
+	}
 	if err := b.Delete(ctx, name+storage.IndexSuffix); err != nil {
 		return fmt.Errorf("deleting the index of %s (prune removes it later): %w", name, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/docker-backup/docker-backup/internal/storage"
 )
@@ -127,15 +128,19 @@ type Deleted struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Execute deletes what the plan deletes: each archive, then its index (a
-// prune cut in between leaves an orphan index, removed by the next one,
-// never an archive without its index, which no prune would ever delete),
-// then the orphan indexes. It goes on past a failure and returns them all.
+// Execute deletes what the plan deletes: each archive, then its
+// signature, then its index (a prune cut in between leaves an orphan
+// index, removed by the next one with the signature, never an archive
+// without its index, which no prune would ever delete), then the orphan
+// indexes. It goes on past a failure and returns them all.
 func Execute(ctx context.Context, b storage.Backend, plan *PrunePlan) ([]Deleted, error) {
 	var out []Deleted
 	var errs []error
 	for _, d := range plan.Deletions() {
 		err := b.Delete(ctx, d.Name)
+		if err == nil {
+			err = b.Delete(ctx, d.Name+storage.SignatureSuffix)
+		}
 		if err == nil {
 			err = b.Delete(ctx, d.Name+storage.IndexSuffix)
 		}
@@ -150,6 +155,12 @@ func Execute(ctx context.Context, b storage.Backend, plan *PrunePlan) ([]Deleted
 		}
 	}
 	for _, o := range plan.Orphans {
+		// The signature of the archive gone, then the index that leads to it.
+		sig := strings.TrimSuffix(o, storage.IndexSuffix) + storage.SignatureSuffix
+		if err := b.Delete(ctx, sig); err != nil {
+			errs = append(errs, fmt.Errorf("deleting the orphan signature %s: %w", sig, err))
+			continue
+		}
 		if err := b.Delete(ctx, o); err != nil {
 			errs = append(errs, fmt.Errorf("deleting the orphan index %s: %w", o, err))
 		}

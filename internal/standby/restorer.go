@@ -27,7 +27,7 @@ type Restorer struct {
 	// in a folder of each run's, removed once the restore is over.
 	Dir string
 	// Options is the restore's template: Project, Lock, Compose,
-	// Exclude, Identities, Logger, Events, JobGone.
+	// Exclude, Identities, Trust, Logger, Events, JobGone.
 	Options restore.Options
 }
 
@@ -39,9 +39,14 @@ func (r *Restorer) Apply(ctx context.Context, name string, h Hooks) (bool, error
 		return true, err
 	}
 	defer os.RemoveAll(dir)
-	f, err := restore.Fetch(ctx, r.Store, name, dir, restore.VerifyOptions{Identities: r.Options.Identities, Limits: r.Options.Limits})
+	f, err := restore.Fetch(ctx, r.Store, name, dir, restore.VerifyOptions{Identities: r.Options.Identities, Limits: r.Options.Limits, Trust: r.Options.Trust})
 	if err != nil {
 		return true, err
+	}
+	if h.Verified != nil {
+		if err := h.Verified(f.Manifest.CreatedAt); err != nil {
+			return true, err
+		}
 	}
 	opts := r.Options
 	opts.Archive, opts.Fetched = f.Path, f

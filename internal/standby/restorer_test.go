@@ -1,12 +1,19 @@
 package standby
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/docker-backup/docker-backup/internal/lock"
+	"github.com/docker-backup/docker-backup/internal/restore"
+	"github.com/docker-backup/docker-backup/internal/sign"
+	"github.com/docker-backup/docker-backup/internal/sign/signtest"
+	"github.com/docker-backup/docker-backup/internal/storage"
 )
 
 // A run killed mid-restore leaves its folder (download, safety backup);
@@ -49,5 +56,49 @@ func TestRunFoldersOfDeadRunsAreRemoved(t *testing.T) {
 		if _, err := os.Stat(d); err != nil {
 			t.Errorf("%s: %v", d, err)
 		}
+	}
+}
+
+// noOpen is a storage whose archives must not be opened.
+type noOpen struct {
+	storage.Backend
+	t *testing.T
+}
+
+func (n noOpen) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	if storage.IsArchiveName(name) {
+		n.t.Errorf("%s was opened", name)
+	}
+	return n.Backend.Open(ctx, name)
+}
+
+// With a trust list, a standby refuses an unsigned archive, and one
+// signed by another key, before downloading it.
+func TestStandbyRefusesWhatTheTrustListDoesNot(t *testing.T) {
+	ctx := context.Background()
+	b := storage.NewLocal(t.TempDir())
+	up, err := b.Create(ctx, "shop-1.tar.zst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Write([]byte("an archive"))
+	if err := up.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := signtest.Key(t)
+	_, trust := signtest.Key(t)
+	r := &Restorer{Dir: t.TempDir(), Store: noOpen{b, t}, Options: restore.Options{Trust: trust}}
+	if _, err := r.Apply(ctx, "shop-1.tar.zst", Hooks{}); !errors.Is(err, sign.ErrUnsigned) {
+		t.Fatalf("unsigned: %v, want ErrUnsigned", err)
+	}
+	sig, err := other.Sign([]byte("a manifest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.WriteSignature(ctx, b, "shop-1.tar.zst", sig); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Apply(ctx, "shop-1.tar.zst", Hooks{}); !errors.Is(err, sign.ErrUntrusted) {
+		t.Fatalf("another key: %v, want ErrUntrusted", err)
 	}
 }

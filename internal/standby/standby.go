@@ -17,6 +17,10 @@ type Hooks struct {
 	Locked func(ctx context.Context) error
 	// Done runs after the restore succeeded, the lock still held.
 	Done func(ctx context.Context) error
+	// Verified, when set, runs once the archive is verified, with the
+	// time its manifest (which a signature covers) says it was taken, and
+	// before anything changes: an error refuses the restore.
+	Verified func(createdAt time.Time) error
 }
 
 // Applier restores archives into the project and starts it (Restorer in
@@ -36,6 +40,9 @@ var (
 	// ErrPromoted: the project was promoted (or is being promoted) on
 	// this engine: no standby run restores into it any more.
 	ErrPromoted = errors.New("the project was promoted")
+	// ErrNotItsIndex: the archive's own time is not the one its index
+	// (by which it was chosen as the newest) gives.
+	ErrNotItsIndex = errors.New("the archive is not the one its index describes")
 	// errCurrent: another run applied the archive (or a newer one) while
 	// this one waited for the lock.
 	errCurrent = errors.New("already applied")
@@ -188,6 +195,15 @@ func (f *Follower) apply(ctx context.Context, a *Archive, mode Mode) (*Applied, 
 	var applying *Applying
 	var applied *Applied
 	h := Hooks{
+		// The listing's time is the index's, which anyone who can write
+		// the storage can write: an older archive under a newer index
+		// would pass for new. The archive's own time must be the same.
+		Verified: func(createdAt time.Time) error {
+			if !createdAt.Equal(a.CreatedAt) {
+				return fmt.Errorf("%w: archive %s says it was taken %s, its index %s: it is not the archive its index describes (an older archive put back under a newer index?); nothing was restored", ErrNotItsIndex, a.Name, createdAt.UTC().Format(time.RFC3339), a.CreatedAt.Format(time.RFC3339))
+			}
+			return nil
+		},
 		Locked: func(ctx context.Context) error {
 			st, err := f.Marker.Read(ctx)
 			if err != nil {

@@ -491,3 +491,45 @@ func TestStatusAndPromoteFollowWhatTheStandbyFollows(t *testing.T) {
 		t.Fatalf("applied %v", got)
 	}
 }
+
+// An older archive put back under a newer index (whoever writes the
+// storage writes indexes) is refused once the archive's own time is
+// known, and the standby keeps what it applied.
+func TestStandbyRefusesAnArchiveThatIsNotItsIndex(t *testing.T) {
+	ctx := context.Background()
+	f, a, store, _ := newFollower(t)
+	put(t, store, "shop", "", t0, false)
+	if out, err := f.Poll(ctx); err != nil || out.Applied == nil {
+		t.Fatalf("first poll: %+v, %v", out, err)
+	}
+	replayed := put(t, store, "shop", "", t0.Add(time.Hour), false)
+	orig := f.Applier
+	f.Applier = applierFunc(func(ctx context.Context, name string, h Hooks) (bool, error) {
+		// What the archive itself says: it was taken at t0.
+		if err := h.Verified(t0); err != nil {
+			return true, err
+		}
+		return orig.Apply(ctx, name, h)
+	})
+	_, err := f.Poll(ctx)
+	if !errors.Is(err, ErrNotItsIndex) || !strings.Contains(err.Error(), replayed) {
+		t.Fatalf("poll = %v, want ErrNotItsIndex naming %s", err, replayed)
+	}
+	if names := a.names(); len(names) != 1 {
+		t.Fatalf("applied %v", names)
+	}
+	st, err := f.Marker.Read(ctx)
+	if err != nil || st.Applied == nil || !st.Applied.CreatedAt.Equal(t0) || st.Applying != nil {
+		t.Fatalf("marker %+v, %v", st, err)
+	}
+	// The archive whose time is its index's is applied.
+	f.Applier = applierFunc(func(ctx context.Context, name string, h Hooks) (bool, error) {
+		if err := h.Verified(t0.Add(time.Hour)); err != nil {
+			return true, err
+		}
+		return orig.Apply(ctx, name, h)
+	})
+	if out, err := f.Poll(ctx); err != nil || out.Applied == nil || out.Applied.Name != replayed {
+		t.Fatalf("poll of a true archive: %+v, %v", out, err)
+	}
+}

@@ -43,6 +43,10 @@ type Index struct {
 	ToolVersion string       `json:"toolVersion"`
 	Safety      bool         `json:"safetyBackup,omitempty"`
 	Entries     []IndexEntry `json:"entries"`
+
+	// Signature is the archive's signature (the armored NAME.sig), a
+	// second copy of it; "" for an unsigned archive.
+	Signature string `json:"signature,omitempty"`
 }
 
 // IndexEntry is one dump, volume or file of the archive.
@@ -189,6 +193,9 @@ type Listed struct {
 	Foreign      bool      `json:"foreign,omitempty"`
 	Why          string    `json:"why,omitempty"`
 	ToolVersion  string    `json:"toolVersion,omitempty"`
+
+	// Signed: its index holds a signature (not checked by a listing).
+	Signed bool `json:"signed,omitempty"`
 }
 
 // Listing is the archives in b, newest first: those of project only,
@@ -203,6 +210,7 @@ func Listing(ctx context.Context, b Backend, project string) ([]Listed, error) {
 		l := Listed{Name: e.Name, CreatedAt: e.Time().UTC(), Size: e.Size, Foreign: e.Index == nil, Why: e.Why}
 		if ix := e.Index; ix != nil {
 			l.Project, l.Host, l.Encrypted, l.SafetyBackup, l.ToolVersion = ix.Project, ix.Host, ix.Encrypted, ix.Safety, ix.ToolVersion
+			l.Signed = ix.Signature != ""
 		} else {
 			l.Encrypted = strings.HasSuffix(e.Name, ".age")
 		}

@@ -629,6 +629,10 @@ function renderPlan(p) {
   const parts = [el('h3', { text: 'What this restore will do' }),
     el('p', { text: `Restore ${p.archive || 'the archive'} into project ${p.project || '?'}.` }),
     el('p', { className: 'muted', text: `The archive holds project ${from.project || '?'}, made ${fmtTime(from.createdAt)} by docker-backup ${from.toolVersion || '?'}${from.cold ? ', with its services stopped (cold)' : ''}.` })];
+  if (from.signature) {
+    const sig = from.signature;
+    parts.push(el('p', { className: 'muted', text: `Signed by key ${sig.key}${sig.name ? ` (${sig.name})` : ''}${sig.trusted ? ', a trusted key.' : ', not checked against a trust list.'}` }));
+  }
   if (p.create) parts.push(el('p', { text: `Project ${p.project} does not exist yet: it is created first.` }));
   const list = (title, items, none) => {
     parts.push(el('h4', { text: title }));
