@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +14,9 @@ import (
 	"github.com/docker-backup/docker-backup/internal/archive"
 	"github.com/docker-backup/docker-backup/internal/backup"
 	"github.com/docker-backup/docker-backup/internal/engine"
+	"github.com/docker-backup/docker-backup/internal/project"
+	"github.com/docker-backup/docker-backup/internal/sign"
+	"github.com/docker-backup/docker-backup/internal/sign/signtest"
 )
 
 // specialArchive is an archive of volume data whose tree holds a
@@ -142,5 +147,59 @@ func TestPlanSpecialFiles(t *testing.T) {
 	}
 	if !slices.ContainsFunc(vols.entries["shop_uploads"], func(e string) bool { return strings.HasPrefix(e, engine.VolumeTarPrefix+"p 6") }) {
 		t.Errorf("the fifo was not written: %v", vols.entries["shop_uploads"])
+	}
+}
+
+// An archive signed by a key of the trust list is trusted with its
+// special files, as --preserve-special is: the same archive, unsigned,
+// is refused.
+func TestSignedArchiveKeepsSpecialFiles(t *testing.T) {
+	dir, _ := shopProject(t)
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	tw.WriteHeader(&tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Name: "./p", Typeflag: tar.TypeFifo, Mode: 0o600})
+	tw.WriteHeader(&tar.Header{Name: "./su", Typeflag: tar.TypeReg, Mode: 0o4755})
+	tw.Close()
+	var out bytes.Buffer
+	aw, _ := archive.NewWriter(&out, archive.Zstd)
+	sum, err := aw.WriteTree(context.Background(), "volumes/data/", tar.NewReader(&tb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := aw.Close(&archive.Manifest{Project: archive.Project{Name: "shop"}, Volumes: []archive.Volume{{
+		Name: "data", EngineName: "shop_data", Services: []string{"app"}, Entries: sum.Entries, Bytes: sum.Bytes, TreeSHA256: sum.Digest}}}); err != nil {
+		t.Fatal(err)
+	}
+	arch := filepath.Join(dir, "special.tar.zst")
+	if err := os.WriteFile(arch, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, trust := signtest.Key(t)
+	opts := Options{Project: project.Options{WorkingDir: dir, Environment: []string{}}, Archive: arch, Yes: true, SafetyDir: t.TempDir(), ReadyTimeout: 1e9}
+
+	w := newWorld()
+	if _, err := Prepare(context.Background(), w, w, opts); !errors.Is(err, ErrSpecialFiles) {
+		t.Fatalf("unsigned: %v, want ErrSpecialFiles", err)
+	}
+	sig, err := key.Sign(aw.ManifestBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(arch+sign.Ext, sig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Signed, but no trust list says by whom it may be: still refused.
+	if _, err := Prepare(context.Background(), w, w, opts); !errors.Is(err, ErrSpecialFiles) {
+		t.Fatalf("signed, no trust list: %v, want ErrSpecialFiles", err)
+	}
+	opts.Trust = trust
+	pr, err := Prepare(context.Background(), w, w, opts)
+	if err != nil {
+		t.Fatalf("signed by a trusted key: %v", err)
+	}
+	defer pr.Close()
+	if v := pr.Plan.Volumes[0]; v.Special == nil || !v.Special.Kept || v.Special.Devices != 1 || v.Special.Setuid != 1 {
+		t.Errorf("the plan's volume: %+v", v.Special)
 	}
 }
