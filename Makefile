@@ -94,7 +94,8 @@ FUZZ_TARGETS := \
 	./internal/archive/:FuzzVerify \
 	./internal/archive/:FuzzParseManifest \
 	./internal/project/:FuzzDecodeExtension \
-	./internal/storage/:FuzzParseLocation
+	./internal/storage/:FuzzParseLocation \
+	./internal/api/:FuzzAPIRequest
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

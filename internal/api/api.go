@@ -263,6 +263,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	// Answers are application/json under nosniff, read by the page
+	// with textContent: <, > and & need no \u escape, which made a
+	// clipped error six times its bound.
+	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
 }
 

@@ -350,3 +350,18 @@ func TestUploadsAreVerifiedWithTheDaemonsLimits(t *testing.T) {
 	f = newFixtureWith(t, 0, func(c *Config) { c.Limits = archive.Limits{MaxEntries: 10} })
 	expect(t, f.do("POST", "/api/v1/restore?filename=shop.tar.zst", "application/octet-stream", bytes.NewReader(data)), 202)
 }
+
+// An error quoting what the client sent stays short as JSON too: each
+// byte of invalid UTF-8, and each <, > or &, used to be written as a
+// six-byte escape, so a clipped error came out six times its bound.
+func TestErrorsStayShortAsJSON(t *testing.T) {
+	f := newFixture(t, 0)
+	for _, q := range []string{strings.Repeat(">", 20000), strings.Repeat("%A2", 20000)} {
+		resp := f.do("POST", "/api/v1/restore?"+q+"=1", "application/octet-stream", strings.NewReader("x"))
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || len(body) > 3<<10 {
+			t.Errorf("%d, an answer of %d bytes", resp.StatusCode, len(body))
+		}
+	}
+}

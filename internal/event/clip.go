@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -15,6 +16,11 @@ const MaxText = 2 << 10
 // Clip is s cut to about MaxText bytes, on a character boundary, with a
 // note of its full length.
 func Clip(s string) string {
+	// Invalid UTF-8 first, one replacement for each run of it: JSON
+	// writes each invalid byte as a six-byte \ufffd, which made a clipped
+	// error six times its bound.
+	n := len(s)
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= MaxText {
 		return s
 	}
@@ -22,7 +28,7 @@ func Clip(s string) string {
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return fmt.Sprintf("%s… [cut: %d bytes in all]", s[:cut], len(s))
+	return fmt.Sprintf("%s… [cut: %d bytes in all]", s[:cut], n)
 }
 
 // Clipped wraps a slog handler so that no record's message nor attribute

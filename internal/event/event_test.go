@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -43,6 +44,11 @@ func TestClip(t *testing.T) {
 	c := Clip(long)
 	if len(c) > MaxText+64 || !strings.HasSuffix(c, "… [cut: 6291456 bytes in all]") || !utf8.ValidString(c) {
 		t.Fatalf("clipped to %d bytes, valid %v: %q", len(c), utf8.ValidString(c), c[len(c)-40:])
+	}
+	// Bytes that are not UTF-8, each of which JSON writes as six.
+	b, _ := json.Marshal(Clip("unknown parameter " + strings.Repeat("\xa2x", 10<<10)))
+	if len(b) > MaxText+64 {
+		t.Fatalf("a clipped text of invalid UTF-8 is %d bytes of JSON", len(b))
 	}
 }
 
