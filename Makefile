@@ -95,7 +95,11 @@ FUZZ_TARGETS := \
 	./internal/archive/:FuzzParseManifest \
 	./internal/project/:FuzzDecodeExtension \
 	./internal/storage/:FuzzParseLocation \
-	./internal/api/:FuzzAPIRequest
+	./internal/api/:FuzzAPIRequest \
+	./internal/dbdump/:FuzzLiteral \
+	./internal/dbdump/:FuzzChecker \
+	./internal/dbdump/:FuzzImportSchema \
+	./internal/portable/:FuzzOpen
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

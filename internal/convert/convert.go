@@ -318,6 +318,11 @@ func Import(ctx context.Context, api API, x Execer, opts ImportOptions) (*Import
 	if db == "" {
 		db = strings.TrimSuffix(filepath.Base(opts.File), filepath.Ext(opts.File))
 	}
+	// What the server cannot take (a name it would cut, more locks than
+	// it has) is refused before anything changes.
+	if err := srv.CheckImport(ctx, db, f.Schema); err != nil {
+		return nil, fmt.Errorf("%s: %w", opts.File, err)
+	}
 	res := &ImportResult{Service: t.Service, Engine: srv.Engine, Flavor: srv.Flavor, Version: srv.Version, Database: db}
 	res.Notes = append(res.Notes, srv.Notes...)
 	res.Notes = append(res.Notes, f.Notes...)

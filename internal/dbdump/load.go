@@ -61,23 +61,6 @@ func (s *Server) Tables(ctx context.Context, db string) ([]TableCount, error) {
 	return s.count(ctx, db)
 }
 
-// parseCounts reads "table<TAB or |>count" lines.
-func parseCounts(out string) ([]TableCount, error) {
-	var tables []TableCount
-	for _, l := range lines(out) {
-		i := strings.LastIndexAny(l, "|\t")
-		if i < 0 {
-			return nil, fmt.Errorf("unexpected output %q", l)
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(l[i+1:]), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("unexpected output %q", l)
-		}
-		tables = append(tables, TableCount{Table: l[:i], Rows: n})
-	}
-	return tables, nil
-}
-
 // WaitListening waits until the server of a freshly started container
 // listens on TCP: the official images first run a temporary server on the
 // socket only, then restart it, and a load into that one would be cut off.

@@ -140,9 +140,16 @@ func TestPostgresLoad(t *testing.T) {
 		if c.cmd[0] == "psql" && slices.Contains(c.cmd, "-f") {
 			first, rest, _ := strings.Cut(c.stdin, "\n")
 			key, ok := strings.CutPrefix(first, `\restrict `)
-			if !ok || len(key) < 32 || rest != "CREATE ROLE app;\n" {
+			if !ok || len(key) < 32 || rest != pgSessionSQL+"CREATE ROLE app;\n" {
 				t.Errorf("globals load read %q", c.stdin)
 			}
+		}
+	}
+	// Every session reads literals as written, whatever the role's
+	// settings.
+	for _, c := range f.recorded() {
+		if (c.cmd[0] == "psql" || c.cmd[0] == "pg_restore") && !slices.Contains(c.env, "PGOPTIONS=-c standard_conforming_strings=on") {
+			t.Errorf("%q without standard_conforming_strings: %q", c.cmd, c.env)
 		}
 	}
 	assertSecretOnlyInEnv(t, f, "pw 'with\" quotes", "PGPASSWORD")
@@ -209,11 +216,11 @@ func TestMySQLLoad(t *testing.T) {
 		if c.stdin != "" {
 			stdins = append(stdins, c.stdin)
 		}
-		if c.cmd[len(c.cmd)-1] == "DROP DATABASE IF EXISTS `sh``op`" {
+		if c.cmd[len(c.cmd)-1] == mySession+"DROP DATABASE IF EXISTS `sh``op`" {
 			sawDrop = true
 		}
 	}
-	if !sawDrop || len(stdins) != 2 || stdins[0] != "CREATE USER IF NOT EXISTS 'a'@'%';\n" {
+	if !sawDrop || len(stdins) != 2 || stdins[0] != mySession+"CREATE USER IF NOT EXISTS 'a'@'%';\n" {
 		t.Errorf("drop %v, stdins %q", sawDrop, stdins)
 	}
 	// Dumps go to a client that runs none of its own commands, as mysql.
@@ -338,9 +345,9 @@ func TestPostgresOwnerOnly(t *testing.T) {
 			return reply{stdout: "15.18\n"}
 		case strings.Contains(last, "rolsuper"):
 			return reply{stdout: "false true\n"}
-		case strings.Contains(last, "datname = 'appdb'"):
+		case strings.Contains(last, "datname = E'appdb'"):
 			return reply{stdout: "t\n"}
-		case strings.Contains(last, "datname = 'other'"):
+		case strings.Contains(last, "datname = E'other'"):
 			return reply{stdout: "f\n"}
 		case cmd[0] == "psql":
 			return reply{}

@@ -163,16 +163,20 @@ func usersJob(ctx context.Context, plan *Plan, x execer, t Target, client, dumpe
 		cmd := []string{dumper, userFlag, "--system=users", "--insert-ignore"}
 		return Job{Dump: dump, open: func(ctx context.Context) io.ReadCloser { return stream(ctx, x, id, [][]string{cmd}, env) }}, nil
 	}
+	// QUOTE() escapes with backslashes, which the statements that use
+	// its output read as such only without NO_BACKSLASH_ESCAPES: both
+	// sessions, and the load of what they print, run under mySession.
 	out, err := capture(ctx, x, id, []string{client, userFlag, "--batch", "--skip-column-names", "--raw", "-e",
-		"SELECT CONCAT(QUOTE(user), '@', QUOTE(host)) FROM mysql.user WHERE user NOT IN ('mysql.sys', 'mysql.session', 'mysql.infoschema', 'root')"}, env)
+		mySession + "SELECT CONCAT(QUOTE(user), '@', QUOTE(host)) FROM mysql.user WHERE user NOT IN ('mysql.sys', 'mysql.session', 'mysql.infoschema', 'root')"}, env)
 	if err != nil {
 		return Job{}, fmt.Errorf("listing the users of service %s: %w", t.Service, err)
 	}
 	var sql strings.Builder
+	sql.WriteString(mySession)
 	for _, u := range lines(out) {
 		fmt.Fprintf(&sql, "SHOW CREATE USER %s; SHOW GRANTS FOR %s; ", u, u)
 	}
-	if sql.Len() == 0 {
+	if len(lines(out)) == 0 {
 		sql.WriteString("SELECT '-- no users besides root' ")
 	}
 	// Each output line is one statement; the client's exit code is checked

@@ -57,8 +57,10 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 	if note != "" {
 		s.Notes = append(s.Notes, "service "+t.Service+": "+note)
 	}
+	// Every statement of ours comes after mySession: its literals read
+	// as written whatever the server's sql_mode and character set.
 	batch := func(ctx context.Context, q string) (string, error) {
-		return sess.capture(ctx, append(append([]string{}, client...), "--batch", "--skip-column-names", "--raw", "-e", q))
+		return sess.capture(ctx, append(append([]string{}, client...), "--batch", "--skip-column-names", "--raw", "-e", mySession+q))
 	}
 	// An application's user (the only one some compose files let us
 	// know) may not read the accounts: the users and grants are then
@@ -68,7 +70,7 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 	s.canReplace = func(ctx context.Context, db string) error {
 		// information_schema lists the current user's privileges, a
 		// database's grants by their LIKE pattern; ALL expanded.
-		out, err := batch(ctx, "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE "+mysqlQuote(db)+" LIKE TABLE_SCHEMA")
+		out, err := batch(ctx, "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE "+myLiteral(db)+" LIKE TABLE_SCHEMA")
 		if err != nil {
 			return fmt.Errorf("reading the privileges of user %s of service %s: %w", c.user, t.Service, err)
 		}
@@ -92,6 +94,9 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		return nil, err
 	}
 	loader := append(append([]string{}, client...), load...)
+	// The counts are read as an import reads them, the names escaped in
+	// the client's output (no --raw): a name may hold a tab or a newline.
+	m := &myConn{sess: sess, service: t.Service, script: myCmd(myCmd(client, "--batch", "--quick", "--skip-column-names"), load...)}
 	s.list = func(ctx context.Context, kind string) ([]string, error) {
 		q := "SELECT CONCAT(QUOTE(user), '@', QUOTE(host)) FROM mysql.user ORDER BY 1"
 		if kind == "database" {
@@ -99,7 +104,7 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		} else if !s.Admin {
 			return nil, nil // accounts are left alone
 		}
-		out, err := sess.capture(ctx, append(client, "--batch", "--skip-column-names", "--raw", "-e", q))
+		out, err := batch(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("listing the %ss of service %s: %w", kind, t.Service, err)
 		}
@@ -109,41 +114,36 @@ func mysqlConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		// Account names come from QUOTE() above: already quoted.
 		q := "DROP USER IF EXISTS " + name
 		if kind == "database" {
-			q = "DROP DATABASE IF EXISTS `" + strings.ReplaceAll(name, "`", "``") + "`"
+			q = "DROP DATABASE IF EXISTS " + myIdent(name)
 		}
-		if _, err := sess.capture(ctx, append(client, "-e", q)); err != nil {
+		if _, err := sess.capture(ctx, append(client, "-e", mySession+q)); err != nil {
 			return fmt.Errorf("dropping %s %s of service %s: %w", kind, name, t.Service, err)
 		}
 		return nil
 	}
 	s.count = func(ctx context.Context, db string) ([]TableCount, error) {
-		q := "SELECT CONCAT('SELECT ', QUOTE(CONCAT(table_schema, '.', table_name)), ', COUNT(*) FROM `', REPLACE(table_schema, '`', '``'), '`.`', REPLACE(table_name, '`', '``'), '`;') FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema = " + mysqlQuote(db) + " ORDER BY table_name"
-		stmts, err := sess.capture(ctx, append(client, "--batch", "--skip-column-names", "--raw", "-e", q))
-		if err != nil {
-			return nil, fmt.Errorf("listing the tables of %s: %w", db, err)
+		counts, err := m.count(ctx, db)
+		for i := range counts {
+			counts[i].Table = db + "." + counts[i].Table
 		}
-		if strings.TrimSpace(stmts) == "" {
-			return nil, nil
-		}
-		out, err := sess.capture(ctx, append(client, "--batch", "--skip-column-names", "--raw", "-e", stmts))
-		if err != nil {
-			return nil, fmt.Errorf("counting the rows of %s: %w", db, err)
-		}
-		return parseCounts(out)
+		return counts, err
 	}
 	s.loadGlobals = func(ctx context.Context, r io.Reader) error {
 		// MariaDB's dump says CREATE USER IF NOT EXISTS; the statements
 		// read from MySQL's SHOW CREATE USER do not.
 		rc := createUserIfNotExists(r)
 		defer rc.Close()
-		if err := sess.feed(ctx, loader, rc, nil); err != nil {
+		// The users of MySQL are SHOW CREATE USER's statements, read
+		// under mySession (mysqlUsersJob): loaded under it too.
+		in := io.MultiReader(strings.NewReader(mySession), rc)
+		if err := sess.feed(ctx, loader, in, nil); err != nil {
 			return fmt.Errorf("loading users and grants into service %s: %w", t.Service, err)
 		}
 		return nil
 	}
 	s.loadDatabase = func(ctx context.Context, db string, r io.Reader) error {
-		drop := "DROP DATABASE IF EXISTS `" + strings.ReplaceAll(db, "`", "``") + "`"
-		if _, err := sess.capture(ctx, append(client, "-e", drop)); err != nil {
+		drop := "DROP DATABASE IF EXISTS " + myIdent(db)
+		if _, err := sess.capture(ctx, append(client, "-e", mySession+drop)); err != nil {
 			return fmt.Errorf("dropping database %s of service %s: %w", db, t.Service, err)
 		}
 		// The dump creates the database and switches to it (--databases);
@@ -209,9 +209,4 @@ func createUserIfNotExists(r io.Reader) io.ReadCloser {
 		}
 	}()
 	return pr
-}
-
-// mysqlQuote quotes a string literal for MySQL and MariaDB.
-func mysqlQuote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(s) + "'"
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/docker-backup/docker-backup/internal/portable"
 )
@@ -86,6 +87,13 @@ func mysqlPortable(ctx context.Context, x execer, t Target) (*Portable, error) {
 	p.rows = m.rows
 	p.state = m.state
 	p.load = m.load
+	p.check = func(ctx context.Context, db string, s *portable.Schema) error {
+		if err := myCheckName(fmt.Sprintf("database %q", db), db); err != nil {
+			return err
+		}
+		_, err := myTarget{flavor: m.flavor, ver: m.ver}.importPlan(s)
+		return err
+	}
 	p.count = m.count
 	return p, nil
 }
@@ -224,42 +232,12 @@ func nv(expr string) string {
 	return "IF(" + expr + " IS NULL, 'N', CONCAT('v', " + expr + "))"
 }
 
-// myIdent quotes an identifier.
-func myIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
-
 func myIdents(names []string) string {
 	q := make([]string, len(names))
 	for i, n := range names {
 		q[i] = myIdent(n)
 	}
 	return strings.Join(q, ", ")
-}
-
-// myLiteral quotes a string as the server reads it when NO_BACKSLASH_ESCAPES
-// is off (every session here sets its sql_mode): also NUL, CR, LF and ^Z
-// are escaped, so that a statement stays on one line and whatever reads it
-// (the client in binary mode included) sees the same bytes.
-func myLiteral(s string) string { return string(myAppendLiteral(nil, s)) }
-
-func myAppendLiteral(b []byte, s string) []byte {
-	b = append(b, '\'')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case 0:
-			b = append(b, '\\', '0')
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case 0x1a:
-			b = append(b, '\\', 'Z')
-		case '\\', '\'':
-			b = append(b, '\\', c)
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '\'')
 }
 
 // mySchemaIs is a condition on an information_schema column naming db:
@@ -271,8 +249,9 @@ func mySchemaIs(col, db string) string {
 }
 
 // myReadSession makes a session read values as this file expects them:
-// no sql_mode that changes literals or pads CHAR, timestamps in UTC.
-const myReadSession = "SET SESSION sql_mode = '', time_zone = '+00:00';\n"
+// the client's character set, no sql_mode that changes literals or pads
+// CHAR, timestamps in UTC.
+const myReadSession = "SET NAMES utf8mb4;\nSET SESSION sql_mode = '', time_zone = '+00:00';\n"
 
 func (m *myConn) databases(ctx context.Context) ([]string, error) {
 	var out []string
@@ -1392,6 +1371,34 @@ func myTruncate(s string, n int) string {
 	return s
 }
 
+// myMaxIdent is the length in characters of MySQL's and MariaDB's names
+// of databases, tables and columns.
+const myMaxIdent = 64
+
+// myCheckName refuses a name MySQL would not take as it is; what says
+// whose it is.
+func myCheckName(what, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: %s has an empty name, which MySQL does not allow: rename it in the source and export again", ErrBadName, what)
+	case strings.IndexByte(name, 0) >= 0:
+		return fmt.Errorf("%w: the name of %s holds a NUL byte, which MySQL does not allow: rename it in the source and export again", ErrBadName, what)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: the name of %s is not valid UTF-8: rename it in the source and export again", ErrBadName, what)
+	case strings.HasSuffix(name, " "):
+		return fmt.Errorf("%w: the name of %s ends with a space, which MySQL does not allow: rename it in the source and export again", ErrBadName, what)
+	case utf8.RuneCountInString(name) > myMaxIdent:
+		return fmt.Errorf("%w: %s is %d characters, MySQL allows %d: rename it in the source to at most %d characters and export again",
+			ErrNameTooLong, what, utf8.RuneCountInString(name), myMaxIdent, myMaxIdent)
+	}
+	for _, r := range name {
+		if r > 0xffff {
+			return fmt.Errorf("%w: the name of %s holds %U, and MySQL's names hold characters up to U+FFFF only: rename it in the source and export again", ErrBadName, what, r)
+		}
+	}
+	return nil
+}
+
 // importPlan turns a schema into the SQL of a load.
 func (g myTarget) importPlan(s *portable.Schema) (*myLoadPlan, error) {
 	p := &myLoadPlan{axis: g.flavor != "MariaDB" && g.atLeast(8)}
@@ -1410,13 +1417,13 @@ func (g myTarget) importPlan(s *portable.Schema) (*myLoadPlan, error) {
 	types := map[string]map[string]string{}
 	for i := range s.Tables {
 		t := &s.Tables[i]
-		for _, c := range t.Columns {
-			if strings.ContainsRune(c.Name, 0) {
-				return nil, fmt.Errorf("table %s: a column name holds a NUL byte, which MySQL does not allow", t.Name)
-			}
+		if err := myCheckName(fmt.Sprintf("table %q", t.Name), t.Name); err != nil {
+			return nil, err
 		}
-		if strings.ContainsRune(t.Name, 0) {
-			return nil, errors.New("a table name holds a NUL byte, which MySQL does not allow")
+		for _, c := range t.Columns {
+			if err := myCheckName(fmt.Sprintf("column %q of table %q", c.Name, t.Name), c.Name); err != nil {
+				return nil, err
+			}
 		}
 		if len(t.Columns) == 0 {
 			return nil, fmt.Errorf("table %s has no columns", t.Name)
@@ -2120,7 +2127,7 @@ func (p *myLoadPlan) write(ctx context.Context, lw *myLineWriter, db string, max
 	bw := bufio.NewWriterSize(lw.w, 1<<20)
 	lw.w = bw
 	// Keys are checked once, when made after the rows.
-	fmt.Fprintf(lw, "SET SESSION sql_mode = %s, time_zone = '+00:00', foreign_key_checks = 0, unique_checks = 0;\nUSE %s;\n", myStrict, myIdent(db))
+	fmt.Fprintf(lw, "SET NAMES utf8mb4;\nSET SESSION sql_mode = %s, time_zone = '+00:00', foreign_key_checks = 0, unique_checks = 0;\nUSE %s;\n", myStrict, myIdent(db))
 	for _, t := range p.tables {
 		lw.mark("creating table " + t.t.Name)
 		io.WriteString(lw, t.create)

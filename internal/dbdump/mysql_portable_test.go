@@ -268,9 +268,9 @@ func TestMySQLImportTypes(t *testing.T) {
 		{maria, portable.Column{Kind: portable.JSON, Type: "jsonb"}, false, 0, "json"},
 		{mysql8, portable.Column{Kind: portable.JSON, Type: "json"}, true, 0, "json"},
 		{maria, portable.Column{Kind: portable.JSON, Type: "longtext"}, true, 1, "varchar(768)"},
-		{maria, portable.Column{Kind: portable.Enum, Type: "mood", Labels: []string{"ok", "it's", `a\b`}}, false, 0, `enum('ok','it\'s','a\\b')`},
+		{maria, portable.Column{Kind: portable.Enum, Type: "mood", Labels: []string{"ok", "it's", `a\b`}}, false, 0, `enum('ok','it''s','a\\b')`},
 		{maria, portable.Column{Kind: portable.Enum, Type: "enum('x'); DROP TABLE t; --", Labels: []string{"x"}}, true, 0, "enum('x')"},
-		{maria, portable.Column{Kind: portable.Other, Type: "set('a','b''c')"}, true, 0, `set('a','b\'c')`},
+		{maria, portable.Column{Kind: portable.Other, Type: "set('a','b''c')"}, true, 0, `set('a','b''c')`},
 		{maria, portable.Column{Kind: portable.Other, Type: "bit(4)"}, true, 0, "bit(4)"},
 		{maria, portable.Column{Kind: portable.Other, Type: "point"}, true, 0, "point"},
 		{maria, portable.Column{Kind: portable.Array, Type: "integer[]"}, false, 0, "longtext"},
@@ -298,7 +298,7 @@ func TestMySQLEncode(t *testing.T) {
 	}{
 		{col(portable.Text), nil, "NULL"},
 		{col(portable.Text), "NULL", "'NULL'"},
-		{col(portable.Text), "it's a \\ \x00 \n \r \x1a \t ; `", `'it\'s a \\ \0 \n \r \Z ` + "\t ; `'"},
+		{col(portable.Text), "it's a \\ \x00 \n \r \x1a \t ; `", `'it''s a \\ \0 \n \r \Z ` + "\t ; `'"},
 		{col(portable.Text), "héllo ☃", "'héllo ☃'"},
 		{col(portable.Binary), []byte{0, 0xff, 'a'}, "X'00ff61'"},
 		{col(portable.Binary), []byte{}, "X''"},
@@ -330,7 +330,7 @@ func TestMySQLEncode(t *testing.T) {
 		{col(portable.TimestampTZ), "2024-03-01T22:15:00-0530", "'2024-03-02 03:45:00'"},
 		{col(portable.TimestampTZ), "2024-03-01T13:45:00Z", "'2024-03-01 13:45:00'"},
 		{col(portable.TimestampTZ), "0000-00-00 00:00:00", "'0000-00-00 00:00:00'"},
-		{col(portable.Enum), "it's", `'it\'s'`},
+		{col(portable.Enum), "it's", `'it''s'`},
 		{col(portable.JSON), `{"a": "b\"c"}`, `'{"a": "b\\"c"}'`},
 		{col(portable.UUID), "7b1e3c1a-0000-4000-8000-000000000001", "'7b1e3c1a-0000-4000-8000-000000000001'"},
 		{col(portable.Other), int64(5), "'5'"},
@@ -807,13 +807,13 @@ func TestMySQLPortableLoad(t *testing.T) {
 	}
 	load := ls.scripts[2]
 	for _, want := range []string{
-		"SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00', foreign_key_checks = 0, unique_checks = 0;\nUSE `shop`;\n",
-		"CREATE TABLE `users` (\n  `id` int NOT NULL AUTO_INCREMENT,\n  `email` varchar(768) NOT NULL,\n  `bio` longtext NULL DEFAULT 'it\\'s',\n" +
+		"SET NAMES utf8mb4;\nSET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00', foreign_key_checks = 0, unique_checks = 0;\nUSE `shop`;\n",
+		"CREATE TABLE `users` (\n  `id` int NOT NULL AUTO_INCREMENT,\n  `email` varchar(768) NOT NULL,\n  `bio` longtext NULL DEFAULT 'it''s',\n" +
 			"  `active` tinyint(1) NULL DEFAULT 0,\n  `created` datetime(6) NULL DEFAULT CURRENT_TIMESTAMP(6),\n  `token` uuid NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;\n",
 		// The foreign keys' columns take the type of the key they refer to.
 		"CREATE TABLE `orders``x` (\n  `id` bigint NOT NULL,\n  `user_id` int NULL,\n  `parent` bigint NULL,\n  `amount` decimal(12,2) NULL,\n  `data` longblob NULL,\n  PRIMARY KEY (`id`)\n)",
 		"INSERT INTO `users` (`id`, `email`, `bio`, `active`, `created`, `token`) VALUES (0, 'zero@example.com', NULL, 1, '2024-03-01 11:45:00.5', NULL)," +
-			"(5, 'o\\'brien@example.com', 'line\\nbreak \\\\ \\0', 0, '2024-03-01 00:00:00', '7b1e3c1a-0000-4000-8000-000000000001');\n",
+			"(5, 'o''brien@example.com', 'line\\nbreak \\\\ \\0', 0, '2024-03-01 00:00:00', '7b1e3c1a-0000-4000-8000-000000000001');\n",
 		"INSERT INTO `orders``x` (`id`, `user_id`, `parent`, `amount`, `data`) VALUES (1, 5, NULL, '12.50', X'000102'),(2, 5, NULL, '12.50', X'000102'),(3, 5, NULL, '12.50', X'000102');\n",
 		"SET SESSION unique_checks = 1, foreign_key_checks = 1;\nALTER TABLE `users` ADD UNIQUE KEY `users_email_key` (`email`);\n",
 		"ALTER TABLE `orders``x` ADD FOREIGN KEY (`user_id`) REFERENCES `users` (`id`) ON DELETE CASCADE ON UPDATE NO ACTION, ADD FOREIGN KEY (`parent`) REFERENCES `orders``x` (`id`);\n",

@@ -2,9 +2,25 @@ package dbdump
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/docker-backup/docker-backup/internal/portable"
+)
+
+// The refusals of an import, before anything changes: each error says
+// what of the file the server cannot take, and what to do.
+var (
+	// ErrNameTooLong: a table's or column's name is longer than the
+	// server keeps.
+	ErrNameTooLong = errors.New("a name is longer than the server keeps")
+	// ErrBadName: a name holds what the server does not allow in one.
+	ErrBadName = errors.New("a name the server does not allow")
+	// ErrBadValue: a label or default the server cannot hold.
+	ErrBadValue = errors.New("a value the server cannot hold")
+	// ErrTooManyLocks: the import's one transaction would lock more
+	// objects than the server's lock table holds.
+	ErrTooManyLocks = errors.New("the import needs more locks than the server has")
 )
 
 // RowSource calls fn with each row of table t, in the file's
@@ -21,6 +37,7 @@ type Portable struct {
 	schema func(ctx context.Context, db string) (*portable.Schema, error)
 	rows   func(ctx context.Context, db string, s *portable.Schema, fn func(t *portable.Table, row []any) error) error
 	state  func(ctx context.Context, db string) (exists bool, rows int64, err error)
+	check  func(ctx context.Context, db string, s *portable.Schema) error
 	load   func(ctx context.Context, db string, s *portable.Schema, create bool, src RowSource) ([]string, error)
 	count  func(ctx context.Context, db string) ([]TableCount, error)
 	dbs    func(ctx context.Context) ([]string, error)
@@ -56,6 +73,14 @@ func (p *Portable) Rows(ctx context.Context, db string, s *portable.Schema, fn f
 // State says whether db exists and how many rows its tables hold.
 func (p *Portable) State(ctx context.Context, db string) (exists bool, rows int64, err error) {
 	return p.state(ctx, db)
+}
+
+// CheckImport tells whether s can be loaded into db as it is, before
+// anything changes: names the server would cut or refuses, and on
+// PostgreSQL whether its lock table holds what the load's one transaction
+// locks. Load checks the names again.
+func (p *Portable) CheckImport(ctx context.Context, db string, s *portable.Schema) error {
+	return p.check(ctx, db, s)
 }
 
 // Load creates the tables of s in db (creating db first when create is

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/docker-backup/docker-backup/internal/portable"
 )
@@ -41,6 +42,36 @@ type pgImport struct {
 	notes  []string
 }
 
+// pgMaxIdent is the length in bytes of PostgreSQL's names (NAMEDATALEN-1):
+// longer ones are cut, which the load would not notice until the tables
+// it counts are not the file's.
+const pgMaxIdent = 63
+
+// pgCheckName refuses a name PostgreSQL would not keep as it is; what
+// says whose it is (table "x", column "y" of table "x").
+func pgCheckName(what, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: %s has an empty name, which PostgreSQL does not allow: rename it in the source and export again", ErrBadName, what)
+	case strings.IndexByte(name, 0) >= 0:
+		return fmt.Errorf("%w: the name of %s holds a NUL byte, which PostgreSQL does not allow: rename it in the source and export again", ErrBadName, what)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: the name of %s is not valid UTF-8: rename it in the source and export again", ErrBadName, what)
+	case len(name) > pgMaxIdent:
+		return fmt.Errorf("%w: %s is %d bytes, PostgreSQL keeps %d of a name (and cuts the rest): rename it in the source to at most %d bytes and export again",
+			ErrNameTooLong, what, len(name), pgMaxIdent, pgMaxIdent)
+	}
+	return nil
+}
+
+// pgCheckText refuses a label or default PostgreSQL text cannot hold.
+func pgCheckText(what, v string) error {
+	if strings.IndexByte(v, 0) >= 0 {
+		return fmt.Errorf("%w: %s holds a NUL byte, which PostgreSQL text cannot: change it in the source and export again", ErrBadValue, what)
+	}
+	return nil
+}
+
 func pgImportPlan(s *portable.Schema) (*pgImport, error) {
 	p := &pgImport{s: s}
 	same := s.Meta.Engine == Postgres
@@ -50,14 +81,23 @@ func pgImportPlan(s *portable.Schema) (*pgImport, error) {
 		schema, name := "public", t.Name
 		if same && t.Schema != "" && t.Schema != "public" && strings.HasPrefix(t.Name, t.Schema+".") {
 			schema, name = t.Schema, strings.TrimPrefix(t.Name, t.Schema+".")
+			if err := pgCheckName(fmt.Sprintf("schema %q", schema), schema); err != nil {
+				return nil, err
+			}
 			if !schemas[schema] {
 				schemas[schema] = true
 				p.schema = append(p.schema, "CREATE SCHEMA IF NOT EXISTS "+pgIdent(schema)+";")
 			}
 		}
+		if err := pgCheckName(fmt.Sprintf("table %q", t.Name), name); err != nil {
+			return nil, err
+		}
 		p.rels = append(p.rels, pgIdent(schema)+"."+pgIdent(name))
 		var types []string
 		for _, c := range t.Columns {
+			if err := pgCheckName(fmt.Sprintf("column %q of table %q", c.Name, t.Name), c.Name); err != nil {
+				return nil, err
+			}
 			typ := pgColumnType(c, same)
 			if c.Kind == portable.Enum && len(c.Labels) > 0 {
 				// An enum type per column, named after it: labels are
@@ -71,6 +111,9 @@ func pgImportPlan(s *portable.Schema) (*pgImport, error) {
 					enumTypes[q] = true
 					labels := make([]string, len(c.Labels))
 					for i, l := range c.Labels {
+						if err := pgCheckText(fmt.Sprintf("a label of column %q of table %q", c.Name, t.Name), l); err != nil {
+							return nil, err
+						}
 						labels[i] = pgLiteral(l)
 					}
 					p.enums = append(p.enums, "CREATE TYPE "+q+" AS ENUM ("+strings.Join(labels, ", ")+");")
@@ -78,6 +121,11 @@ func pgImportPlan(s *portable.Schema) (*pgImport, error) {
 				typ = q
 			}
 			types = append(types, typ)
+			if c.Default != nil {
+				if err := pgCheckText(fmt.Sprintf("the default of column %q of table %q", c.Name, t.Name), *c.Default); err != nil {
+					return nil, err
+				}
+			}
 			if c.DefaultExpr != "" {
 				p.notes = append(p.notes, fmt.Sprintf("the default of %s.%s (%s) is not applied", t.Name, c.Name, c.DefaultExpr))
 			}
@@ -203,7 +251,11 @@ func (p *pgImport) write(ctx context.Context, w io.Writer, restrictKey string, s
 	if restrictKey != "" {
 		fmt.Fprintf(bw, "\\restrict %s\n", restrictKey)
 	}
-	bw.WriteString("SET client_min_messages = warning;\nSET TimeZone = 'UTC';\n")
+	// One transaction, begun and committed by the script itself: psql
+	// takes the end of its input for the end of the script, and
+	// --single-transaction would then commit what came before, where a
+	// transaction left open is rolled back when psql exits.
+	bw.WriteString(pgSessionSQL + "SET client_min_messages = warning;\nSET TimeZone = 'UTC';\nBEGIN;\n")
 	for _, q := range p.schema {
 		bw.WriteString(q + "\n")
 	}
@@ -296,6 +348,7 @@ func (p *pgImport) write(ctx context.Context, w io.Writer, restrictKey string, s
 			}
 		}
 	}
+	bw.WriteString("COMMIT;\n")
 	return bw.Flush()
 }
 
@@ -396,4 +449,105 @@ func pgCopyValue(b []byte, c portable.Column, v any) ([]byte, error) {
 		}
 	}
 	return b, nil
+}
+
+// pgLockSlack is what the load's transaction locks besides the objects it
+// creates: the catalogs it writes, its own transaction.
+const pgLockSlack = 64
+
+// locks estimates how many objects the load's one transaction locks, each
+// until it commits: every table, its TOAST table and that table's index,
+// its identity sequences, its primary key and indexes.
+func (p *pgImport) locks() int {
+	n := pgLockSlack
+	for ti, t := range p.s.Tables {
+		n++
+		if pgNeedsToast(p.types[ti]) {
+			n += 2
+		}
+		for ci, c := range t.Columns {
+			if c.AutoIncrement && c.Kind == portable.Integer && isPgInt(p.types[ti][ci]) {
+				n++
+			}
+		}
+		if len(t.PrimaryKey) > 0 {
+			n++
+		}
+		n += len(t.Indexes)
+	}
+	return n
+}
+
+// pgFixedWidths are the bytes of the types a row holds in place: a table
+// of only these has no TOAST table. Enums, named by their type, are 4.
+var pgFixedWidths = map[string]int{
+	"smallint": 2, "integer": 4, "bigint": 8, "boolean": 1, "real": 4, "double precision": 8, "date": 4,
+	"time without time zone": 8, "time with time zone": 12, "timestamp without time zone": 8,
+	"timestamp with time zone": 8, "uuid": 16, "money": 8, "oid": 4, "macaddr": 6, "macaddr8": 8, "point": 16,
+	"lseg": 32, "box": 32, "line": 24, "circle": 24, "interval": 16, "name": 64,
+}
+
+var pgBounded = regexp.MustCompile(`^(character varying|character|numeric|bit|bit varying)\((\d+)(?:,\d+)?\)$`)
+
+// pgTimeTypmod drops the precision of a time type, which leaves its width.
+var pgTimeTypmod = regexp.MustCompile(`^(time|timestamp)\(\d\)`)
+
+// pgNeedsToast follows PostgreSQL's needs_toast_table: a table gets a
+// TOAST table when a row of the widest values of its types could pass
+// about 2 kB, or one type has no bound (text, bytea, json, numeric).
+func pgNeedsToast(types []string) bool {
+	width := 24 + (len(types)+7)/8
+	for _, t := range types {
+		t = pgTimeTypmod.ReplaceAllString(t, "$1")
+		if w, ok := pgFixedWidths[t]; ok {
+			width += w
+			continue
+		}
+		if strings.HasPrefix(t, `"`) && !strings.HasSuffix(t, "[]") {
+			width += 4 // an enum
+			continue
+		}
+		m := pgBounded.FindStringSubmatch(t)
+		if m == nil {
+			return true
+		}
+		n, _ := strconv.Atoi(m[2])
+		switch m[1] {
+		case "character varying", "character":
+			width += 4*n + 4 // UTF-8: up to 4 bytes a character
+		case "numeric":
+			width += (n+3)/4*2 + 8
+		default:
+			width += (n+7)/8 + 8
+		}
+	}
+	return width > 2032
+}
+
+// pgLockSettings are the settings that size the server's lock table:
+// max_locks_per_transaction objects for each server process and prepared
+// transaction (PostgreSQL's MaxBackends: the connections, the autovacuum
+// workers and their launcher, the background workers, the WAL senders).
+const pgLockSettings = "SELECT concat_ws(' ', current_setting('max_locks_per_transaction'), current_setting('max_connections'), " +
+	"current_setting('autovacuum_max_workers'), current_setting('max_worker_processes'), " +
+	"coalesce(current_setting('max_wal_senders', true), '0'), current_setting('max_prepared_transactions'))"
+
+// pgCheckLocks refuses a load whose transaction locks more objects (need)
+// than the server's lock table holds, as pgLockSettings gives its size:
+// it would fail with "out of shared memory" at the end, after loading
+// every row.
+func pgCheckLocks(need int, settings string) error {
+	var perTx, conns, autovacuum, workers, senders, prepared int
+	if _, err := fmt.Sscan(settings, &perTx, &conns, &autovacuum, &workers, &senders, &prepared); err != nil {
+		return fmt.Errorf("unexpected lock settings %q", strings.TrimSpace(settings))
+	}
+	slots := conns + autovacuum + 1 + workers + senders + prepared
+	have := perTx * slots
+	if need <= have {
+		return nil
+	}
+	// A tenth more: other sessions hold locks too.
+	want := (need + need/10 + slots - 1) / slots
+	return fmt.Errorf("%w: its one transaction (a failed import leaves nothing) locks about %d tables, indexes and sequences, and the server's lock table holds %d (max_locks_per_transaction %d for each of %d server processes and prepared transactions): set max_locks_per_transaction to at least %d (postgres -c max_locks_per_transaction=%d, or in postgresql.conf) and restart the server, then import again",
+		ErrTooManyLocks, need, have, perTx, slots, want, want)
 }

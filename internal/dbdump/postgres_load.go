@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -18,7 +20,7 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 	}
 	id := t.ContainerID
 	osu, note := osUser(ctx, x, id, "postgres")
-	sess := session{x: x, id: id, env: env, user: osu}
+	sess := session{x: x, id: id, env: append(env, pgSessionEnv...), user: osu}
 	// template1 always exists, and is never a database we drop.
 	psql := []string{"psql", "-X", "-A", "-t", "-q", "--no-password", "-d", "template1"}
 	version, err := sess.capture(ctx, append(psql, "-v", "ON_ERROR_STOP=1", "-c", "SHOW server_version"))
@@ -88,6 +90,7 @@ func pgConnect(ctx context.Context, x execer, t Target) (*Server, error) {
 		return pgCount(ctx, sess, db)
 	}
 	s.loadGlobals = func(ctx context.Context, r io.Reader) error {
+		r = io.MultiReader(strings.NewReader(pgSessionSQL), r)
 		if restrict {
 			key, err := restrictKey()
 			if err != nil {
@@ -137,12 +140,6 @@ func restrictKey() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// pgIdent quotes an identifier for SQL.
-func pgIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
-// pgLiteral quotes a string literal for SQL.
-func pgLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
-
 // pgErrorLines collects psql's error lines other than "already exists".
 type pgErrorLines struct {
 	mu   sync.Mutex
@@ -181,13 +178,33 @@ func (p *pgErrorLines) unexpected() []string {
 	return p.bad
 }
 
-// pgCount counts the rows of every table of db exactly.
+// pgCount counts the rows of every table of db exactly. Each name comes
+// as a JSON string, which holds no newline, so that a name with one
+// (or with a "|") reads back whole.
 func pgCount(ctx context.Context, sess session, db string) ([]TableCount, error) {
-	q := "SELECT format('SELECT %L || ''|'' || count(*) FROM %I.%I', schemaname || '.' || tablename, schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY schemaname, tablename \\gexec\n"
+	q := pgSessionSQL + "SELECT format('SELECT to_json(%L::text)::text || ''|'' || count(*) FROM %I.%I', schemaname || '.' || tablename, schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY schemaname, tablename \\gexec\n"
 	cmd := []string{"psql", "-X", "-A", "-t", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-d", pgDBName(db)}
 	out, err := sess.query(ctx, cmd, strings.NewReader(q))
 	if err != nil {
 		return nil, err
 	}
-	return parseCounts(out)
+	return pgParseCounts(out)
+}
+
+// pgParseCounts reads pgCount's lines: a JSON string, "|", a count.
+func pgParseCounts(out string) ([]TableCount, error) {
+	var tables []TableCount
+	for _, l := range lines(out) {
+		i := strings.LastIndexByte(l, '|')
+		var name string
+		if i < 0 || json.Unmarshal([]byte(l[:i]), &name) != nil {
+			return nil, fmt.Errorf("unexpected output %q", l)
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(l[i+1:]), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("unexpected output %q", l)
+		}
+		tables = append(tables, TableCount{Table: name, Rows: n})
+	}
+	return tables, nil
 }

@@ -39,7 +39,8 @@ func pgPortable(ctx context.Context, x execer, t Target) (*Portable, error) {
 		return nil, err
 	}
 	osu, note := osUser(ctx, x, t.ContainerID, "postgres")
-	sess := session{x: x, id: t.ContainerID, env: env, user: osu}
+	// The catalog queries' literals ('pg\_toast%') read as written.
+	sess := session{x: x, id: t.ContainerID, env: append(env, pgSessionEnv...), user: osu}
 	psql := func(db string) []string {
 		return []string{"psql", "-X", "-A", "-t", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-d", pgDBName(db)}
 	}
@@ -114,6 +115,23 @@ func pgPortable(ctx context.Context, x execer, t Target) (*Portable, error) {
 	p.rows = func(ctx context.Context, db string, s *portable.Schema, fn func(*portable.Table, []any) error) error {
 		return pgRows(ctx, sess, psql(db), s, fn)
 	}
+	p.check = func(ctx context.Context, db string, s *portable.Schema) error {
+		if err := pgCheckName(fmt.Sprintf("database %q", db), db); err != nil {
+			return err
+		}
+		plan, err := pgImportPlan(s)
+		if err != nil {
+			return err
+		}
+		out, err := sess.capture(ctx, append(psql("template1"), "-c", pgLockSettings))
+		if err != nil {
+			return fmt.Errorf("reading the lock settings of service %s: %w", t.Service, err)
+		}
+		if err := pgCheckLocks(plan.locks(), out); err != nil {
+			return fmt.Errorf("importing into service %s: %w", t.Service, err)
+		}
+		return nil
+	}
 	p.load = func(ctx context.Context, db string, s *portable.Schema, create bool, src RowSource) ([]string, error) {
 		plan, err := pgImportPlan(s)
 		if err != nil {
@@ -132,8 +150,9 @@ func pgPortable(ctx context.Context, x execer, t Target) (*Portable, error) {
 		}
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(plan.write(ctx, pw, key, src)) }()
-		// One transaction: a failed load leaves the database as it was.
-		cmd := []string{"psql", "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d", pgDBName(db), "-f", "-"}
+		// One transaction (the script's BEGIN and COMMIT): a failed load
+		// leaves the database as it was.
+		cmd := []string{"psql", "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-d", pgDBName(db), "-f", "-"}
 		err = sess.feed(ctx, cmd, pr, nil)
 		pr.CloseWithError(errors.New("the load ended"))
 		if err != nil {
@@ -440,7 +459,7 @@ func pgRows(ctx context.Context, sess session, psql []string, s *portable.Schema
 		return nil
 	}
 	var script strings.Builder
-	script.WriteString("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n" +
+	script.WriteString(pgSessionSQL + "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n" +
 		"SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'iso_8601';\n" +
 		"SET LOCAL extra_float_digits = 3; SET LOCAL bytea_output = 'hex';\n")
 	for _, t := range s.Tables {
@@ -454,7 +473,7 @@ func pgRows(ctx context.Context, sess session, psql []string, s *portable.Schema
 		}
 		// A partitioned table has no rows of its own to COPY: its
 		// partitions' come through the query.
-		fmt.Fprintf(&script, "COPY (SELECT %s FROM %s) TO STDOUT;\nSELECT '%s';\n", strings.Join(names, ", "), rel, copyEnd)
+		fmt.Fprintf(&script, "COPY (SELECT %s FROM %s) TO STDOUT;\nSELECT %s;\n", strings.Join(names, ", "), rel, pgLiteral(copyEnd))
 	}
 	script.WriteString("COMMIT;\n")
 	pr, pw := io.Pipe()

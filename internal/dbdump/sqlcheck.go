@@ -54,9 +54,12 @@ type Checker struct {
 	entry string
 	line  int64
 	err   *UnsafeDumpError
-	pg    [2]pgLexer // standard_conforming_strings on, and off
-	my    myLexer
-	d     Dialect
+	// pg reads the text with standard_conforming_strings on, off, and
+	// on with 1E'...' an escape string (psql 14 and older lex it as
+	// 1 E'...', 15 and later as 1E then '...').
+	pg [3]pgLexer
+	my myLexer
+	d  Dialect
 	// drop, in a filter, leaves out the current byte (a \restrict line);
 	// hold keeps it back until what it belongs to is known (the first
 	// word of a line, which may name a mysql command).
@@ -69,6 +72,7 @@ type Checker struct {
 func NewChecker(d Dialect, entry string) *Checker {
 	c := &Checker{entry: entry, line: 1, d: d}
 	c.pg[1].backslashStrings = true
+	c.pg[2].digitE = true
 	c.my.delim = ";"
 	c.my.lineStart = true
 	c.my.empty = true
@@ -133,8 +137,9 @@ func (c *Checker) scan(p []byte, out *[]byte) {
 		c.drop = false
 		switch c.d {
 		case PSQL:
-			c.pgByte(0, b)
-			c.pgByte(1, b)
+			for i := range c.pg {
+				c.pgByte(i, b)
+			}
 		case MySQLClient:
 			c.myByte(b)
 		}
@@ -218,20 +223,31 @@ func (f *filterReader) Read(p []byte) (int, error) {
 // A backslash outside a string, quoted identifier, dollar quote or
 // comment starts a meta-command. Whether a backslash escapes the next
 // character of a '...' string depends on standard_conforming_strings,
-// which a script can change in ways no check can follow; so the text is
-// read both ways at once, and a meta-command in either reading is
+// which a script can change in ways no check can follow, and whether
+// 1E'...' holds an escape string on psql's version; so the text is read
+// in each of these ways at once, and a meta-command in any reading is
 // refused.
 type pgLexer struct {
 	backslashStrings bool // standard_conforming_strings off
+	digitE           bool // 1E'...' is 1 and an escape string
 	state            pgState
-	prev, prev2      byte // the last two bytes read in pgNormal
-	depth            int  // nesting of /* */
-	escaped          bool // the previous byte was an escaping backslash
-	tag              []byte
-	match            int // bytes of "$tag$" matched so far in a dollar quote
-	meta             []byte
-	metaLineStart    bool
-	midLine          bool // something but blanks on this line already
+	prev             byte // the last byte read in pgNormal
+	// The word prev is part of, as psql tells E'...' from name'...':
+	// an E that starts a name starts an escape string; one right
+	// after a number does on psql 14 and older.
+	word              pgWord
+	sawDot            bool // the number has its decimal point
+	eFresh, eAfterNum bool // of the E in prev
+	depth             int  // nesting of /* */
+	escaped           bool // the previous byte was an escaping backslash
+	// After a string's closing quote (psql's xqs state): the kind of
+	// string it was.
+	strKind       pgState
+	tag           []byte
+	match         int // bytes of "$tag$" matched so far in a dollar quote
+	meta          []byte
+	metaLineStart bool
+	midLine       bool // something but blanks on this line already
 }
 
 type pgState int
@@ -245,7 +261,8 @@ const (
 	pgDollar    // inside a dollar quote
 	pgLineComment
 	pgBlockComment
-	pgMeta // a meta-command, up to its line's end
+	pgMeta      // a meta-command, up to its line's end
+	pgQuoteStop // after a string's quote, which a second one makes a quote inside
 )
 
 func isIdentByte(b byte) bool {
@@ -269,15 +286,60 @@ func (c *Checker) pgByte(i int, b byte) {
 // toNormal leaves a quote or comment: what follows starts afresh.
 func (l *pgLexer) toNormal() {
 	l.state = pgNormal
-	l.prev, l.prev2 = 0, 0
+	l.prev, l.word = 0, pgNoWord
+}
+
+// stop is a string's closing quote, which the next bytes may yet undo.
+func (l *pgLexer) stop() {
+	l.strKind = l.state
+	l.state = pgQuoteStop
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+// pgWord is the kind of word a byte is part of.
+type pgWord int
+
+const (
+	pgNoWord pgWord = iota
+	pgName          // a name: a letter, _ or non-ASCII byte, then those, digits and $
+	pgNumber        // digits, with one decimal point
+	pgDot           // a point, which digits make a number
+)
+
+// track follows the words of SQL outside quotes, byte by byte.
+func (l *pgLexer) track(b byte) {
+	l.prev = b
+	before := l.word
+	isLetter := isIdentByte(b) && !isDigit(b)
+	switch {
+	case before == pgName && (isIdentByte(b) || b == '$'):
+	case before == pgNumber && isDigit(b):
+	case before == pgNumber && b == '.' && !l.sawDot:
+		l.sawDot = true
+	case before == pgDot && isDigit(b):
+		l.word, l.sawDot = pgNumber, true
+	case isLetter:
+		l.word = pgName
+	case isDigit(b):
+		l.word, l.sawDot = pgNumber, false
+	case b == '.':
+		l.word = pgDot
+	default:
+		l.word = pgNoWord
+	}
+	if b == 'E' || b == 'e' {
+		l.eFresh = before != pgName && before != pgNumber
+		l.eAfterNum = before == pgNumber
+	}
 }
 
 // pgStep handles one byte; true means handle it again in the new state.
 func (c *Checker) pgStep(i int, l *pgLexer, b byte) bool {
 	switch l.state {
 	case pgNormal:
-		prev, prev2 := l.prev, l.prev2
-		l.prev, l.prev2 = b, prev
+		prev := l.prev
+		l.track(b)
 		switch {
 		case b == '\\':
 			l.state = pgMeta
@@ -288,7 +350,7 @@ func (c *Checker) pgStep(i int, l *pgLexer, b byte) bool {
 			c.drop = true
 		case b == '\'':
 			switch {
-			case (prev == 'E' || prev == 'e') && !isIdentByte(prev2), l.backslashStrings:
+			case (prev == 'E' || prev == 'e') && (l.eFresh || l.digitE && l.eAfterNum), l.backslashStrings:
 				l.state = pgEString
 			default:
 				l.state = pgString
@@ -307,7 +369,7 @@ func (c *Checker) pgStep(i int, l *pgLexer, b byte) bool {
 		}
 	case pgString:
 		if b == '\'' {
-			l.toNormal() // '' is a quote inside: the next ' reopens the string
+			l.stop()
 		}
 	case pgEString:
 		switch {
@@ -316,8 +378,19 @@ func (c *Checker) pgStep(i int, l *pgLexer, b byte) bool {
 		case b == '\\':
 			l.escaped = true
 		case b == '\'':
-			l.toNormal()
+			l.stop()
 		}
+	case pgQuoteStop:
+		// '' is a quote inside the string, which goes on as the kind
+		// it was. (The server also joins two strings that only blanks
+		// holding a newline part; psql, which reads a line at a time,
+		// does not: the second is a string of its own.)
+		if b == '\'' {
+			l.state = l.strKind
+			return false
+		}
+		l.toNormal()
+		return true
 	case pgQuotedIdent:
 		if b == '"' {
 			l.toNormal()
@@ -330,9 +403,13 @@ func (c *Checker) pgStep(i int, l *pgLexer, b byte) bool {
 		case isIdentByte(b) && !(len(l.tag) == 0 && b >= '0' && b <= '9'):
 			l.tag = append(l.tag, b)
 		default:
-			// Not a dollar quote ($1, a lone $): the byte is SQL.
+			// Not a dollar quote ($1, a lone $, $E'...'): the $ is
+			// alone, the tag's bytes and this one are SQL.
 			l.state = pgNormal
-			l.prev, l.prev2 = '$', 0
+			l.prev, l.word = '$', pgNoWord
+			for _, t := range l.tag {
+				l.track(t)
+			}
 			return true
 		}
 	case pgDollar:
@@ -447,13 +524,16 @@ func allowedPsqlMeta(line string) bool {
 // differently here, which is why loads also run the client in
 // --binary-mode, where it runs no command but delimiter and \C.
 type myLexer struct {
-	state   myState
-	quote   byte
-	escaped bool
-	prev    byte
-	delim   string
-	dmatch  int  // bytes of delim matched
-	empty   bool // no SQL since the last delimiter: a line may be a command
+	// noBackslashEscapes reads strings as the server does with
+	// NO_BACKSLASH_ESCAPES, and the client when the server says so.
+	noBackslashEscapes bool
+	state              myState
+	quote              byte
+	escaped            bool
+	prev               byte
+	delim              string
+	dmatch             int  // bytes of delim matched
+	empty              bool // no SQL since the last delimiter: a line may be a command
 	// lineStart: nothing but blanks so far on this line.
 	lineStart bool
 	word      []byte // the first word of a line that starts a statement
@@ -606,7 +686,7 @@ func (c *Checker) myStep(l *myLexer, b byte) bool {
 		switch {
 		case l.escaped:
 			l.escaped = false
-		case b == '\\' && l.quote != '`':
+		case b == '\\' && l.quote != '`' && !l.noBackslashEscapes:
 			l.escaped = true
 		case b == l.quote:
 			l.state = myNormal

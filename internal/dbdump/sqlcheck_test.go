@@ -182,3 +182,31 @@ func BenchmarkCheckerMySQL(b *testing.B) {
 		}
 	}
 }
+
+// The lexers' readings of tricky quoting, as psql 15 reads them (run in
+// the test image, with standard_conforming_strings on and off): a command
+// psql runs in either is refused, one it runs in neither is not.
+func TestCheckerReadsQuotesAsPsql(t *testing.T) {
+	for _, tc := range []struct {
+		sql  string
+		runs bool
+	}{
+		{"SELECT a$E'\\' \\! echo x\n", true},        // a$E is a name: '\' a plain string
+		{"SELECT $E'\\' \\! echo x #';\n", false},    // $ alone, then E'...'
+		{"SELECT 1E'\\'' \\! echo x\n", true},        // off: 1E'\'' ends at the third quote
+		{"SELECT 1.E'\\'' \\! echo x\n", true},       // the same
+		{"SELECT $1E'\\'' \\! echo x\n", true},       // the same
+		{"SELECT 'a'\n'\\' \\! echo x\n", true},      // two strings
+		{"SELECT E'a'\n'\\' \\! echo x #';\n", true}, // psql does not join strings across lines
+		{"SELECT E'a' -- c\n'\\' \\! echo x #';\n", true},
+		{"SELECT E'a' '\\' \\! echo x #';\n", true},
+		{"SELECT E'x''\\'' \\! echo x\n", true}, // '' is a quote inside an escape string
+		{"SELECT U&'\\' \\! echo x\n", true},    // U&'' has no backslash escapes, also with standard_conforming_strings off
+	} {
+		c := NewChecker(PSQL, "t")
+		c.Write([]byte(tc.sql))
+		if err := c.Close(); (err != nil) != tc.runs {
+			t.Errorf("%q: %v", tc.sql, err)
+		}
+	}
+}

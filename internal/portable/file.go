@@ -129,7 +129,15 @@ func checkNames(s *Schema) error {
 // Ident quotes an SQLite identifier.
 func Ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-func literal(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
+// literal quotes a string for SQLite, which reads '...' the same under
+// every setting (it has no backslash escapes). Text holding a NUL, where
+// SQLite stops reading a statement, is written as its bytes cast to text.
+func literal(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		return "(CAST(X'" + hex.EncodeToString([]byte(s)) + "' AS TEXT))"
+	}
+	return `'` + strings.ReplaceAll(s, `'`, `''`) + `'`
+}
 
 func (w *Writer) exec(ctx context.Context, q string, args ...any) error {
 	_, err := w.conn.ExecContext(ctx, q, args...)

@@ -329,3 +329,38 @@ func TestForeignFileDatesStayText(t *testing.T) {
 		t.Errorf("got %#v, want %#v", got, want)
 	}
 }
+
+// SQLite reads a literal of the file's defaults back as the value, also
+// one that holds what other dialects escape (and a NUL, which ends
+// SQLite's reading of a statement).
+func TestLiteralReadsBackExactly(t *testing.T) {
+	db, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, v := range []string{"", "it's", `a\'b`, `\`, "a\x00b'); DROP TABLE x; --", "\x00", "line\nbreak", "$x$", `"`, "ü\xff"} {
+		var got string
+		if err := db.QueryRow("SELECT " + literal(v)).Scan(&got); err != nil || got != v {
+			t.Errorf("%q as %s: %q, %v", v, literal(v), got, err)
+		}
+	}
+	// In a default, too: the file is made with it.
+	s := &Schema{Meta: Meta{Format: FormatVersion}, Tables: []Table{{Name: "t", Columns: []Column{
+		{Name: "id", Kind: Integer, Type: "integer"},
+		{Name: "d", Kind: Text, Type: "text", Default: str("a\x00'b")},
+	}}}}
+	path := writeTestFile(t, s, map[string][][]any{"t": {{int64(1), "x"}}})
+	f, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got string
+	if _, err := f.Exec("INSERT INTO t (id) VALUES (2)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.QueryRow("SELECT d FROM t WHERE id = 2").Scan(&got); err != nil || got != "a\x00'b" {
+		t.Errorf("the default reads %q, %v", got, err)
+	}
+}

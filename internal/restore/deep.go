@@ -170,7 +170,9 @@ const (
 // addVerifyUser creates the test restore's own administrator, as root. The
 // SQL, which holds the password, goes through stdin, never argv.
 func addVerifyUser(ctx context.Context, x deepEngine, id, pw string) error {
-	sql := fmt.Sprintf("CREATE USER '%s'@'localhost' IDENTIFIED BY '%s'; GRANT ALL PRIVILEGES ON *.* TO '%s'@'localhost' WITH GRANT OPTION; GRANT PROXY ON ''@'%%' TO '%s'@'localhost' WITH GRANT OPTION;\n", verifyUser, pw, verifyUser, verifyUser)
+	user := dbdump.MySQLLiteral(verifyUser) + "@'localhost'"
+	sql := dbdump.MySQLSession + fmt.Sprintf("CREATE USER %s IDENTIFIED BY %s; GRANT ALL PRIVILEGES ON *.* TO %s WITH GRANT OPTION; GRANT PROXY ON ''@'%%' TO %s WITH GRANT OPTION;\n",
+		user, dbdump.MySQLLiteral(pw), user, user)
 	cmd := []string{"sh", "-c", `exec "$(command -v mariadb || command -v mysql)" --user=root`}
 	var stderr strings.Builder
 	for {
