@@ -54,6 +54,9 @@ test: test-unit e2e
 test-unit:
 	$(GO) vet ./...
 	VERSITYGW="$${VERSITYGW:-$$(bash e2e/tools/install-versitygw.sh)}" $(GO) test -race -count=1 ./...
+	# Again without the race detector, which multiplies memory and CPU:
+	# the tests of resource bounds (peak RSS, CPU time) run only then.
+	$(GO) test -count=1 ./internal/archive/ ./internal/restore/
 
 e2e:
 	$(GO) vet -tags e2e ./e2e/
