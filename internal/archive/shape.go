@@ -57,12 +57,6 @@ func (p *pathKeys) walk(name string, fn func(k pathKey) bool) (pathKey, int) {
 	return p.next(k, name[start:]), -1
 }
 
-// key is the key of name alone.
-func (p *pathKeys) key(name string) pathKey {
-	k, _ := p.walk(name, nil)
-	return k
-}
-
 // fileKey stands for a logical file's path outside volumes/: a salted
 // SHA-256, so that a manifest's path matches an entry only when it is
 // that entry's name (a collision would take 2^64 tries against a key
