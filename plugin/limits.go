@@ -13,8 +13,8 @@ import (
 // up to 10 million files.
 func limitsFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "max-entries", Usage: fmt.Sprintf("Refuse archives of more than `N` entries (0: %d); each costs about 64 bytes of memory while it is verified", archive.DefaultMaxEntries)},
-		&cli.IntFlag{Name: "max-depth", Usage: fmt.Sprintf("Refuse archives with paths of more than `N` folders (0: %d)", archive.DefaultMaxDepth)},
+		&cli.IntFlag{Name: "max-entries", Value: archive.DefaultMaxEntries, Usage: "Refuse archives of more than `N` entries; each costs about 64 bytes of memory while it is verified"},
+		&cli.IntFlag{Name: "max-depth", Value: archive.DefaultMaxDepth, Usage: "Refuse archives with paths of more than `N` folders"},
 	}
 }
 
