@@ -73,6 +73,11 @@ func TestParse(t *testing.T) {
 		{"gs://key:secret@bucket/x", storage.Folder, "error"},
 		{"s3://ab/x", storage.Folder, "error"},
 		{"s3://bucket/a%01b/", storage.Folder, "error"},
+		// Keys as written: a prefix ".x." was cut to "x", "a/../b" shown as "b".
+		{"s3://bucket/.x./p-1.tar.zst", storage.Object, "s3|bucket|.x.|p-1.tar.zst"},
+		{"s3://bucket/a/../b/", storage.Folder, "error"},
+		{"s3://bucket/a//b/", storage.Folder, "error"},
+		{"s3://bucket/a%23b/", storage.Folder, "error"},
 		{"/abs/a\x00b.tar", storage.Object, "error"},
 		{"gs://bucket/x", storage.Folder, "error"},
 		{"ftp://host/x.tar.zst", storage.Object, "error"},

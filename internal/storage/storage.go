@@ -203,6 +203,19 @@ func Parse(s, workDir string, kind Kind) (Location, error) {
 		}
 		loc.Bucket = u.Host
 		p := strings.Trim(u.Path, "/")
+		// The prefix is the objects' keys as written: segments that a
+		// path would clean away, and ? or # (which a URL shows as
+		// another part), would name other keys than the ones shown.
+		if p != "" {
+			for _, seg := range strings.Split(p, "/") {
+				if seg == "" || seg == "." || seg == ".." {
+					return loc, fmt.Errorf("%s: the prefix holds an empty, . or .. segment: write s3://BUCKET/PREFIX/ with plain folder names", shown)
+				}
+			}
+		}
+		if strings.ContainsAny(p, "?#") {
+			return loc, fmt.Errorf("%s: the prefix holds ? or # (written %%3F, %%23): use other names", shown)
+		}
 		last := path.Base(p)
 		object := false
 		switch kind {
@@ -213,9 +226,8 @@ func Parse(s, workDir string, kind Kind) (Location, error) {
 		}
 		if object {
 			loc.Name = last
-			loc.Dir = strings.Trim(path.Dir(p), "/.")
-			if path.Dir(p) == "." {
-				loc.Dir = ""
+			if dir := path.Dir(p); dir != "." {
+				loc.Dir = dir
 			}
 		} else {
 			loc.Dir = p
